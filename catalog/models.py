@@ -1,0 +1,198 @@
+"""The catalog mirror: WooCommerce categories, products and variations.
+
+Rows are keyed by their WooCommerce id (the primary key *is* the WooCommerce id),
+and fields keep WooCommerce's names so the mirror, the API and the docs speak one
+language. Only the sync services write these tables.
+
+Real stores are messy, and the schema accepts what they send: drafts have an empty
+slug and SKUs may be empty or duplicated (neither is unique here), a child category
+may arrive before its parent (``Category.parent`` has no database constraint), prices
+are optional (``""`` in WooCommerce is NULL here) and ``stock_quantity`` may be decimal.
+"""
+
+from django.db import models
+
+
+class StockStatus(models.TextChoices):
+    INSTOCK = "instock", "In stock"
+    OUTOFSTOCK = "outofstock", "Out of stock"
+    ONBACKORDER = "onbackorder", "On backorder"
+
+
+class ProductType(models.TextChoices):
+    SIMPLE = "simple", "Simple"
+    GROUPED = "grouped", "Grouped"
+    EXTERNAL = "external", "External"
+    VARIABLE = "variable", "Variable"
+
+
+class ProductStatus(models.TextChoices):
+    PUBLISH = "publish", "Published"
+    DRAFT = "draft", "Draft"
+    PENDING = "pending", "Pending review"
+    PRIVATE = "private", "Private"
+    FUTURE = "future", "Scheduled"
+    TRASH = "trash", "Trash"
+
+
+def _price_field(verbose_name: str) -> models.DecimalField:
+    # WooCommerce sends money as strings with the store's decimals; "" means unset.
+    return models.DecimalField(verbose_name, max_digits=20, decimal_places=6, null=True, blank=True)
+
+
+def _stock_quantity_field() -> models.DecimalField:
+    # Integer on most stores, a number when wc_is_stock_amount_integer() is false; NULL when unmanaged.
+    return models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+
+
+class Category(models.Model):
+    id = models.PositiveBigIntegerField(primary_key=True, help_text="WooCommerce term id.")
+    name = models.CharField(max_length=400)
+    slug = models.CharField(max_length=400, blank=True, db_index=True)
+    # No database constraint: WooCommerce may list a child before its parent, and a
+    # parent may be deleted before its children are re-read.
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="children",
+        help_text="WooCommerce 'parent' (0 there is NULL here).",
+    )
+    description = models.TextField(blank=True)
+    display = models.CharField(max_length=20, blank=True, default="default")
+    image = models.JSONField(null=True, blank=True)
+    menu_order = models.IntegerField(default=0)
+    count = models.PositiveIntegerField(default=0, help_text="Product count reported by WooCommerce.")
+    synced_at = models.DateTimeField(null=True, blank=True, help_text="When the sync last wrote a change.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["menu_order", "name", "id"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return f"{self.name} (#{self.id})"
+
+
+class Product(models.Model):
+    id = models.PositiveBigIntegerField(primary_key=True, help_text="WooCommerce product id.")
+    name = models.TextField(blank=True)
+    slug = models.CharField(max_length=400, blank=True, db_index=True)
+    permalink = models.CharField(max_length=1000, blank=True)
+    sku = models.CharField(max_length=200, blank=True, db_index=True)
+    type = models.CharField(max_length=20, choices=ProductType.choices, default=ProductType.SIMPLE)
+    status = models.CharField(max_length=20, choices=ProductStatus.choices, default=ProductStatus.PUBLISH)
+    featured = models.BooleanField(default=False)
+    catalog_visibility = models.CharField(max_length=20, default="visible")
+    description = models.TextField(blank=True)
+    short_description = models.TextField(blank=True)
+
+    price = _price_field("price")
+    regular_price = _price_field("regular price")
+    sale_price = _price_field("sale price")
+    date_on_sale_from_gmt = models.DateTimeField(null=True, blank=True)
+    date_on_sale_to_gmt = models.DateTimeField(null=True, blank=True)
+    on_sale = models.BooleanField(default=False)
+    purchasable = models.BooleanField(default=True)
+    total_sales = models.BigIntegerField(default=0)
+    external_url = models.CharField(max_length=1000, blank=True)
+    button_text = models.CharField(max_length=200, blank=True)
+
+    manage_stock = models.BooleanField(default=False)
+    stock_quantity = _stock_quantity_field()
+    stock_status = models.CharField(max_length=32, choices=StockStatus.choices, default=StockStatus.INSTOCK)
+    backorders = models.CharField(max_length=20, default="no")
+    low_stock_amount = models.IntegerField(null=True, blank=True)
+
+    weight = models.CharField(max_length=50, blank=True)
+    dimensions = models.JSONField(default=dict, blank=True)
+    average_rating = models.DecimalField(max_digits=4, decimal_places=2, default=0)
+    rating_count = models.PositiveIntegerField(default=0)
+    menu_order = models.IntegerField(default=0)
+    categories = models.ManyToManyField(Category, through="ProductCategory", related_name="products", blank=True)
+    tags = models.JSONField(default=list, blank=True, help_text="[{id, name, slug}] as WooCommerce sends them.")
+    images = models.JSONField(default=list, blank=True)
+    attributes = models.JSONField(default=list, blank=True)
+    default_attributes = models.JSONField(default=list, blank=True)
+
+    date_created_gmt = models.DateTimeField(null=True, blank=True)
+    date_modified_gmt = models.DateTimeField(null=True, blank=True, db_index=True)
+    synced_at = models.DateTimeField(null=True, blank=True, help_text="When the sync last wrote a change.")
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when the product was permanently deleted in WooCommerce."
+    )
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["status", "deleted_at"], name="product_status_deleted_idx"),
+            models.Index(fields=["stock_status"], name="product_stock_status_idx"),
+            models.Index(fields=["type"], name="product_type_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or '(no name)'} (#{self.id})"
+
+
+class ProductCategory(models.Model):
+    """Product ↔ category link, written in bulk by the sync (one row per pair)."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="category_links")
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="product_links")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["product", "category"], name="product_category_unique"),
+        ]
+        indexes = [models.Index(fields=["category", "product"], name="product_category_cat_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} in {self.category_id}"
+
+
+class ProductVariation(models.Model):
+    id = models.PositiveBigIntegerField(primary_key=True, help_text="WooCommerce variation id.")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="variations")
+    sku = models.CharField(max_length=200, blank=True, db_index=True)
+    status = models.CharField(max_length=20, default=ProductStatus.PUBLISH)
+    description = models.TextField(blank=True)
+    permalink = models.CharField(max_length=1000, blank=True)
+
+    price = _price_field("price")
+    regular_price = _price_field("regular price")
+    sale_price = _price_field("sale price")
+    date_on_sale_from_gmt = models.DateTimeField(null=True, blank=True)
+    date_on_sale_to_gmt = models.DateTimeField(null=True, blank=True)
+    on_sale = models.BooleanField(default=False)
+    purchasable = models.BooleanField(default=True)
+
+    # WooCommerce sends true, false or "parent" (stock managed by the parent product).
+    manage_stock = models.BooleanField(default=False)
+    stock_managed_by_parent = models.BooleanField(default=False)
+    stock_quantity = _stock_quantity_field()
+    stock_status = models.CharField(max_length=32, choices=StockStatus.choices, default=StockStatus.INSTOCK)
+    backorders = models.CharField(max_length=20, default="no")
+    low_stock_amount = models.IntegerField(null=True, blank=True)
+
+    weight = models.CharField(max_length=50, blank=True)
+    dimensions = models.JSONField(default=dict, blank=True)
+    image = models.JSONField(null=True, blank=True)
+    attributes = models.JSONField(default=list, blank=True, help_text="[{id, name, option}]")
+    menu_order = models.IntegerField(default=0)
+
+    date_created_gmt = models.DateTimeField(null=True, blank=True)
+    date_modified_gmt = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True, help_text="When the sync last wrote a change.")
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when the variation disappeared from WooCommerce."
+    )
+
+    class Meta:
+        ordering = ["product_id", "menu_order", "id"]
+
+    def __str__(self) -> str:
+        return f"Variation #{self.id} of product #{self.product_id}"

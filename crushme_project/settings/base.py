@@ -1,0 +1,170 @@
+"""Settings shared by every environment; the defaults serve a laptop.
+
+Every value comes from the environment (django-environ). With nothing set the
+project runs on SQLite, the local-memory cache and the bundled WooCommerce
+sandbox (``manage.py woocommerce_sandbox``). Every variable is documented in
+``deploy/.env.example``.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
+    env.read_env(str(BASE_DIR / ".env"))
+
+# --- Django core -----------------------------------------------------------
+# The default key is for a laptop only; production.py refuses to start without one.
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="django-insecure-local-development-key-not-for-production")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "common",
+    "catalog",
+    "sync",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "crushme_project.urls"
+WSGI_APPLICATION = "crushme_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database --------------------------------------------------------------
+# SQLite by default; PostgreSQL (psycopg 3) with DATABASE_URL=postgres://...
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the API read while a sync writes; IMMEDIATE avoids lock-upgrade deadlocks.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache -----------------------------------------------------------------
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="crushme"),
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=1.0),
+                "SOCKET_TIMEOUT": env.float("REDIS_TIMEOUT", default=1.0),
+            },
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "crushme",
+            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="crushme"),
+        }
+    }
+
+# --- Auth, i18n, static ----------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = env("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+
+# --- REST framework --------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CrushMe catalog API",
+    "DESCRIPTION": "Read-only catalog mirrored from WooCommerce.",
+    "VERSION": "1.0.0",
+}
+
+# --- WooCommerce -----------------------------------------------------------
+# Laptop defaults point at the bundled sandbox and its demo credentials, which
+# open nothing but the sandbox. production.py requires real ones.
+WOOCOMMERCE_URL = env("WOOCOMMERCE_URL", default="http://127.0.0.1:8800")
+WOOCOMMERCE_CONSUMER_KEY = env("WOOCOMMERCE_CONSUMER_KEY", default="ck_sandbox_demo")
+WOOCOMMERCE_CONSUMER_SECRET = env("WOOCOMMERCE_CONSUMER_SECRET", default="cs_sandbox_demo")
+WOOCOMMERCE_API_VERSION = env("WOOCOMMERCE_API_VERSION", default="wc/v3")
+WOOCOMMERCE_TIMEOUT = env.float("WOOCOMMERCE_TIMEOUT", default=30.0)  # read timeout, seconds
+WOOCOMMERCE_CONNECT_TIMEOUT = env.float("WOOCOMMERCE_CONNECT_TIMEOUT", default=5.0)
+WOOCOMMERCE_MAX_RETRIES = env.int("WOOCOMMERCE_MAX_RETRIES", default=2)
+WOOCOMMERCE_BACKOFF_SECONDS = env.float("WOOCOMMERCE_BACKOFF_SECONDS", default=1.0)  # first retry delay
+WOOCOMMERCE_BACKOFF_MAX_SECONDS = env.float("WOOCOMMERCE_BACKOFF_MAX_SECONDS", default=30.0)
+WOOCOMMERCE_VERIFY_SSL = env.bool("WOOCOMMERCE_VERIFY_SSL", default=True)
+
+# --- Sync ------------------------------------------------------------------
+WOOCOMMERCE_SYNC_BATCH_SIZE = env.int("WOOCOMMERCE_SYNC_BATCH_SIZE", default=50)
+# Incremental --products re-reads this many seconds before the last good run's start
+# (modified_after is strict to the second and store clocks drift).
+SYNC_INCREMENTAL_OVERLAP_SECONDS = env.int("SYNC_INCREMENTAL_OVERLAP_SECONDS", default=300)
+# --full refuses to soft-delete more than this share of the live catalog in one run
+# (unless --allow-mass-delete); below SYNC_MASS_DELETE_MIN_COUNT rows it never refuses.
+SYNC_MASS_DELETE_MAX_SHARE = env.float("SYNC_MASS_DELETE_MAX_SHARE", default=0.10)
+SYNC_MASS_DELETE_MIN_COUNT = env.int("SYNC_MASS_DELETE_MIN_COUNT", default=10)
+
+# --- Logging ---------------------------------------------------------------
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,27 @@
+from django.contrib import admin
+
+from common.admin import ReadOnlyAdmin
+
+from .models import SyncRun
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "mode",
+        "status",
+        "dry_run",
+        "started_at",
+        "duration_seconds",
+        "pages",
+        "requests",
+        "created",
+        "updated",
+        "unchanged",
+        "deleted",
+        "failed",
+    ]
+    list_filter = ["mode", "status", "dry_run"]
+    search_fields = ["error_summary"]
+    date_hierarchy = "started_at"
