@@ -11,7 +11,6 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "id",
         "mode",
         "status",
-        "dry_run",
         "started_at",
         "duration_seconds",
         "pages",
@@ -21,7 +20,8 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "unchanged",
         "deleted",
         "failed",
+        "skipped",
     ]
-    list_filter = ["mode", "status", "dry_run"]
+    list_filter = ["mode", "status"]
     search_fields = ["error_summary"]
     date_hierarchy = "started_at"

@@ -20,7 +20,6 @@ class SyncStatus(models.TextChoices):
 class SyncRun(models.Model):
     mode = models.CharField(max_length=20, choices=SyncMode.choices)
     status = models.CharField(max_length=20, choices=SyncStatus.choices, default=SyncStatus.RUNNING)
-    dry_run = models.BooleanField(default=False)
     options = models.JSONField(default=dict, blank=True, help_text="Command options of this run.")
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -34,6 +33,14 @@ class SyncRun(models.Model):
     unchanged = models.PositiveIntegerField(default=0)
     deleted = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0, help_text="Items that could not be written.")
+    skipped = models.PositiveIntegerField(
+        default=0, help_text="Items outside this mode's scope, e.g. --stock seeing a product not mirrored yet."
+    )
+    listing_complete = models.BooleanField(
+        default=False,
+        help_text="Every page of the product listing was read (no failed page, not interrupted): "
+        "the next incremental run may start from this run's start.",
+    )
     failed_pages = models.JSONField(default=list, blank=True, help_text="[{endpoint, page, error}]")
     failed_items = models.JSONField(default=list, blank=True, help_text="[{resource, id, error}], capped.")
     error_summary = models.TextField(blank=True)

@@ -1,0 +1,476 @@
+"""Typed WooCommerce payloads: raw REST v3 JSON in, records with our model's field names out.
+
+Real stores send odd values (prices as strings with ``""`` for unset, a boolean
+``price``, numeric strings for ids, ``[]`` for a missing category image, dates with
+or without a zone suffix). Each ``parse_*`` function coerces what is unambiguous and
+raises :class:`PayloadError` naming the field for anything else, so the sync can
+skip and report that one item while the rest of its page lands.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+# Matches the DecimalField(max_digits=20, decimal_places=6) columns of catalog.models.
+_DECIMAL_PLACES = Decimal("0.000001")
+_DECIMAL_MAX = Decimal("1e14")
+
+
+class PayloadError(ValueError):
+    """One WooCommerce item could not be understood; ``field`` names the culprit."""
+
+    def __init__(self, field_name: str, reason: str) -> None:
+        self.field = field_name
+        self.reason = reason
+        super().__init__(f"field {field_name!r}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryRef:
+    id: int
+    name: str
+    slug: str
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryRecord:
+    id: int
+    name: str
+    slug: str
+    parent_id: int | None
+    description: str
+    display: str
+    image: dict | None
+    menu_order: int
+    count: int
+
+    def model_fields(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "slug": self.slug,
+            "parent_id": self.parent_id,
+            "description": self.description,
+            "display": self.display,
+            "image": self.image,
+            "menu_order": self.menu_order,
+            "count": self.count,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRecord:
+    id: int
+    name: str
+    slug: str
+    permalink: str
+    sku: str
+    type: str
+    status: str
+    featured: bool
+    catalog_visibility: str
+    description: str
+    short_description: str
+    price: Decimal | None
+    regular_price: Decimal | None
+    sale_price: Decimal | None
+    date_on_sale_from_gmt: datetime | None
+    date_on_sale_to_gmt: datetime | None
+    on_sale: bool
+    purchasable: bool
+    total_sales: int
+    external_url: str
+    button_text: str
+    manage_stock: bool
+    stock_quantity: Decimal | None
+    stock_status: str
+    backorders: str
+    low_stock_amount: int | None
+    weight: str
+    dimensions: dict
+    average_rating: Decimal
+    rating_count: int
+    menu_order: int
+    tags: list
+    images: list
+    attributes: list
+    default_attributes: list
+    date_created_gmt: datetime | None
+    date_modified_gmt: datetime | None
+    categories: tuple[CategoryRef, ...] = field(default=())
+    variation_ids: tuple[int, ...] = field(default=())
+
+    def model_fields(self) -> dict[str, Any]:
+        """The Product columns (everything but the id and the category links)."""
+        return {name: getattr(self, name) for name in PRODUCT_FIELDS}
+
+
+@dataclass(frozen=True, slots=True)
+class VariationRecord:
+    id: int
+    product_id: int
+    sku: str
+    status: str
+    description: str
+    permalink: str
+    price: Decimal | None
+    regular_price: Decimal | None
+    sale_price: Decimal | None
+    date_on_sale_from_gmt: datetime | None
+    date_on_sale_to_gmt: datetime | None
+    on_sale: bool
+    purchasable: bool
+    manage_stock: bool
+    stock_managed_by_parent: bool
+    stock_quantity: Decimal | None
+    stock_status: str
+    backorders: str
+    low_stock_amount: int | None
+    weight: str
+    dimensions: dict
+    image: dict | None
+    attributes: list
+    menu_order: int
+    date_created_gmt: datetime | None
+    date_modified_gmt: datetime | None
+
+    def model_fields(self) -> dict[str, Any]:
+        """The ProductVariation columns (everything but the id)."""
+        return {name: getattr(self, name) for name in VARIATION_FIELDS}
+
+
+@dataclass(frozen=True, slots=True)
+class StockRecord:
+    """What ``--stock`` reads: stock and price fields of a product or a variation."""
+
+    id: int
+    parent_id: int | None
+    manage_stock: bool
+    stock_managed_by_parent: bool
+    stock_quantity: Decimal | None
+    stock_status: str
+    price: Decimal | None
+    regular_price: Decimal | None
+    sale_price: Decimal | None
+    on_sale: bool
+
+    def model_fields(self, *, variation: bool) -> dict[str, Any]:
+        fields = {name: getattr(self, name) for name in STOCK_FIELDS}
+        if variation:
+            fields["stock_managed_by_parent"] = self.stock_managed_by_parent
+        return fields
+
+
+PRODUCT_FIELDS: tuple[str, ...] = tuple(
+    name for name in ProductRecord.__dataclass_fields__ if name not in {"id", "categories", "variation_ids"}
+)
+VARIATION_FIELDS: tuple[str, ...] = tuple(name for name in VariationRecord.__dataclass_fields__ if name != "id")
+CATEGORY_FIELDS: tuple[str, ...] = tuple(name for name in CategoryRecord.__dataclass_fields__ if name != "id")
+# Stock columns shared by products and variations (variations add stock_managed_by_parent).
+STOCK_FIELDS: tuple[str, ...] = (
+    "manage_stock",
+    "stock_quantity",
+    "stock_status",
+    "price",
+    "regular_price",
+    "sale_price",
+    "on_sale",
+)
+# What --stock asks WooCommerce for (``_fields``): cheap to serve, enough to compare.
+STOCK_API_FIELDS: tuple[str, ...] = ("id", "type", "parent_id", *STOCK_FIELDS)
+
+
+# --- coercion ---------------------------------------------------------------------
+
+
+def coerce_id(value: Any, field_name: str = "id") -> int:
+    if isinstance(value, bool):
+        raise PayloadError(field_name, f"expected a positive integer id, got {value!r}")
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or value <= 0:
+        raise PayloadError(field_name, f"expected a positive integer id, got {value!r}")
+    return value
+
+
+def _optional_id(value: Any, field_name: str) -> int | None:
+    """WooCommerce uses 0 (or nothing) for "no parent"."""
+    if value in (None, "", 0, "0"):
+        return None
+    return coerce_id(value, field_name)
+
+
+def _decimal(value: Any, field_name: str) -> Decimal | None:
+    if value is None or value == "" or value is False:
+        # "" is WooCommerce's "not set"; a boolean false price has been seen in the wild.
+        return None
+    if isinstance(value, bool):
+        raise PayloadError(field_name, f"expected a number, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PayloadError(field_name, f"expected a finite number, got {value!r}")
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise PayloadError(field_name, f"expected a number, got {value!r}") from None
+    if not number.is_finite() or abs(number) >= _DECIMAL_MAX:
+        raise PayloadError(field_name, f"number out of range: {value!r}")
+    if number.as_tuple().exponent < -6:  # type: ignore[operator]
+        number = number.quantize(_DECIMAL_PLACES, rounding=ROUND_HALF_UP)
+    return number
+
+
+def _required_decimal(value: Any, field_name: str, default: Decimal) -> Decimal:
+    number = _decimal(value, field_name)
+    return default if number is None else number
+
+
+def _bool(value: Any, field_name: str, default: bool = False) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in {"true", "yes", "1"}:
+            return True
+        if lowered in {"false", "no", "0", ""}:
+            return False
+    raise PayloadError(field_name, f"expected a boolean, got {value!r}")
+
+
+def _int(value: Any, field_name: str, default: int = 0) -> int:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise PayloadError(field_name, f"expected an integer, got {value!r}")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            raise PayloadError(field_name, f"expected an integer, got {value!r}") from None
+    if not isinstance(value, int):
+        raise PayloadError(field_name, f"expected an integer, got {value!r}")
+    return value
+
+
+def _optional_int(value: Any, field_name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    return _int(value, field_name)
+
+
+def _str(value: Any, field_name: str, *, max_length: int | None = None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise PayloadError(field_name, f"expected text, got {type(value).__name__}")
+    text = value if isinstance(value, str) else str(value)
+    if max_length is not None and len(text) > max_length:
+        raise PayloadError(field_name, f"longer than {max_length} characters ({len(text)})")
+    return text
+
+
+def _gmt_datetime(value: Any, field_name: str) -> datetime | None:
+    """WooCommerce ``*_gmt`` values are UTC without a zone suffix; accept a suffix too."""
+    if value in (None, "") or (isinstance(value, str) and value.startswith("0000-00-00")):
+        return None
+    if not isinstance(value, str):
+        raise PayloadError(field_name, f"expected an ISO 8601 date, got {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise PayloadError(field_name, f"expected an ISO 8601 date, got {value!r}") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _list(value: Any, field_name: str) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise PayloadError(field_name, f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def _object_or_none(value: Any, field_name: str) -> dict | None:
+    # PHP serialises an empty array as [], which WooCommerce sends for "no image".
+    if value in (None, [], {}, ""):
+        return None
+    if not isinstance(value, dict):
+        raise PayloadError(field_name, f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def _dict(value: Any, field_name: str) -> dict:
+    return _object_or_none(value, field_name) or {}
+
+
+def _manage_stock(value: Any, field_name: str = "manage_stock") -> tuple[bool, bool]:
+    """(manage_stock, managed_by_parent): variations send true, false or "parent"."""
+    if value == "parent":
+        return True, True
+    return _bool(value, field_name), False
+
+
+def _category_refs(value: Any) -> tuple[CategoryRef, ...]:
+    refs = []
+    for position, item in enumerate(_list(value, "categories")):
+        if not isinstance(item, dict):
+            raise PayloadError(f"categories[{position}]", "expected an object")
+        refs.append(
+            CategoryRef(
+                id=coerce_id(item.get("id"), f"categories[{position}].id"),
+                name=_str(item.get("name"), f"categories[{position}].name", max_length=400),
+                slug=_str(item.get("slug"), f"categories[{position}].slug", max_length=400),
+            )
+        )
+    return tuple(refs)
+
+
+def _raw_mapping(raw: Any) -> Mapping[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise PayloadError("(item)", f"expected an object, got {type(raw).__name__}")
+    return raw
+
+
+# --- parsers ----------------------------------------------------------------------
+
+
+def parse_category(raw: Any) -> CategoryRecord:
+    raw = _raw_mapping(raw)
+    return CategoryRecord(
+        id=coerce_id(raw.get("id")),
+        name=_str(raw.get("name"), "name", max_length=400),
+        slug=_str(raw.get("slug"), "slug", max_length=400),
+        parent_id=_optional_id(raw.get("parent"), "parent"),
+        description=_str(raw.get("description"), "description"),
+        display=_str(raw.get("display"), "display", max_length=20) or "default",
+        image=_object_or_none(raw.get("image"), "image"),
+        menu_order=_int(raw.get("menu_order"), "menu_order"),
+        count=max(_int(raw.get("count"), "count"), 0),
+    )
+
+
+def parse_product(raw: Any) -> ProductRecord:
+    raw = _raw_mapping(raw)
+    manage_stock, _ = _manage_stock(raw.get("manage_stock"))
+    return ProductRecord(
+        id=coerce_id(raw.get("id")),
+        name=_str(raw.get("name"), "name"),
+        slug=_str(raw.get("slug"), "slug", max_length=400),
+        permalink=_str(raw.get("permalink"), "permalink", max_length=1000),
+        sku=_str(raw.get("sku"), "sku", max_length=200),
+        type=_str(raw.get("type"), "type", max_length=20) or "simple",
+        status=_str(raw.get("status"), "status", max_length=20) or "publish",
+        featured=_bool(raw.get("featured"), "featured"),
+        catalog_visibility=_str(raw.get("catalog_visibility"), "catalog_visibility", max_length=20) or "visible",
+        description=_str(raw.get("description"), "description"),
+        short_description=_str(raw.get("short_description"), "short_description"),
+        price=_decimal(raw.get("price"), "price"),
+        regular_price=_decimal(raw.get("regular_price"), "regular_price"),
+        sale_price=_decimal(raw.get("sale_price"), "sale_price"),
+        date_on_sale_from_gmt=_gmt_datetime(raw.get("date_on_sale_from_gmt"), "date_on_sale_from_gmt"),
+        date_on_sale_to_gmt=_gmt_datetime(raw.get("date_on_sale_to_gmt"), "date_on_sale_to_gmt"),
+        on_sale=_bool(raw.get("on_sale"), "on_sale"),
+        purchasable=_bool(raw.get("purchasable"), "purchasable", default=True),
+        total_sales=max(_int(raw.get("total_sales"), "total_sales"), 0),
+        external_url=_str(raw.get("external_url"), "external_url", max_length=1000),
+        button_text=_str(raw.get("button_text"), "button_text", max_length=200),
+        manage_stock=manage_stock,
+        stock_quantity=_decimal(raw.get("stock_quantity"), "stock_quantity"),
+        stock_status=_str(raw.get("stock_status"), "stock_status", max_length=32) or "instock",
+        backorders=_str(raw.get("backorders"), "backorders", max_length=20) or "no",
+        low_stock_amount=_optional_int(raw.get("low_stock_amount"), "low_stock_amount"),
+        weight=_str(raw.get("weight"), "weight", max_length=50),
+        dimensions=_dict(raw.get("dimensions"), "dimensions"),
+        average_rating=_required_decimal(raw.get("average_rating"), "average_rating", Decimal("0")),
+        rating_count=max(_int(raw.get("rating_count"), "rating_count"), 0),
+        menu_order=_int(raw.get("menu_order"), "menu_order"),
+        tags=_list(raw.get("tags"), "tags"),
+        images=_list(raw.get("images"), "images"),
+        attributes=_list(raw.get("attributes"), "attributes"),
+        default_attributes=_list(raw.get("default_attributes"), "default_attributes"),
+        date_created_gmt=_gmt_datetime(raw.get("date_created_gmt"), "date_created_gmt"),
+        date_modified_gmt=_gmt_datetime(raw.get("date_modified_gmt"), "date_modified_gmt"),
+        categories=_category_refs(raw.get("categories")),
+        variation_ids=tuple(
+            coerce_id(value, f"variations[{i}]") for i, value in enumerate(_list(raw.get("variations"), "variations"))
+        ),
+    )
+
+
+def parse_variation(raw: Any, *, product_id: int | None = None) -> VariationRecord:
+    """Parse a variation; ``product_id`` is required when the payload has no ``parent_id``
+    (the per-product listing omits it; the store-wide ``variations`` endpoint sends it)."""
+    raw = _raw_mapping(raw)
+    parent = _optional_id(raw.get("parent_id"), "parent_id") or product_id
+    if parent is None:
+        raise PayloadError("parent_id", "missing: cannot tell which product this variation belongs to")
+    manage_stock, by_parent = _manage_stock(raw.get("manage_stock"))
+    return VariationRecord(
+        id=coerce_id(raw.get("id")),
+        product_id=parent,
+        sku=_str(raw.get("sku"), "sku", max_length=200),
+        status=_str(raw.get("status"), "status", max_length=20) or "publish",
+        description=_str(raw.get("description"), "description"),
+        permalink=_str(raw.get("permalink"), "permalink", max_length=1000),
+        price=_decimal(raw.get("price"), "price"),
+        regular_price=_decimal(raw.get("regular_price"), "regular_price"),
+        sale_price=_decimal(raw.get("sale_price"), "sale_price"),
+        date_on_sale_from_gmt=_gmt_datetime(raw.get("date_on_sale_from_gmt"), "date_on_sale_from_gmt"),
+        date_on_sale_to_gmt=_gmt_datetime(raw.get("date_on_sale_to_gmt"), "date_on_sale_to_gmt"),
+        on_sale=_bool(raw.get("on_sale"), "on_sale"),
+        purchasable=_bool(raw.get("purchasable"), "purchasable", default=True),
+        manage_stock=manage_stock,
+        stock_managed_by_parent=by_parent,
+        stock_quantity=_decimal(raw.get("stock_quantity"), "stock_quantity"),
+        stock_status=_str(raw.get("stock_status"), "stock_status", max_length=32) or "instock",
+        backorders=_str(raw.get("backorders"), "backorders", max_length=20) or "no",
+        low_stock_amount=_optional_int(raw.get("low_stock_amount"), "low_stock_amount"),
+        weight=_str(raw.get("weight"), "weight", max_length=50),
+        dimensions=_dict(raw.get("dimensions"), "dimensions"),
+        image=_object_or_none(raw.get("image"), "image"),
+        attributes=_list(raw.get("attributes"), "attributes"),
+        menu_order=_int(raw.get("menu_order"), "menu_order"),
+        date_created_gmt=_gmt_datetime(raw.get("date_created_gmt"), "date_created_gmt"),
+        date_modified_gmt=_gmt_datetime(raw.get("date_modified_gmt"), "date_modified_gmt"),
+    )
+
+
+def parse_stock(raw: Any) -> StockRecord:
+    """Parse a ``_fields``-trimmed product or variation (see STOCK_API_FIELDS)."""
+    raw = _raw_mapping(raw)
+    manage_stock, by_parent = _manage_stock(raw.get("manage_stock"))
+    return StockRecord(
+        id=coerce_id(raw.get("id")),
+        parent_id=_optional_id(raw.get("parent_id"), "parent_id"),
+        manage_stock=manage_stock,
+        stock_managed_by_parent=by_parent,
+        stock_quantity=_decimal(raw.get("stock_quantity"), "stock_quantity"),
+        stock_status=_str(raw.get("stock_status"), "stock_status", max_length=32) or "instock",
+        price=_decimal(raw.get("price"), "price"),
+        regular_price=_decimal(raw.get("regular_price"), "regular_price"),
+        sale_price=_decimal(raw.get("sale_price"), "sale_price"),
+        on_sale=_bool(raw.get("on_sale"), "on_sale"),
+    )
+
+
+def item_id_or_none(raw: Any) -> int | None:
+    """Best-effort id of a raw item for error reports (None when even the id is unusable)."""
+    if isinstance(raw, Mapping):
+        try:
+            return coerce_id(raw.get("id"))
+        except PayloadError:
+            return None
+    return None
