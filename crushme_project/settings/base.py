@@ -38,6 +38,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "common.middleware.memory.MemoryMonitorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -78,6 +79,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Fail fast (health answers 503) instead of hanging on an unreachable server.
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _db_options.setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
+# Under gevent each greenlet holds its own persistent connection, so 150 clients exceeded
+# PostgreSQL's 100. A bounded psycopg pool caps them; gunicorn_config.py turns it on for the web
+# workers, management commands (the sync) keep one plain connection. Sizing rule (docs/operations.md):
+# workers x DB_POOL_MAX_SIZE <= max_connections - (sync + admin + headroom).
+DB_POOL_ENABLED = env.bool("DB_POOL_ENABLED", default=False)
+if DB_POOL_ENABLED and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses a pool with persistent connections.
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),  # seconds a request waits for a free connection
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache -----------------------------------------------------------------
@@ -151,6 +168,12 @@ SYNC_INCREMENTAL_OVERLAP_SECONDS = env.int("SYNC_INCREMENTAL_OVERLAP_SECONDS", d
 # (unless --allow-mass-delete); below SYNC_MASS_DELETE_MIN_COUNT rows it never refuses.
 SYNC_MASS_DELETE_MAX_SHARE = env.float("SYNC_MASS_DELETE_MAX_SHARE", default=0.10)
 SYNC_MASS_DELETE_MIN_COUNT = env.int("SYNC_MASS_DELETE_MIN_COUNT", default=10)
+
+# --- Memory discipline -----------------------------------------------------
+# Share of requests whose worker RSS/VMS is logged, and the RSS (MB) above which it logs a warning
+# (MemoryMonitorMiddleware) and `manage.py check_memory` exits non-zero.
+MEMORY_SAMPLE_RATE = env.float("MEMORY_SAMPLE_RATE", default=0.01)
+MEMORY_ALERT_MB = env.int("MEMORY_ALERT_MB", default=1536)
 
 # --- Logging ---------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

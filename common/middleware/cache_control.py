@@ -1,0 +1,52 @@
+"""One place that decides ``Cache-Control`` for every endpoint.
+
+Rules, first match wins:
+
+1. A response marked ``response.cache_private = True`` (live-stock answers, the CSV export) and
+   any response to a staff user: ``private, no-store`` — nothing in between may keep it.
+2. A GET/HEAD on a URL named in ``CACHE_CONTROL_MAX_AGE`` (``"namespace:url-name": seconds``)
+   answering 200 or 304: ``public, max-age=<seconds>``. Browsers and nginx keep it that long;
+   after that they revalidate with ``If-None-Match`` and get a cheap 304.
+3. Any other response from those URLs (400, 404, 429…): ``no-store``.
+
+Other URLs are left alone. The max-ages are short on purpose: a catalog version bump
+invalidates the server cache at once but cannot reach copies already held by browsers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
+
+PRIVATE = "private, no-store"
+
+
+class CacheControlMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        policy = cache_control_for(request, response)
+        if policy is not None:
+            response["Cache-Control"] = policy
+        return response
+
+
+def cache_control_for(request: HttpRequest, response: HttpResponseBase) -> str | None:
+    if getattr(response, "cache_private", False):
+        return PRIVATE
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and user.is_staff:
+        return PRIVATE
+    match = request.resolver_match
+    if match is None:
+        return None
+    max_age = getattr(settings, "CACHE_CONTROL_MAX_AGE", {}).get(match.view_name)
+    if max_age is None:
+        return None
+    if request.method in ("GET", "HEAD") and response.status_code in (200, 304):
+        return f"public, max-age={int(max_age)}"
+    return "no-store"
