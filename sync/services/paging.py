@@ -1,0 +1,185 @@
+"""Reading a WooCommerce listing page by page, one page ahead of the writer.
+
+The store, not our database, is the slow side of a sync (a real WooCommerce answers
+100 products in about half a second), so the next page is fetched in a background
+thread while the current one is written. Pages are requested with
+``orderby=id&order=asc`` so they stay stable while the store changes, items already
+seen are dropped, and a page that still fails after the client's retries is recorded
+and skipped: the run goes on and ends ``partial`` with the page named.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sync.services.results import SyncStats
+from sync.woocommerce.client import (
+    Page,
+    WooCommerceBadResponse,
+    WooCommerceClient,
+    WooCommerceRateLimited,
+    WooCommerceTimeout,
+    WooCommerceUnavailable,
+)
+from sync.woocommerce.types import item_id_or_none
+
+logger = logging.getLogger(__name__)
+
+# Failures worth skipping a page for; anything else (401, 404 route, 400) is a
+# configuration problem that would fail every page, so it ends the run.
+TRANSIENT_ERRORS = (WooCommerceTimeout, WooCommerceUnavailable, WooCommerceRateLimited, WooCommerceBadResponse)
+
+# A listing without X-WP-TotalPages stops at a short page; this bounds it anyway.
+MAX_PAGES_WITHOUT_TOTAL = 100_000
+
+STABLE_ORDER = {"orderby": "id", "order": "asc"}
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedPage:
+    endpoint: str
+    number: int
+    total_pages: int | None
+    total: int | None
+    items: list[dict]
+    extra: Any = None  # whatever the listing's ``enrich`` step fetched for this page
+
+
+class Prefetch:
+    """One page fetched on a daemon thread (so SIGTERM never waits on a slow store)."""
+
+    def __init__(self, fetch: Callable[[int], FetchedPage | None], number: int) -> None:
+        self.number = number
+        self._result: FetchedPage | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fetch,), daemon=True, name=f"prefetch-{number}")
+        self._thread.start()
+
+    def _run(self, fetch: Callable[[int], FetchedPage | None]) -> None:
+        try:
+            self._result = fetch(self.number)
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer thread, which re-raises it
+            self._error = error
+
+    def result(self) -> FetchedPage | None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+class Listing:
+    """Iterate over every page of ``endpoint``; afterwards, tell whether the listing was complete.
+
+    ``enrich(items)`` runs on the fetching thread after each page (e.g. to fetch the
+    variations of the page's variable products from a store without the store-wide
+    endpoint); its result travels in ``FetchedPage.extra``.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: WooCommerceClient,
+        endpoint: str,
+        per_page: int,
+        stats: SyncStats,
+        params: Mapping[str, Any] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+        enrich: Callable[[list[dict]], Any] | None = None,
+    ) -> None:
+        self.client = client
+        self.endpoint = endpoint
+        self.per_page = per_page
+        self.stats = stats
+        self.params = {**STABLE_ORDER, **(params or {})}
+        self.should_stop = should_stop
+        self.enrich = enrich
+        self.seen_ids: set[int] = set()
+        self.failed_pages: list[int] = []
+        self.total: int | None = None
+        self.total_pages: int | None = None
+        self.interrupted = False
+        self.finished = False
+        self.duplicates = 0
+
+    @property
+    def complete(self) -> bool:
+        """Every page read without failure or interruption, and no item lost to page drift."""
+        if not self.finished or self.failed_pages or self.interrupted:
+            return False
+        return self.total is None or len(self.seen_ids) >= self.total
+
+    def _fetch(self, number: int) -> FetchedPage | None:
+        try:
+            page: Page = self.client.get_page(self.endpoint, page=number, per_page=self.per_page, params=self.params)
+            extra = self.enrich(page.items) if self.enrich is not None and page.items else None
+        except TRANSIENT_ERRORS as error:
+            logger.warning("sync: page %s of %s failed after retries: %s", number, self.endpoint, error)
+            self.stats.page_failed(endpoint=self.endpoint, page=number, error=str(error))
+            self.failed_pages.append(number)
+            return None
+        return FetchedPage(
+            endpoint=self.endpoint,
+            number=number,
+            total_pages=page.total_pages,
+            total=page.total,
+            items=page.items,
+            extra=extra,
+        )
+
+    def _next_number(self, number: int, page: FetchedPage | None) -> int | None:
+        if page is not None and page.total_pages is not None:
+            self.total_pages = page.total_pages
+            self.total = page.total
+        if self.total_pages is not None:
+            return number + 1 if number < self.total_pages else None
+        if page is None:
+            # Without totals, a failed page leaves the end of the listing unknown.
+            return None if number == 1 else number + 1
+        if len(page.items) < self.per_page or number >= MAX_PAGES_WITHOUT_TOTAL:
+            return None
+        return number + 1
+
+    def _unseen(self, items: list[dict]) -> list[dict]:
+        fresh = []
+        for item in items:
+            item_id = item_id_or_none(item)
+            if item_id is not None:
+                if item_id in self.seen_ids:
+                    self.duplicates += 1
+                    continue
+                self.seen_ids.add(item_id)
+            fresh.append(item)
+        return fresh
+
+    def __iter__(self) -> Iterator[FetchedPage]:
+        pending: Prefetch | None = Prefetch(self._fetch, 1)
+        while pending is not None:
+            number = pending.number
+            page = pending.result()
+            self.stats.pages += page is not None
+            next_number = self._next_number(number, page)
+            if page is None and number == 1 and self.total_pages is None:
+                break  # the first page tells how many follow; without it the listing is lost
+            if next_number is not None and self.should_stop():
+                self.interrupted = True
+                next_number = None
+            pending = Prefetch(self._fetch, next_number) if next_number is not None else None
+            if page is not None:
+                yield FetchedPage(
+                    endpoint=page.endpoint,
+                    number=page.number,
+                    total_pages=page.total_pages,
+                    total=page.total,
+                    items=self._unseen(page.items),
+                    extra=page.extra,
+                )
+            if pending is not None and self.should_stop():
+                self.interrupted = True
+                break
+        else:
+            self.finished = not self.interrupted

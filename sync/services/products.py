@@ -1,0 +1,363 @@
+"""Mirror WooCommerce products and their variations.
+
+Each listing page is written in one transaction with a constant number of queries
+whatever the page size: one SELECT per table to compare, then at most one upsert
+per table for the rows that changed. Unchanged rows are not written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+
+from catalog.models import Category, Product, ProductCategory, ProductVariation
+from sync.services.paging import FetchedPage, Listing
+from sync.services.results import ItemFailure, SyncStats, WriteResult
+from sync.services.upsert import rows_diff, rows_upsert
+from sync.woocommerce.client import WooCommerceClient, WooCommerceNotFound
+from sync.woocommerce.types import (
+    PRODUCT_FIELDS,
+    VARIATION_FIELDS,
+    PayloadError,
+    ProductRecord,
+    VariationRecord,
+    coerce_id,
+    item_id_or_none,
+    parse_product,
+    parse_variation,
+)
+
+logger = logging.getLogger(__name__)
+
+PRODUCTS = "products"
+VARIATIONS = "variations"  # store-wide, WooCommerce >= 10.3
+# Variations per product are few; one page of the per-product listing nearly always holds them.
+VARIATIONS_PER_PARENT_PAGE = 100
+
+_PRODUCT_COLUMNS = (*PRODUCT_FIELDS, "deleted_at")
+_VARIATION_COLUMNS = (*VARIATION_FIELDS, "deleted_at")
+
+
+# --- parsing ----------------------------------------------------------------------
+
+
+def product_records_parse(items: Iterable[Any]) -> tuple[list[ProductRecord], list[ItemFailure]]:
+    records, failures = [], []
+    for raw in items:
+        try:
+            records.append(parse_product(raw))
+        except PayloadError as error:
+            failures.append(ItemFailure(resource="product", item_id=item_id_or_none(raw), error=str(error)))
+    return records, failures
+
+
+def variation_records_parse(
+    items: Iterable[Any], *, product_id: int | None = None
+) -> tuple[list[VariationRecord], list[ItemFailure]]:
+    records, failures = [], []
+    for raw in items:
+        try:
+            records.append(parse_variation(raw, product_id=product_id))
+        except PayloadError as error:
+            failures.append(ItemFailure(resource="variation", item_id=item_id_or_none(raw), error=str(error)))
+    return records, failures
+
+
+# --- page writes ------------------------------------------------------------------
+
+
+def _category_stubs_create(records: list[ProductRecord]) -> None:
+    """Create categories that products name but the mirror lacks yet (from the embedded {id, name, slug}).
+
+    ``--categories`` fills in the rest later; this keeps a product sync from failing
+    on a category created since the last category run.
+    """
+    referenced = {ref.id: ref for record in records for ref in record.categories}
+    if not referenced:
+        return
+    known = set(Category.objects.filter(id__in=referenced).values_list("id", flat=True))
+    missing = [ref for ref_id, ref in referenced.items() if ref_id not in known]
+    if missing:
+        Category.objects.bulk_create(
+            [Category(id=ref.id, name=ref.name, slug=ref.slug) for ref in missing], ignore_conflicts=True
+        )
+
+
+def _products_write(*, records: list[ProductRecord], synced_at: datetime, dry_run: bool) -> WriteResult:
+    if not records:
+        return WriteResult()
+    rows = {record.id: {**record.model_fields(), "deleted_at": None} for record in records}
+    diff = rows_diff(model=Product, rows=rows, fields=_PRODUCT_COLUMNS)
+
+    wanted_links = {record.id: {ref.id for ref in record.categories} for record in records}
+    current_links: dict[int, set[int]] = defaultdict(set)
+    for product_id, category_id in ProductCategory.objects.filter(product_id__in=rows).values_list(
+        "product_id", "category_id"
+    ):
+        current_links[product_id].add(category_id)
+    relinked = [product_id for product_id, wanted in wanted_links.items() if wanted != current_links[product_id]]
+
+    if not dry_run:
+        _category_stubs_create(records)
+        rows_upsert(
+            model=Product, rows=rows, ids=[*diff.created, *diff.updated], fields=_PRODUCT_COLUMNS, synced_at=synced_at
+        )
+        if relinked:
+            ProductCategory.objects.filter(product_id__in=relinked).delete()
+            ProductCategory.objects.bulk_create(
+                [
+                    ProductCategory(product_id=product_id, category_id=category_id)
+                    for product_id in relinked
+                    for category_id in wanted_links[product_id]
+                ]
+            )
+
+    created = set(diff.created)
+    updated = (set(diff.updated) | set(relinked)) - created
+    stale = _stale_variations_retire(records=records, synced_at=synced_at, dry_run=dry_run)
+    return WriteResult(
+        created=len(created), updated=len(updated), unchanged=len(rows) - len(created) - len(updated), deleted=stale
+    )
+
+
+def _stale_variations_retire(*, records: list[ProductRecord], synced_at: datetime, dry_run: bool) -> int:
+    """Soft-delete mirrored variations that their product no longer lists.
+
+    A product's ``variations`` array is the authoritative list of its children (a
+    variation deleted in WooCommerce sends no webhook and never shows up in a
+    ``modified_after`` listing); a product that is not variable has none.
+    """
+    expected = {record.id: set(record.variation_ids) if record.type == "variable" else set() for record in records}
+    live = ProductVariation.objects.filter(product_id__in=expected, deleted_at__isnull=True).values_list(
+        "id", "product_id"
+    )
+    stale = [variation_id for variation_id, product_id in live if variation_id not in expected[product_id]]
+    if stale and not dry_run:
+        ProductVariation.objects.filter(id__in=stale).update(deleted_at=synced_at, updated_at=synced_at)
+    return len(stale)
+
+
+def _variations_write(*, records: list[VariationRecord], synced_at: datetime, dry_run: bool) -> WriteResult:
+    if not records:
+        return WriteResult()
+    parents = set(Product.objects.filter(id__in={record.product_id for record in records}).values_list("id", flat=True))
+    failures = tuple(
+        ItemFailure(
+            resource="variation",
+            item_id=record.id,
+            error=f"its product #{record.product_id} is not mirrored (its page failed or it is new): retried next run",
+        )
+        for record in records
+        if record.product_id not in parents
+    )
+    rows = {
+        record.id: {**record.model_fields(), "deleted_at": None} for record in records if record.product_id in parents
+    }
+    diff = rows_diff(model=ProductVariation, rows=rows, fields=_VARIATION_COLUMNS)
+    if not dry_run:
+        rows_upsert(
+            model=ProductVariation,
+            rows=rows,
+            ids=[*diff.created, *diff.updated],
+            fields=_VARIATION_COLUMNS,
+            synced_at=synced_at,
+        )
+    return WriteResult(
+        created=len(diff.created), updated=len(diff.updated), unchanged=diff.unchanged, failures=failures
+    )
+
+
+def product_upsert_page(
+    *,
+    records: list[ProductRecord],
+    synced_at: datetime,
+    dry_run: bool = False,
+    variations: list[VariationRecord] | None = None,
+) -> WriteResult:
+    """Write one page of products in one transaction, with a constant number of queries.
+
+    Upserts the products (keyed by WooCommerce id, clearing ``deleted_at``), creates
+    stub categories they reference but the mirror lacks, replaces the category links
+    that changed, soft-deletes variations their product no longer lists, and, when
+    given (stores without the store-wide variations endpoint), writes the page's
+    variations in the same transaction. In a dry run, counts without writing.
+    """
+    with transaction.atomic():
+        result = _products_write(records=records, synced_at=synced_at, dry_run=dry_run)
+        if variations is not None:
+            result = result + _variations_write(records=variations, synced_at=synced_at, dry_run=dry_run)
+    return result
+
+
+def variation_upsert_page(*, records: list[VariationRecord], synced_at: datetime, dry_run: bool = False) -> WriteResult:
+    """Write one page of variations in one transaction (constant queries).
+
+    A variation whose product is not mirrored is reported as a failed item, not written.
+    """
+    with transaction.atomic():
+        return _variations_write(records=records, synced_at=synced_at, dry_run=dry_run)
+
+
+# --- reading from WooCommerce -----------------------------------------------------
+
+
+def variations_fetch_for_products(*, client: WooCommerceClient, items: list[dict]) -> dict[int, list[dict]]:
+    """Fetch the variations of the variable products among ``items`` (stores without ``GET variations``)."""
+    found: dict[int, list[dict]] = {}
+    for raw in items:
+        if not isinstance(raw, dict) or raw.get("type") != "variable":
+            continue
+        try:
+            product_id = coerce_id(raw.get("id"))
+        except PayloadError:
+            continue
+        found[product_id] = [
+            item
+            for page in client.iter_pages(f"products/{product_id}/variations", per_page=VARIATIONS_PER_PARENT_PAGE)
+            for item in page.items
+        ]
+    return found
+
+
+def store_variations_supported(*, client: WooCommerceClient) -> bool:
+    """Whether the store has the store-wide ``GET variations`` endpoint (WooCommerce >= 10.3)."""
+    try:
+        client.get(VARIATIONS, {"per_page": 1, "_fields": "id"})
+    except WooCommerceNotFound:
+        return False
+    return True
+
+
+def modified_window(*, modified_after: datetime | None, modified_before: datetime | None) -> dict[str, Any]:
+    """Query parameters for an incremental window, in UTC (see the client for the format)."""
+    if modified_after is None:
+        return {}
+    window: dict[str, Any] = {"modified_after": modified_after, "dates_are_gmt": True}
+    if modified_before is not None:
+        window["modified_before"] = modified_before
+    return window
+
+
+def _page_variations(page: FetchedPage) -> tuple[list[VariationRecord] | None, list[ItemFailure]]:
+    if page.extra is None:
+        return None, []
+    records: list[VariationRecord] = []
+    failures: list[ItemFailure] = []
+    for product_id, items in page.extra.items():
+        parsed, failed = variation_records_parse(items, product_id=product_id)
+        records += parsed
+        failures += failed
+    return records, failures
+
+
+def products_pages_sync(
+    *,
+    client: WooCommerceClient,
+    stats: SyncStats,
+    per_page: int,
+    synced_at: datetime,
+    params: dict[str, Any],
+    with_variations_per_parent: bool,
+    dry_run: bool = False,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_page: Callable[[FetchedPage], None] | None = None,
+) -> Listing:
+    """Read a product listing (``params`` picks status/window) and write it page by page."""
+    enrich = (
+        (lambda items: variations_fetch_for_products(client=client, items=items))
+        if with_variations_per_parent
+        else None
+    )
+    listing = Listing(
+        client=client,
+        endpoint=PRODUCTS,
+        per_page=per_page,
+        stats=stats,
+        params=params,
+        should_stop=should_stop,
+        enrich=enrich,
+    )
+    for page in listing:
+        records, failures = product_records_parse(page.items)
+        variations, variation_failures = _page_variations(page)
+        stats.add(WriteResult(failures=tuple(failures + variation_failures)))
+        stats.add(product_upsert_page(records=records, synced_at=synced_at, dry_run=dry_run, variations=variations))
+        if on_page is not None:
+            on_page(page)
+    return listing
+
+
+def variations_pages_sync(
+    *,
+    client: WooCommerceClient,
+    stats: SyncStats,
+    per_page: int,
+    synced_at: datetime,
+    params: dict[str, Any],
+    dry_run: bool = False,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_page: Callable[[FetchedPage], None] | None = None,
+) -> Listing:
+    """Read the store-wide variations listing and write it page by page."""
+    listing = Listing(
+        client=client, endpoint=VARIATIONS, per_page=per_page, stats=stats, params=params, should_stop=should_stop
+    )
+    for page in listing:
+        records, failures = variation_records_parse(page.items)
+        stats.add(WriteResult(failures=tuple(failures)))
+        stats.add(variation_upsert_page(records=records, synced_at=synced_at, dry_run=dry_run))
+        if on_page is not None:
+            on_page(page)
+    return listing
+
+
+def products_sync(
+    *,
+    client: WooCommerceClient,
+    stats: SyncStats,
+    per_page: int,
+    synced_at: datetime,
+    store_variations: bool,
+    modified_after: datetime | None = None,
+    modified_before: datetime | None = None,
+    dry_run: bool = False,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_page: Callable[[FetchedPage], None] | None = None,
+) -> Listing:
+    """Mirror products and variations; incremental when ``modified_after`` is given.
+
+    1. products (``status=any``: everything but the trash) modified in the window, with
+       their variations in the same page transaction on stores without ``GET variations``;
+    2. incremental only: products trashed in the window (``status=trash``), so a trash
+       reaches the mirror without waiting for ``--full``;
+    3. stores with ``GET variations``: variations modified in the window (a variation
+       edit does not always touch its parent's ``date_modified``).
+
+    Returns the product listing of step 1; its ``complete`` decides whether the run
+    can serve as the next incremental watermark and whether deletions may be reconciled.
+    """
+    window = modified_window(modified_after=modified_after, modified_before=modified_before)
+    common = {
+        "client": client,
+        "stats": stats,
+        "per_page": per_page,
+        "synced_at": synced_at,
+        "dry_run": dry_run,
+        "should_stop": should_stop,
+        "on_page": on_page,
+    }
+    listing = products_pages_sync(
+        params={"status": "any", **window}, with_variations_per_parent=not store_variations, **common
+    )
+    if window and not should_stop():
+        trash = products_pages_sync(params={"status": "trash", **window}, with_variations_per_parent=False, **common)
+        listing.failed_pages += trash.failed_pages
+    if store_variations and not should_stop():
+        variations = variations_pages_sync(params=window, **common)
+        listing.failed_pages += variations.failed_pages
+    return listing

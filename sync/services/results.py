@@ -1,0 +1,74 @@
+"""Counters and outcomes shared by the sync services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Keep SyncRun rows readable: past this many, failures are counted but not itemised.
+MAX_REPORTED_FAILURES = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFailure:
+    resource: str
+    item_id: int | None
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What one page write did (or, in a dry run, would do)."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    skipped: int = 0
+    failures: tuple[ItemFailure, ...] = ()
+
+    def __add__(self, other: WriteResult) -> WriteResult:
+        return WriteResult(
+            created=self.created + other.created,
+            updated=self.updated + other.updated,
+            unchanged=self.unchanged + other.unchanged,
+            deleted=self.deleted + other.deleted,
+            skipped=self.skipped + other.skipped,
+            failures=self.failures + other.failures,
+        )
+
+
+@dataclass
+class SyncStats:
+    """Running totals of one sync run; the run record is written from it at the end."""
+
+    pages: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    failed: int = 0
+    skipped: int = 0
+    failed_pages: list[dict] = field(default_factory=list)
+    failed_items: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, result: WriteResult) -> None:
+        self.created += result.created
+        self.updated += result.updated
+        self.unchanged += result.unchanged
+        self.deleted += result.deleted
+        self.skipped += result.skipped
+        for failure in result.failures:
+            self.item_failed(failure)
+
+    def item_failed(self, failure: ItemFailure) -> None:
+        self.failed += 1
+        if len(self.failed_items) < MAX_REPORTED_FAILURES:
+            self.failed_items.append({"resource": failure.resource, "id": failure.item_id, "error": failure.error})
+
+    def page_failed(self, *, endpoint: str, page: int, error: str) -> None:
+        self.failed_pages.append({"endpoint": endpoint, "page": page, "error": error})
+
+    @property
+    def changed(self) -> int:
+        return self.created + self.updated + self.deleted

@@ -1,0 +1,243 @@
+"""One sync run from start to finish: the modes, the SyncRun record and the outcome.
+
+The management command is only an interface to :func:`sync_execute`: it parses
+options, takes the lock, calls this and maps the outcome to an exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from sync.models import SyncMode, SyncRun, SyncStatus
+from sync.services.categories import categories_sync
+from sync.services.guard import DeletionGuard, DeletionRefused
+from sync.services.paging import FetchedPage
+from sync.services.products import products_sync, store_variations_supported
+from sync.services.reconcile import products_reconcile_deletions
+from sync.services.results import SyncStats
+from sync.services.stock import stock_sync
+from sync.woocommerce.client import WooCommerceClient, WooCommerceError
+
+logger = logging.getLogger(__name__)
+
+SYNC_LOCK_NAME = "sync_woocommerce"
+
+
+@dataclass(frozen=True, slots=True)
+class SyncOptions:
+    mode: str  # a SyncMode value
+    per_page: int
+    rescan: bool = False  # --all: ignore the incremental watermark
+    dry_run: bool = False
+    allow_mass_delete: bool = False
+
+
+@dataclass
+class SyncOutcome:
+    options: SyncOptions
+    status: str
+    stats: SyncStats
+    started_at: datetime
+    finished_at: datetime
+    requests: int = 0
+    run: SyncRun | None = None
+    modified_after: datetime | None = None
+    listing_complete: bool = False
+    interrupted: bool = False
+    deletion_refused: DeletionRefused | None = None
+    error: WooCommerceError | None = None
+
+    @property
+    def duration_seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def error_summary(self) -> str:
+        lines = []
+        if self.error is not None:
+            lines.append(f"{type(self.error).__name__}: {self.error}")
+        if self.deletion_refused is not None:
+            lines.append(str(self.deletion_refused))
+        if self.interrupted:
+            lines.append("interrupted by a stop signal: the current page was finished, later pages were not read")
+        if self.stats.failed_pages:
+            pages = ", ".join(f"{page['endpoint']} page {page['page']}" for page in self.stats.failed_pages[:20])
+            more = len(self.stats.failed_pages) - 20
+            lines.append(f"failed pages: {pages}" + (f" and {more} more" if more > 0 else ""))
+        if self.stats.failed:
+            lines.append(f"{self.stats.failed} items could not be written (see failed_items)")
+        lines += self.stats.notes
+        return "\n".join(lines)
+
+
+def sync_runs_abandon_stale(*, now: datetime) -> int:
+    """Close 'running' records left by a killed process. Call only while holding the sync lock."""
+    return SyncRun.objects.filter(status=SyncStatus.RUNNING).update(
+        status=SyncStatus.FAILED,
+        finished_at=now,
+        error_summary="the process ended without recording a result (killed, or the host restarted)",
+    )
+
+
+def sync_watermark_get() -> datetime | None:
+    """Where an incremental ``--products`` run starts: the last complete product listing's start, minus the overlap.
+
+    None when no run ever read the whole product listing (the next run scans everything).
+    """
+    last = (
+        SyncRun.objects.filter(mode__in=[SyncMode.PRODUCTS, SyncMode.FULL], listing_complete=True)
+        .order_by("-started_at")
+        .only("started_at")
+        .first()
+    )
+    if last is None:
+        return None
+    return last.started_at - timedelta(seconds=settings.SYNC_INCREMENTAL_OVERLAP_SECONDS)
+
+
+def _status(outcome: SyncOutcome) -> str:
+    stats = outcome.stats
+    if outcome.error is not None:
+        return SyncStatus.FAILED
+    if stats.failed_pages and stats.pages == 0:
+        return SyncStatus.FAILED  # nothing could be read at all
+    if outcome.interrupted or outcome.deletion_refused or stats.failed_pages or stats.failed:
+        return SyncStatus.PARTIAL
+    return SyncStatus.SUCCEEDED
+
+
+def _run_modes(
+    *,
+    options: SyncOptions,
+    client: WooCommerceClient,
+    outcome: SyncOutcome,
+    should_stop: Callable[[], bool],
+    on_page: Callable[[FetchedPage], None] | None,
+) -> None:
+    stats = outcome.stats
+    guard = DeletionGuard(
+        max_share=settings.SYNC_MASS_DELETE_MAX_SHARE,
+        min_count=settings.SYNC_MASS_DELETE_MIN_COUNT,
+        allow=options.allow_mass_delete,
+    )
+    common = {
+        "client": client,
+        "stats": stats,
+        "per_page": options.per_page,
+        "synced_at": outcome.started_at,
+        "dry_run": options.dry_run,
+        "should_stop": should_stop,
+        "on_page": on_page,
+    }
+    mode = options.mode
+    if mode == SyncMode.CATEGORIES:
+        categories_sync(guard=guard, **common)
+        return
+
+    store_variations = store_variations_supported(client=client)
+    if mode == SyncMode.STOCK:
+        stock_sync(store_variations=store_variations, **common)
+        return
+
+    if mode == SyncMode.PRODUCTS:
+        outcome.modified_after = None if options.rescan else sync_watermark_get()
+        listing = products_sync(
+            store_variations=store_variations,
+            modified_after=outcome.modified_after,
+            modified_before=outcome.started_at if outcome.modified_after else None,
+            **common,
+        )
+        outcome.listing_complete = listing.complete and not should_stop()
+        return
+
+    # --full: categories, then products and variations, then deletions.
+    try:
+        categories_sync(guard=guard, **common)
+    except DeletionRefused as refused:
+        outcome.deletion_refused = refused  # keep going: products do not depend on it
+    if should_stop():
+        return
+    listing = products_sync(store_variations=store_variations, **common)
+    outcome.listing_complete = listing.complete and not should_stop()
+    if not outcome.listing_complete:
+        stats.notes.append("deletions were not reconciled: the product listing was incomplete")
+        return
+    common.pop("on_page")
+    stats.add(products_reconcile_deletions(listed_ids=listing.seen_ids, guard=guard, **common))
+
+
+def sync_execute(
+    *,
+    options: SyncOptions,
+    client: WooCommerceClient,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_page: Callable[[FetchedPage], None] | None = None,
+) -> SyncOutcome:
+    """Run one sync and record it.
+
+    The caller holds the sync lock unless ``options.dry_run`` (a dry run reads
+    WooCommerce, counts what would change and writes nothing, not even a SyncRun).
+    Per-item and per-page failures are counted and the run goes on; a configuration
+    error (401/403, unknown route, rejected parameter) or an unreachable store ends
+    it ``failed``; a refused mass deletion, failed pages or items, or a stop request
+    end it ``partial``. Never raises for WooCommerce errors.
+    """
+    started_at = timezone.now()
+    outcome = SyncOutcome(
+        options=options, status=SyncStatus.RUNNING, stats=SyncStats(), started_at=started_at, finished_at=started_at
+    )
+    if not options.dry_run:
+        abandoned = sync_runs_abandon_stale(now=started_at)
+        if abandoned:
+            logger.warning("sync: closed %s run record(s) left 'running' by a killed process", abandoned)
+        outcome.run = SyncRun.objects.create(
+            mode=options.mode,
+            status=SyncStatus.RUNNING,
+            options=asdict(options),
+            started_at=started_at,
+            hostname=socket.gethostname()[:255],
+            pid=os.getpid(),
+        )
+    try:
+        _run_modes(options=options, client=client, outcome=outcome, should_stop=should_stop, on_page=on_page)
+    except DeletionRefused as refused:
+        outcome.deletion_refused = refused
+    except WooCommerceError as error:
+        logger.error("sync: %s run stopped: %s", options.mode, error)
+        outcome.error = error
+    outcome.interrupted = should_stop()
+    outcome.finished_at = timezone.now()
+    outcome.requests = client.requests_sent
+    outcome.status = _status(outcome)
+    if outcome.run is not None:
+        _record(outcome)
+    return outcome
+
+
+def _record(outcome: SyncOutcome) -> None:
+    run, stats = outcome.run, outcome.stats
+    assert run is not None
+    run.status = outcome.status
+    run.finished_at = outcome.finished_at
+    run.modified_after = outcome.modified_after
+    run.listing_complete = outcome.listing_complete
+    run.pages = stats.pages
+    run.requests = outcome.requests
+    run.created = stats.created
+    run.updated = stats.updated
+    run.unchanged = stats.unchanged
+    run.deleted = stats.deleted
+    run.failed = stats.failed
+    run.skipped = stats.skipped
+    run.failed_pages = stats.failed_pages
+    run.failed_items = stats.failed_items
+    run.error_summary = outcome.error_summary
+    run.save()

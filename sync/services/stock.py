@@ -1,0 +1,194 @@
+"""``--stock``: refresh stock and prices of every product and variation.
+
+Stock sold through orders does not change ``date_modified`` on many WooCommerce
+versions, so this mode never filters by date: it scans everything, asking only for
+the stock and price fields (``_fields``), and writes only the rows whose values
+changed. Items not mirrored yet are counted as skipped (``--products`` creates them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from django.db import models, transaction
+
+from catalog.models import Product, ProductType, ProductVariation
+from sync.services.paging import TRANSIENT_ERRORS, FetchedPage, Listing, Prefetch
+from sync.services.products import PRODUCTS, VARIATIONS, VARIATIONS_PER_PARENT_PAGE
+from sync.services.results import ItemFailure, SyncStats, WriteResult
+from sync.woocommerce.client import WooCommerceClient
+from sync.woocommerce.types import (
+    STOCK_API_FIELDS,
+    STOCK_FIELDS,
+    PayloadError,
+    StockRecord,
+    item_id_or_none,
+    parse_stock,
+)
+
+_FIELDS_PARAM = ",".join(STOCK_API_FIELDS)
+
+
+def stock_records_parse(items: Iterable[Any], *, resource: str) -> tuple[list[StockRecord], list[ItemFailure]]:
+    records, failures = [], []
+    for raw in items:
+        try:
+            records.append(parse_stock(raw))
+        except PayloadError as error:
+            failures.append(ItemFailure(resource=resource, item_id=item_id_or_none(raw), error=str(error)))
+    return records, failures
+
+
+def stock_apply_page(
+    *, model: type[models.Model], records: list[StockRecord], synced_at: datetime, dry_run: bool = False
+) -> WriteResult:
+    """Write the stock/price values that changed, in one transaction (one SELECT, at most one UPDATE).
+
+    ``model`` is Product or ProductVariation. Ids not in the mirror are skipped.
+    """
+    variation = model is ProductVariation
+    fields = (*STOCK_FIELDS, "stock_managed_by_parent") if variation else STOCK_FIELDS
+    wanted = {record.id: record.model_fields(variation=variation) for record in records}
+    with transaction.atomic():
+        current = {row["id"]: row for row in model.objects.filter(id__in=wanted).values("id", *fields)}
+        changed = [
+            row_id
+            for row_id, values in wanted.items()
+            if row_id in current and any(current[row_id][name] != values[name] for name in fields)
+        ]
+        if changed and not dry_run:
+            model.objects.bulk_update(
+                [model(id=row_id, **wanted[row_id], synced_at=synced_at, updated_at=synced_at) for row_id in changed],
+                [*fields, "synced_at", "updated_at"],
+            )
+    return WriteResult(
+        updated=len(changed),
+        unchanged=len(current) - len(changed),
+        skipped=len(wanted) - len(current),
+    )
+
+
+def _stock_listing_sync(
+    *,
+    client: WooCommerceClient,
+    stats: SyncStats,
+    endpoint: str,
+    model: type[models.Model],
+    per_page: int,
+    synced_at: datetime,
+    dry_run: bool,
+    should_stop: Callable[[], bool],
+    on_page: Callable[[FetchedPage], None] | None,
+) -> Listing:
+    resource = "variation" if model is ProductVariation else "product"
+    listing = Listing(
+        client=client,
+        endpoint=endpoint,
+        per_page=per_page,
+        stats=stats,
+        params={"status": "any", "_fields": _FIELDS_PARAM},
+        should_stop=should_stop,
+    )
+    for page in listing:
+        records, failures = stock_records_parse(page.items, resource=resource)
+        stats.add(WriteResult(failures=tuple(failures)))
+        stats.add(stock_apply_page(model=model, records=records, synced_at=synced_at, dry_run=dry_run))
+        if on_page is not None:
+            on_page(page)
+    return listing
+
+
+def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def _variation_stock_per_parent_sync(
+    *,
+    client: WooCommerceClient,
+    stats: SyncStats,
+    per_page: int,
+    synced_at: datetime,
+    dry_run: bool,
+    should_stop: Callable[[], bool],
+) -> list[int]:
+    """Stores without ``GET variations``: read each mirrored variable product's variations.
+
+    Parents are taken ``per_page`` at a time; each group is one transaction, and the
+    next group is fetched while the current one is written. Returns failed group numbers.
+    """
+    parent_ids = list(
+        Product.objects.filter(type=ProductType.VARIABLE, deleted_at__isnull=True)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    groups = list(_chunks(parent_ids, per_page))
+    failed_groups: list[int] = []
+
+    def fetch(number: int) -> FetchedPage | None:
+        records: list[StockRecord] = []
+        for parent_id in groups[number - 1]:
+            try:
+                for page in client.iter_pages(
+                    f"{PRODUCTS}/{parent_id}/variations",
+                    per_page=VARIATIONS_PER_PARENT_PAGE,
+                    params={"_fields": _FIELDS_PARAM},
+                ):
+                    parsed, failures = stock_records_parse(page.items, resource="variation")
+                    records += parsed
+                    stats.add(WriteResult(failures=tuple(failures)))
+            except TRANSIENT_ERRORS as error:
+                stats.page_failed(endpoint=f"{PRODUCTS}/{parent_id}/variations", page=1, error=str(error))
+                failed_groups.append(number)
+        return FetchedPage(
+            endpoint="products/<id>/variations",
+            number=number,
+            total_pages=len(groups),
+            total=None,
+            items=[],
+            extra=records,
+        )
+
+    pending = Prefetch(fetch, 1) if groups else None
+    while pending is not None:
+        number = pending.number
+        page = pending.result()
+        pending = Prefetch(fetch, number + 1) if number < len(groups) and not should_stop() else None
+        stats.pages += 1
+        if page is not None:
+            stats.add(
+                stock_apply_page(model=ProductVariation, records=page.extra, synced_at=synced_at, dry_run=dry_run)
+            )
+    return failed_groups
+
+
+def stock_sync(
+    *,
+    client: WooCommerceClient,
+    stats: SyncStats,
+    per_page: int,
+    synced_at: datetime,
+    store_variations: bool,
+    dry_run: bool = False,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_page: Callable[[FetchedPage], None] | None = None,
+) -> bool:
+    """Refresh stock and prices of all products, then all variations. Returns True when every page was read."""
+    common = {
+        "client": client,
+        "stats": stats,
+        "per_page": per_page,
+        "synced_at": synced_at,
+        "dry_run": dry_run,
+        "should_stop": should_stop,
+    }
+    products = _stock_listing_sync(endpoint=PRODUCTS, model=Product, on_page=on_page, **common)
+    if should_stop():
+        return False
+    if store_variations:
+        variations = _stock_listing_sync(endpoint=VARIATIONS, model=ProductVariation, on_page=on_page, **common)
+        return products.complete and variations.complete
+    failed_groups = _variation_stock_per_parent_sync(**common)
+    return products.complete and not failed_groups and not should_stop()
