@@ -23,6 +23,8 @@ from django.core.cache import cache
 from django.db import DatabaseError, connection
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 from rest_framework.authentication import SessionAuthentication
@@ -139,6 +141,7 @@ class HealthApi(APIView):
         # a 500 here instead of the 503 below. Authenticate only for ?verbose, after the database check.
         return None
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT}, auth=[])
     def get(self, request: Request) -> Response:
         database = _check_database()
         cache_check = _check_cache()
