@@ -103,6 +103,10 @@ def sync_watermark_get() -> datetime | None:
     return last.started_at - timedelta(seconds=settings.SYNC_INCREMENTAL_OVERLAP_SECONDS)
 
 
+def _next_second(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0) + timedelta(seconds=1)
+
+
 def _status(outcome: SyncOutcome) -> str:
     stats = outcome.stats
     if outcome.error is not None:
@@ -152,7 +156,8 @@ def _run_modes(
         listing = products_sync(
             store_variations=store_variations,
             modified_after=outcome.modified_after,
-            modified_before=outcome.started_at if outcome.modified_after else None,
+            # Frozen window end; rounded up because WooCommerce compares whole seconds.
+            modified_before=_next_second(outcome.started_at) if outcome.modified_after else None,
             **common,
         )
         outcome.listing_complete = listing.complete and not should_stop()

@@ -1,0 +1,139 @@
+"""Helpers for the sync tests: running the command, comparing the mirror with the sandbox."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from io import StringIO
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+
+from catalog.models import Category, Product, ProductVariation
+from sync.woocommerce.types import PRODUCT_FIELDS, VARIATION_FIELDS, parse_category, parse_product, parse_variation
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class CommandResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_sync(*args: str) -> CommandResult:
+    """Run ``manage.py sync_woocommerce`` in-process; returns its exit code and output."""
+    stdout, stderr = StringIO(), StringIO()
+    try:
+        call_command("sync_woocommerce", *args, stdout=stdout, stderr=stderr)
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    return CommandResult(code=code, stdout=stdout.getvalue(), stderr=stderr.getvalue())
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """Environment for a ``manage.py`` subprocess that uses this test's database and sandbox."""
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        database_url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    else:
+        database_url = f"sqlite:///{db['NAME']}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "crushme_project.settings.base",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": "",
+        "WOOCOMMERCE_URL": settings.WOOCOMMERCE_URL,
+        "WOOCOMMERCE_CONSUMER_KEY": settings.WOOCOMMERCE_CONSUMER_KEY,
+        "WOOCOMMERCE_CONSUMER_SECRET": settings.WOOCOMMERCE_CONSUMER_SECRET,
+        "WOOCOMMERCE_BACKOFF_SECONDS": "0.01",
+        "WOOCOMMERCE_BACKOFF_MAX_SECONDS": "0.2",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+    return env
+
+
+def start_sync_process(*args: str, **env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "sync_woocommerce", *args],
+        cwd=PROJECT_ROOT,
+        env=subprocess_env(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def expected_live_products(catalog) -> dict[int, dict]:
+    """Sandbox products a mirror must hold as live rows: everything but the trash."""
+    return {pid: catalog.product_payload(pid) for pid, p in list(catalog.products.items()) if p["status"] != "trash"}
+
+
+def mirror_differences(catalog) -> list[str]:
+    """Every difference between the sandbox and the mirror, field by field ([] when equal)."""
+    problems: list[str] = []
+
+    expected_categories = {cid: parse_category(catalog.category_payload(cid)) for cid in list(catalog.categories)}
+    mirrored_categories = {c.id: c for c in Category.objects.all()}
+    if set(expected_categories) != set(mirrored_categories):
+        problems.append(
+            f"category ids differ: missing {sorted(set(expected_categories) - set(mirrored_categories))[:10]}, "
+            f"extra {sorted(set(mirrored_categories) - set(expected_categories))[:10]}"
+        )
+    for cid, record in expected_categories.items():
+        row = mirrored_categories.get(cid)
+        if row is None:
+            continue
+        for name, value in record.model_fields().items():
+            if getattr(row, name) != value:
+                problems.append(f"category {cid}.{name}: mirror {getattr(row, name)!r} != store {value!r}")
+
+    payloads = expected_live_products(catalog)
+    mirrored = {p.id: p for p in Product.objects.filter(deleted_at__isnull=True).exclude(status="trash")}
+    if set(payloads) != set(mirrored):
+        problems.append(
+            f"live product ids differ: missing {sorted(set(payloads) - set(mirrored))[:10]}, "
+            f"extra {sorted(set(mirrored) - set(payloads))[:10]}"
+        )
+    links: dict[int, set[int]] = {}
+    for product_id, category_id in Product.categories.through.objects.values_list("product_id", "category_id"):
+        links.setdefault(product_id, set()).add(category_id)
+    expected_variations = {}
+    for pid, payload in payloads.items():
+        record = parse_product(payload)
+        row = mirrored.get(pid)
+        if row is None:
+            continue
+        for name in PRODUCT_FIELDS:
+            if getattr(row, name) != getattr(record, name):
+                problems.append(
+                    f"product {pid}.{name}: mirror {getattr(row, name)!r} != store {getattr(record, name)!r}"
+                )
+        if links.get(pid, set()) != {ref.id for ref in record.categories}:
+            problems.append(f"product {pid} categories: mirror {links.get(pid)} != store {record.categories}")
+        for vid in record.variation_ids:
+            expected_variations[vid] = parse_variation(catalog.variation_payload(vid), product_id=pid)
+
+    mirrored_variations = {v.id: v for v in ProductVariation.objects.filter(deleted_at__isnull=True)}
+    if set(expected_variations) != set(mirrored_variations):
+        problems.append(
+            f"live variation ids differ: missing {sorted(set(expected_variations) - set(mirrored_variations))[:10]}, "
+            f"extra {sorted(set(mirrored_variations) - set(expected_variations))[:10]}"
+        )
+    for vid, record in expected_variations.items():
+        row = mirrored_variations.get(vid)
+        if row is None:
+            continue
+        for name in VARIATION_FIELDS:
+            if getattr(row, name) != getattr(record, name):
+                problems.append(
+                    f"variation {vid}.{name}: mirror {getattr(row, name)!r} != store {getattr(record, name)!r}"
+                )
+    return problems

@@ -1,0 +1,284 @@
+"""sync_woocommerce in its four modes, against the sandbox over HTTP through the real client."""
+
+from decimal import Decimal
+
+import pytest
+
+from catalog.models import Category, Product, ProductVariation
+from sync.models import SyncRun
+from tests.sync.helpers import mirror_differences, run_sync
+
+
+def last_run() -> SyncRun:
+    return SyncRun.objects.order_by("-id").first()
+
+
+@pytest.mark.django_db
+def test_full_sync_mirrors_the_store_and_a_second_run_writes_nothing(make_sandbox):
+    server = make_sandbox(products=400, variable_share=0.2, categories=12, seed=7)
+
+    first = run_sync("--full")
+
+    assert first.code == 0, first.stderr
+    assert mirror_differences(server.catalog) == []
+    run = last_run()
+    assert run.status == "succeeded"
+    assert run.created > 400  # products + variations + categories
+    assert run.failed == 0
+    assert run.listing_complete is True
+
+    stamps = dict(Product.objects.values_list("id", "updated_at"))
+    second = run_sync("--full")
+
+    assert second.code == 0, second.stderr
+    run = last_run()
+    assert (run.created, run.updated, run.deleted) == (0, 0, 0)
+    assert run.unchanged >= 400
+    assert dict(Product.objects.values_list("id", "updated_at")) == stamps
+
+
+@pytest.mark.django_db
+def test_full_sync_on_a_store_without_store_wide_variations(make_sandbox):
+    server = make_sandbox(products=120, variable_share=0.3, seed=3, store_variations=False)
+
+    result = run_sync("--full")
+
+    assert result.code == 0, result.stderr
+    assert mirror_differences(server.catalog) == []
+    assert ProductVariation.objects.count() > 0
+
+
+@pytest.mark.django_db
+def test_messy_data_does_not_break_a_sync(make_sandbox):
+    server = make_sandbox(products=300, variable_share=0.1, categories=15, seed=11)
+    products = server.catalog.products.values()
+    assert any(p["slug"] == "" for p in products), "the sandbox should generate drafts with empty slugs"
+    skus = [p["sku"] for p in products if p["sku"]]
+    assert len(skus) != len(set(skus)), "the sandbox should generate duplicate SKUs"
+    categories = server.catalog.categories.values()
+    assert any(c["parent"] and c["parent"] > c["id"] for c in categories), "a child with a smaller id than its parent"
+
+    result = run_sync("--full")
+
+    assert result.code == 0, result.stderr
+    assert mirror_differences(server.catalog) == []
+
+
+@pytest.mark.django_db
+def test_stock_mode_picks_up_stock_sold_without_date_modified(make_sandbox):
+    server = make_sandbox(products=150, variable_share=0.3, seed=5)
+    assert run_sync("--full").code == 0
+    catalog = server.catalog
+    product_id = next(
+        pid
+        for pid, p in catalog.products.items()
+        if p["type"] == "simple" and p["manage_stock"] and p["status"] == "publish" and (p["stock_quantity"] or 0) > 3
+    )
+    variation_id = next(
+        vid
+        for vid, v in catalog.variations.items()
+        if v["manage_stock"] is True
+        and (v["stock_quantity"] or 0) > 2
+        and catalog.products[v["parent_id"]]["status"] != "trash"
+    )
+    before_modified = catalog.products[product_id]["date_modified_gmt"]
+    catalog.sell(product_id, 2)
+    catalog.sell(variation_id, 1)
+    assert catalog.products[product_id]["date_modified_gmt"] == before_modified
+
+    incremental = run_sync("--products")
+    assert incremental.code == 0, incremental.stderr
+    assert Product.objects.get(id=product_id).stock_quantity != Decimal(catalog.products[product_id]["stock_quantity"])
+
+    stock = run_sync("--stock")
+
+    assert stock.code == 0, stock.stderr
+    assert Product.objects.get(id=product_id).stock_quantity == Decimal(catalog.products[product_id]["stock_quantity"])
+    assert ProductVariation.objects.get(id=variation_id).stock_quantity == Decimal(
+        catalog.variations[variation_id]["stock_quantity"]
+    )
+    run = last_run()
+    assert run.mode == "stock"
+    assert run.updated == 2
+    assert run.created == 0
+
+
+@pytest.mark.django_db
+def test_stock_mode_on_an_old_store_reads_variations_per_product(make_sandbox):
+    server = make_sandbox(products=80, variable_share=0.4, seed=9, store_variations=False)
+    assert run_sync("--full").code == 0
+    catalog = server.catalog
+    variation_id = next(
+        vid
+        for vid, v in catalog.variations.items()
+        if v["manage_stock"] is True
+        and (v["stock_quantity"] or 0) > 1
+        and catalog.products[v["parent_id"]]["status"] != "trash"
+    )
+    catalog.sell(variation_id, 1)
+
+    result = run_sync("--stock")
+
+    assert result.code == 0, result.stderr
+    assert ProductVariation.objects.get(id=variation_id).stock_quantity == Decimal(
+        catalog.variations[variation_id]["stock_quantity"]
+    )
+    assert last_run().updated == 1
+
+
+@pytest.mark.django_db
+def test_incremental_products_picks_up_a_price_edit_and_reads_only_the_window(make_sandbox):
+    server = make_sandbox(products=300, variable_share=0.1, seed=13)
+    assert run_sync("--full").code == 0
+    catalog = server.catalog
+    product_id = next(pid for pid, p in catalog.products.items() if p["type"] == "simple" and p["status"] == "publish")
+    catalog.edit_product(product_id, regular_price="123.45", price="123.45", sale_price="", on_sale=False)
+    server.reset_stats()
+
+    result = run_sync("--products")
+
+    assert result.code == 0, result.stderr
+    assert Product.objects.get(id=product_id).price == Decimal("123.45")
+    run = last_run()
+    assert run.modified_after is not None
+    assert run.updated == 1
+    assert run.created == 0
+    # One product changed: a handful of requests (probe, products, trash, variations), not a rescan of 300.
+    assert server.stats["requests"] <= 6
+    assert mirror_differences(catalog) == []
+
+
+@pytest.mark.django_db
+def test_products_all_rescans_everything(make_sandbox):
+    make_sandbox(products=120, variable_share=0.1, seed=2)
+    assert run_sync("--full").code == 0
+
+    result = run_sync("--products", "--all", "--batch-size", "20")
+
+    assert result.code == 0, result.stderr
+    run = last_run()
+    assert run.modified_after is None
+    assert run.unchanged >= 120
+    assert run.pages >= 120 // 20
+
+
+@pytest.mark.django_db
+def test_incremental_products_catches_a_trash_and_a_new_product(make_sandbox):
+    server = make_sandbox(products=100, variable_share=0.1, seed=17)
+    assert run_sync("--full").code == 0
+    catalog = server.catalog
+    trashed = next(pid for pid, p in catalog.products.items() if p["status"] == "publish")
+    catalog.trash_product(trashed)
+    added = catalog.add_product(name="Brand new", regular_price="9.99", price="9.99")
+
+    result = run_sync("--products")
+
+    assert result.code == 0, result.stderr
+    assert Product.objects.get(id=trashed).status == "trash"
+    assert Product.objects.get(id=added).name == "Brand new"
+
+
+@pytest.mark.django_db
+def test_full_sync_marks_trashed_and_deleted_products(make_sandbox):
+    server = make_sandbox(products=200, variable_share=0.2, seed=19)
+    assert run_sync("--full").code == 0
+    catalog = server.catalog
+    publishable = [pid for pid, p in catalog.products.items() if p["status"] == "publish"]
+    trashed, deleted = publishable[0], publishable[1]
+    variable = next(pid for pid in publishable[2:] if catalog.products[pid]["type"] == "variable")
+    catalog.trash_product(trashed)
+    catalog.delete_product(deleted)
+    catalog.delete_product(variable)
+    removed_variation = next(
+        vid
+        for vid, v in catalog.variations.items()
+        if catalog.products[v["parent_id"]]["status"] == "publish"
+        and len(catalog.products[v["parent_id"]]["variations"]) > 1
+    )
+    catalog.delete_variation(removed_variation)
+
+    result = run_sync("--full")
+
+    assert result.code == 0, result.stderr
+    assert Product.objects.get(id=trashed).status == "trash"
+    assert Product.objects.get(id=trashed).deleted_at is None
+    assert Product.objects.get(id=deleted).deleted_at is not None
+    assert Product.objects.get(id=variable).deleted_at is not None
+    assert not ProductVariation.objects.filter(product_id=variable, deleted_at__isnull=True).exists()
+    assert ProductVariation.objects.get(id=removed_variation).deleted_at is not None
+    assert last_run().deleted >= 3
+    assert mirror_differences(catalog) == []
+
+
+@pytest.mark.django_db
+def test_mass_deletion_beyond_the_guard_is_refused_then_allowed(make_sandbox, settings):
+    settings.SYNC_MASS_DELETE_MAX_SHARE = 0.10
+    settings.SYNC_MASS_DELETE_MIN_COUNT = 5
+    server = make_sandbox(products=100, variable_share=0.0, seed=23)
+    assert run_sync("--full").code == 0
+    catalog = server.catalog
+    live_before = Product.objects.filter(deleted_at__isnull=True).count()
+    doomed = [pid for pid, p in catalog.products.items() if p["status"] != "trash"][:30]
+    for pid in doomed:
+        catalog.delete_product(pid)
+
+    refused = run_sync("--full")
+
+    assert refused.code == 5, refused.stderr
+    assert "--allow-mass-delete" in refused.stderr
+    assert Product.objects.filter(deleted_at__isnull=True).count() == live_before
+    assert last_run().status == "partial"
+
+    allowed = run_sync("--full", "--allow-mass-delete")
+
+    assert allowed.code == 0, allowed.stderr
+    assert Product.objects.filter(id__in=doomed, deleted_at__isnull=False).count() == 30
+
+
+@pytest.mark.django_db
+def test_categories_mode_mirrors_the_tree_and_removes_deleted_ones(make_sandbox):
+    server = make_sandbox(products=20, categories=12, seed=29)
+    assert run_sync("--categories").code == 0
+    assert Category.objects.count() == len(server.catalog.categories)
+    leaf = next(
+        cid
+        for cid in server.catalog.categories
+        if not any(c["parent"] == cid for c in server.catalog.categories.values())
+    )
+    server.catalog.delete_category(leaf)
+    server.catalog.edit_category(next(iter(server.catalog.categories)), name="Renamed")
+
+    result = run_sync("--categories")
+
+    assert result.code == 0, result.stderr
+    assert not Category.objects.filter(id=leaf).exists()
+    assert Category.objects.filter(name="Renamed").count() == 1
+    run = last_run()
+    assert (run.updated, run.deleted) == (1, 1)
+
+
+@pytest.mark.django_db
+def test_dry_run_reports_and_writes_nothing(make_sandbox):
+    make_sandbox(products=60, seed=31)
+
+    result = run_sync("--full", "--dry-run")
+
+    assert result.code == 0, result.stderr
+    assert "dry run: nothing written" in result.stdout
+    assert "would create" in result.stdout
+    assert Product.objects.count() == 0
+    assert Category.objects.count() == 0
+    assert SyncRun.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_product_sync_creates_stub_categories_it_does_not_know_yet(make_sandbox):
+    server = make_sandbox(products=40, categories=6, seed=37)
+
+    result = run_sync("--products")
+
+    assert result.code == 0, result.stderr
+    referenced = {
+        ref["id"] for p in server.catalog.products.values() if p["status"] != "trash" for ref in p["categories"]
+    }
+    assert referenced <= set(Category.objects.values_list("id", flat=True))

@@ -1,0 +1,251 @@
+"""sync_woocommerce under failure: faults, bad credentials, concurrency, kills, signals, start-up."""
+
+import signal
+import time
+
+import pytest
+
+from catalog.models import Category, Product, ProductVariation
+from sync.models import SyncRun
+from sync.services.products import product_upsert_page
+from tests.sync.helpers import mirror_differences, run_sync, start_sync_process
+
+
+def last_run() -> SyncRun:
+    return SyncRun.objects.order_by("-id").first()
+
+
+def wait_for(condition, *, timeout: float = 30.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.mark.django_db
+def test_faulty_store_ends_complete_or_partial_with_failed_pages_named_then_next_run_completes(make_sandbox, settings):
+    settings.WOOCOMMERCE_TIMEOUT = 0.5
+    settings.WOOCOMMERCE_MAX_RETRIES = 2
+    server = make_sandbox(products=600, variable_share=0.1, seed=41)
+    server.set_faults(
+        rate=0.2,
+        kinds=("500", "502", "504", "429", "timeout", "malformed", "drop"),
+        seed=4,
+        retry_after=0,
+        timeout_seconds=1.0,
+    )
+
+    faulty = run_sync("--full", "--batch-size", "20")
+
+    assert faulty.code in (0, 3), faulty.stderr
+    run = last_run()
+    assert server.stats["faults_injected"] > 10
+    if run.status == "partial":
+        assert run.failed_pages, "a partial run names its failed pages"
+        assert "page" in run.error_summary
+    else:
+        assert run.status == "succeeded"
+    # Nothing half-written: every mirrored product equals the store, with all its links.
+    payloads = {pid: p for pid, p in server.catalog.products.items()}
+    for product in Product.objects.all():
+        assert product.name == payloads[product.id]["name"]
+
+    server.clear_faults()
+    healed = run_sync("--full", "--batch-size", "20")
+
+    assert healed.code == 0, healed.stderr
+    assert mirror_differences(server.catalog) == []
+
+
+@pytest.mark.django_db
+def test_a_bad_item_is_reported_and_the_rest_of_its_page_lands(make_sandbox):
+    server = make_sandbox(products=30, variable_share=0.0, seed=43)
+    broken = next(pid for pid, p in server.catalog.products.items() if p["status"] == "publish")
+    server.catalog.edit_product(broken, price="not-a-price")
+
+    result = run_sync("--full")
+
+    assert result.code == 3, result.stderr
+    run = last_run()
+    assert run.status == "partial"
+    assert run.failed == 1
+    assert run.failed_items[0]["id"] == broken
+    assert "price" in run.failed_items[0]["error"]
+    expected = {pid for pid, p in server.catalog.products.items() if p["status"] != "trash"} - {broken}
+    assert set(Product.objects.values_list("id", flat=True)) == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("wrong", ["key", "secret"])
+def test_wrong_credentials_end_at_once_with_exit_4_and_write_nothing(make_sandbox, settings, wrong):
+    server = make_sandbox(products=30, seed=47)
+    if wrong == "key":
+        settings.WOOCOMMERCE_CONSUMER_KEY = "ck_wrong"
+    else:
+        settings.WOOCOMMERCE_CONSUMER_SECRET = "cs_wrong"
+
+    started = time.monotonic()
+    result = run_sync("--full")
+
+    assert result.code == 4
+    assert time.monotonic() - started < 5
+    assert server.stats["requests"] == 1
+    assert "WOOCOMMERCE_CONSUMER" in result.stderr or "key" in result.stderr.lower()
+    assert "cs_wrong" not in result.stderr + result.stdout
+    assert Category.objects.count() == 0
+    assert Product.objects.count() == 0
+    run = last_run()
+    assert run.status == "failed"
+    assert "Unauthorized" in run.error_summary
+
+
+@pytest.mark.django_db
+def test_unreachable_store_fails_with_exit_1(settings):
+    settings.WOOCOMMERCE_URL = "http://127.0.0.1:9"  # discard port: nothing listens
+    settings.WOOCOMMERCE_CONNECT_TIMEOUT = 0.5
+
+    result = run_sync("--categories")
+
+    assert result.code == 1, result.stderr
+    assert last_run().status == "failed"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        ("--stock", "--full"),
+        ("--full", "--batch-size", "0"),
+        ("--full", "--batch-size", "101"),
+        ("--stock", "--all"),
+        ("--products", "--allow-mass-delete"),
+    ],
+)
+def test_usage_errors_exit_2(args):
+    result = run_sync(*args) if args else run_sync()
+    assert result.code == 2
+
+
+def test_help_documents_modes_and_exit_codes(capsys):
+    result = run_sync("--help")
+    out = capsys.readouterr().out + result.stdout
+    assert result.code == 0
+    for text in ("--stock", "--products", "--categories", "--full", "--dry-run", "exit codes", "75"):
+        assert text in out
+
+
+@pytest.mark.django_db
+def test_page_writes_use_a_constant_number_of_queries(make_sandbox, django_assert_max_num_queries):
+    from sync.services.products import product_records_parse
+
+    server = make_sandbox(products=120, variable_share=0.0, categories=5, seed=53)
+    payloads = [server.catalog.product_payload(pid) for pid in sorted(server.catalog.products)]
+    small, _ = product_records_parse(payloads[:10])
+    large, _ = product_records_parse(payloads[10:110])
+    from django.utils import timezone
+
+    now = timezone.now()
+    with django_assert_max_num_queries(9) as small_queries:
+        product_upsert_page(records=small, synced_at=now)
+    with django_assert_max_num_queries(9) as large_queries:
+        product_upsert_page(records=large, synced_at=now)
+    assert len(large_queries.captured_queries) == len(small_queries.captured_queries)
+    with django_assert_max_num_queries(5):  # unchanged page: reads only
+        product_upsert_page(records=large, synced_at=now)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_sync_while_one_runs_exits_at_once_with_75(make_sandbox):
+    server = make_sandbox(products=200, seed=59)
+    server.latency_ms = 200
+    first = start_sync_process("--full", "--batch-size", "10")
+    try:
+        wait_for(lambda: SyncRun.objects.filter(status="running").exists())
+        started = time.monotonic()
+        second = run_sync("--stock")
+        assert second.code == 75
+        assert time.monotonic() - started < 3
+        assert "already running" in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=30)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sigkill_leaves_whole_pages_and_the_next_run_succeeds(make_sandbox):
+    server = make_sandbox(products=300, variable_share=0.0, seed=61)
+    server.latency_ms = 150
+    process = start_sync_process("--full", "--batch-size", "25")
+    try:
+        wait_for(lambda: Product.objects.count() >= 50, timeout=60)
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    count = Product.objects.count()
+    assert count % 25 == 0, f"{count} products: a page was half-written"
+    listed = sorted(pid for pid, p in server.catalog.products.items() if p["status"] != "trash")
+    assert sorted(Product.objects.values_list("id", flat=True)) == listed[:count]
+    assert SyncRun.objects.get().status == "running"  # the killed run could not record its end
+
+    server.latency_ms = 0
+    result = run_sync("--full")
+
+    assert result.code == 0, result.stderr
+    assert mirror_differences(server.catalog) == []
+    statuses = list(SyncRun.objects.order_by("id").values_list("status", flat=True))
+    assert statuses == ["failed", "succeeded"]  # the orphan was closed by the next run
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sigterm_finishes_the_page_records_partial_and_exits_6(make_sandbox):
+    server = make_sandbox(products=300, variable_share=0.0, seed=67)
+    server.latency_ms = 150
+    process = start_sync_process("--full", "--batch-size", "25")
+    wait_for(lambda: Product.objects.count() >= 25, timeout=60)
+    process.send_signal(signal.SIGTERM)
+    code = process.wait(timeout=30)
+
+    assert code == 6, process.stderr.read()
+    run = SyncRun.objects.get()
+    assert run.status == "partial"
+    assert "interrupted" in run.error_summary
+    assert Product.objects.count() % 25 == 0
+    assert Product.objects.count() < 300
+
+
+@pytest.mark.django_db
+def test_booting_the_wsgi_application_makes_no_request_and_starts_no_sync(make_sandbox, monkeypatch):
+    import importlib
+    import sys
+
+    server = make_sandbox(products=10, seed=71)
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "crushme_project.settings.test")
+    sys.modules.pop("crushme_project.wsgi", None)
+
+    wsgi = importlib.import_module("crushme_project.wsgi")
+
+    assert callable(wsgi.application)
+    time.sleep(0.5)  # give any (wrongly) scheduled background work a chance to show up
+    assert server.stats["requests"] == 0
+    assert SyncRun.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_variations_of_a_product_whose_page_failed_are_failed_items_not_crashes(make_sandbox, settings):
+    settings.WOOCOMMERCE_MAX_RETRIES = 0
+    server = make_sandbox(products=60, variable_share=0.5, seed=73)
+    server.set_faults(count=1, kinds=("500",), paths=r"/products$")
+
+    result = run_sync("--products", "--batch-size", "100")
+
+    assert result.code == 3, result.stderr
+    run = last_run()
+    assert run.failed_pages[0]["endpoint"] == "products"
+    live_variations = [
+        v for v in server.catalog.variations.values() if server.catalog.products[v["parent_id"]]["status"] != "trash"
+    ]
+    assert run.failed == len(live_variations) > 0
+    assert "not mirrored" in run.failed_items[0]["error"]
+    assert ProductVariation.objects.count() == 0
