@@ -11,6 +11,8 @@ are optional (``""`` in WooCommerce is NULL here) and ``stock_quantity`` may be 
 """
 
 from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Left
 
 
 class StockStatus(models.TextChoices):
@@ -43,6 +45,11 @@ def _price_field(verbose_name: str) -> models.DecimalField:
 def _stock_quantity_field() -> models.DecimalField:
     # Integer on most stores, a number when wc_is_stock_amount_integer() is false; NULL when unmanaged.
     return models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+
+
+# What the public API serves; the API's partial indexes cover these rows only.
+PUBLIC_PRODUCT = Q(status="publish", deleted_at__isnull=True)
+TITLE_SORT_KEY = Left("name", 100)
 
 
 class Category(models.Model):
@@ -131,6 +138,19 @@ class Product(models.Model):
             models.Index(fields=["status", "deleted_at"], name="product_status_deleted_idx"),
             models.Index(fields=["stock_status"], name="product_stock_status_idx"),
             models.Index(fields=["type"], name="product_type_idx"),
+            # The API's sorts and flag filters, over public rows only (catalog.selectors).
+            models.Index(F("date_created_gmt"), F("id"), condition=PUBLIC_PRODUCT, name="product_pub_date_idx"),
+            models.Index(F("date_modified_gmt"), F("id"), condition=PUBLIC_PRODUCT, name="product_pub_modified_idx"),
+            models.Index(F("price"), F("id"), condition=PUBLIC_PRODUCT, name="product_pub_price_idx"),
+            models.Index(F("total_sales"), F("id"), condition=PUBLIC_PRODUCT, name="product_pub_popularity_idx"),
+            # Titles sort on their first 100 characters: a btree entry over a full TEXT could exceed
+            # PostgreSQL's ~2.7 kB limit and fail a whole sync page.
+            models.Index(TITLE_SORT_KEY, F("id"), condition=PUBLIC_PRODUCT, name="product_pub_title_idx"),
+            models.Index(
+                F("menu_order"), TITLE_SORT_KEY, F("id"), condition=PUBLIC_PRODUCT, name="product_pub_menu_order_idx"
+            ),
+            models.Index(F("id"), condition=PUBLIC_PRODUCT & Q(featured=True), name="product_pub_featured_idx"),
+            models.Index(F("id"), condition=PUBLIC_PRODUCT & Q(on_sale=True), name="product_pub_on_sale_idx"),
         ]
 
     def __str__(self) -> str:

@@ -1,5 +1,6 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from crushme_project.health import HealthApi
 
@@ -7,4 +8,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Explicit and before the catalog's api/ include: never cached, never throttled.
     path("api/health/", HealthApi.as_view(), name="health"),
+    # Schema and docs: not throttled (a docs page loads the schema on every visit).
+    path("api/schema/", SpectacularAPIView.as_view(throttle_classes=[]), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", throttle_classes=[]), name="api-docs"),
+    path("api/", include("catalog.urls")),
 ]

@@ -39,12 +39,14 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "common.middleware.memory.MemoryMonitorMiddleware",
+    "common.middleware.query_count.QueryCountDebugMiddleware",  # removes itself unless DEBUG
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "common.middleware.cache_control.CacheControlMiddleware",
 ]
 
 ROOT_URLCONF = "crushme_project.urls"
@@ -138,7 +140,44 @@ STATIC_ROOT = env("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 # --- REST framework --------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # One counter per client and window (common/throttling.py); health and schema views opt out.
+    "DEFAULT_THROTTLE_CLASSES": ["common.throttling.RoleRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env("THROTTLE_RATE_ANON", default="100/hour"),
+        "user": env("THROTTLE_RATE_USER", default="1000/hour"),
+        "staff": env("THROTTLE_RATE_STAFF", default="5000/hour"),
+    },
+    # Proxies in front of gunicorn (nginx: 1): the client IP is that many hops from the end of X-Forwarded-For.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=1),
 }
+
+# --- Catalog API caching -----------------------------------------------------
+# Server-side TTLs (seconds) of cached responses; a sync that changes something bumps the
+# catalog version (common/cache.py), which invalidates them all before the TTL.
+CATALOG_CACHE_TTL_CATEGORIES = env.int("CATALOG_CACHE_TTL_CATEGORIES", default=3600)
+CATALOG_CACHE_TTL_PRODUCT_LIST = env.int("CATALOG_CACHE_TTL_PRODUCT_LIST", default=300)
+CATALOG_CACHE_TTL_PRODUCT_DETAIL = env.int("CATALOG_CACHE_TTL_PRODUCT_DETAIL", default=300)
+# Fields each cached response carries per model, e.g. {"product": ["name", "price"]}; unset = all.
+CATALOG_CACHE_FIELDS = env.json("CATALOG_CACHE_FIELDS", default={})
+# Browser/proxy max-age per endpoint (common/middleware/cache_control.py). Short: a version bump
+# cannot reach copies held by browsers; after it they revalidate with If-None-Match (304).
+CACHE_CONTROL_MAX_AGE = {
+    "catalog:category-list": env.int("CACHE_CONTROL_MAX_AGE_CATEGORIES", default=300),
+    "catalog:category-detail": env.int("CACHE_CONTROL_MAX_AGE_CATEGORIES", default=300),
+    "catalog:product-list": env.int("CACHE_CONTROL_MAX_AGE_PRODUCTS", default=60),
+    "catalog:product-facets": env.int("CACHE_CONTROL_MAX_AGE_PRODUCTS", default=60),
+    "catalog:product-detail": env.int("CACHE_CONTROL_MAX_AGE_PRODUCTS", default=60),
+    "catalog:product-variations": env.int("CACHE_CONTROL_MAX_AGE_PRODUCTS", default=60),
+}
+# After a cache error, answer from the database without trying the cache for this long.
+CACHE_FAILURE_BACKOFF_SECONDS = env.float("CACHE_FAILURE_BACKOFF_SECONDS", default=5.0)
+CATALOG_PRICE_DECIMALS = env.int("CATALOG_PRICE_DECIMALS", default=2)  # the store's decimals
+CATALOG_EXPORT_CHUNK_SIZE = env.int("CATALOG_EXPORT_CHUNK_SIZE", default=2000)
+# warmup_cache: how many listing pages per common sort and how many popular product details.
+CATALOG_WARMUP_LIST_PAGES = env.int("CATALOG_WARMUP_LIST_PAGES", default=3)
+CATALOG_WARMUP_PRODUCTS = env.int("CATALOG_WARMUP_PRODUCTS", default=200)
+# QueryCountDebugMiddleware (DEBUG only) logs requests above this many queries.
+QUERY_COUNT_WARNING_THRESHOLD = env.int("QUERY_COUNT_WARNING_THRESHOLD", default=10)
 SPECTACULAR_SETTINGS = {
     "TITLE": "CrushMe catalog API",
     "DESCRIPTION": "Read-only catalog mirrored from WooCommerce.",

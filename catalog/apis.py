@@ -1,0 +1,479 @@
+"""Public, read-only catalog API (plus the staff CSV export).
+
+Every view: validate the query (400 with the field and the reason), fetch the response bytes
+from the cache under (catalog version, endpoint, normalised query) or build them from one
+selector/service call, and answer them with an ``ETag`` (304 on a matching ``If-None-Match``).
+``Cache-Control`` is set by ``common.middleware.cache_control``; errors are WooCommerce-shaped
+(``{code, message, data: {status}}``).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseBase, HttpResponseNotModified, StreamingHttpResponse
+from django.utils.http import parse_etags
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers
+from rest_framework.permissions import AllowAny, IsAdminUser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView, exception_handler
+
+from catalog import selectors, services
+from catalog.serializers import (
+    CategoryDetailSerializer,
+    CategoryListQuerySerializer,
+    CategorySerializer,
+    ErrorSerializer,
+    FacetsSerializer,
+    PaginationQuerySerializer,
+    ProductDetailQuerySerializer,
+    ProductDetailSerializer,
+    ProductFilterQuerySerializer,
+    ProductListQuerySerializer,
+    ProductLiveDetailSerializer,
+    ProductSerializer,
+    VariationSerializer,
+    WooDateTimeField,
+    category_representation,
+    facets_representation,
+    format_price,
+    format_quantity,
+    lookup_parse,
+)
+from common.cache import CachedResponse, catalog_cached, etag_for
+
+_renderer = JSONRenderer()
+
+
+# --- Errors -------------------------------------------------------------------------
+
+
+class ProductNotFound(exceptions.NotFound):
+    default_detail = "Invalid ID."
+    default_code = "woocommerce_rest_product_invalid_id"
+
+
+class CategoryNotFound(exceptions.NotFound):
+    default_detail = "Resource does not exist."
+    default_code = "woocommerce_rest_term_invalid"
+
+
+def catalog_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler (status, Retry-After, WWW-Authenticate) with a WooCommerce-shaped body."""
+    response = exception_handler(exc, context)
+    if response is None or not isinstance(exc, exceptions.APIException):
+        return response
+    data: dict[str, Any] = {"status": response.status_code}
+    if isinstance(exc, exceptions.ValidationError):
+        params = _flatten_errors(exc.detail)
+        code = "rest_invalid_param"
+        message = "Invalid parameter(s): " + ", ".join(params)
+        data["params"] = params
+    else:
+        code = exc.default_code if isinstance(exc, ProductNotFound | CategoryNotFound) else f"rest_{exc.default_code}"
+        message = str(exc.detail)
+    response.data = {"code": code, "message": message, "data": data}
+    return response
+
+
+def _flatten_errors(detail: Any) -> dict[str, str]:
+    if isinstance(detail, dict):
+        return {
+            field: " ".join(str(m) for m in (msgs if isinstance(msgs, list) else [msgs]))
+            for field, msgs in detail.items()
+        }
+    return {"non_field_errors": " ".join(str(m) for m in detail)}
+
+
+# --- Building and answering cached responses ---------------------------------------------
+
+
+def render_json(data: Any, *, headers: tuple[tuple[str, str], ...] = ()) -> CachedResponse:
+    body = _renderer.render(data)
+    return CachedResponse(status=200, body=body, etag=etag_for(body), headers=headers)
+
+
+def page_headers(total: int, total_pages: int) -> tuple[tuple[str, str], ...]:
+    return (("X-WP-Total", str(total)), ("X-WP-TotalPages", str(total_pages)))
+
+
+def page_body(results: list[Any], *, total: int, total_pages: int, page: int, per_page: int) -> dict[str, Any]:
+    return {"total": total, "total_pages": total_pages, "page": page, "per_page": per_page, "results": results}
+
+
+def etag_matches(request: Request, etag: str) -> bool:
+    header = request.headers.get("If-None-Match")
+    if not header:
+        return False
+    # Weak comparison (RFC 9110 §13.1.2): nginx's gzip turns our strong ETags into W/"…".
+    wanted = etag.removeprefix("W/")
+    return any(tag == "*" or tag.removeprefix("W/") == wanted for tag in parse_etags(header))
+
+
+def respond(request: Request, entry: CachedResponse) -> HttpResponseBase:
+    if etag_matches(request, entry.etag):
+        response: HttpResponseBase = HttpResponseNotModified()
+    else:
+        response = HttpResponse(entry.body, status=entry.status, content_type="application/json")
+        for name, value in entry.headers:
+            response[name] = value
+    response["ETag"] = entry.etag
+    return response
+
+
+def validated_query(request: Request, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
+    # .dict() keeps the last value of a repeated key, as PHP (and so WooCommerce) does.
+    serializer = serializer_class(data=request.query_params.dict())
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class CatalogApi(APIView):
+    """Base of the catalog endpoints: JSON only, public, WooCommerce-shaped errors."""
+
+    renderer_classes = [JSONRenderer]
+    permission_classes = [AllowAny]
+
+    def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
+        return catalog_exception_handler
+
+    def cached(
+        self,
+        request: Request,
+        *,
+        name: str,
+        params: dict[str, Any],
+        ttl_setting: str,
+        build: Callable[[], CachedResponse],
+    ) -> HttpResponseBase:
+        entry = catalog_cached(name=name, params=params, timeout=getattr(settings, ttl_setting), build=build)
+        return respond(request, entry)
+
+
+# --- Schema helpers ------------------------------------------------------------------------
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid parameter: `data.params` names each field and why."),
+    429: OpenApiResponse(ErrorSerializer, description="Throttled; `Retry-After` says when to come back."),
+}
+NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="Unknown or not public.")}
+ETAG_HEADERS = [
+    OpenApiParameter("ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200, 304]),
+    OpenApiParameter(
+        "If-None-Match",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        description="ETag of a previous answer: 304 when unchanged.",
+    ),
+]
+PAGE_HEADERS = [
+    OpenApiParameter("X-WP-Total", OpenApiTypes.INT, OpenApiParameter.HEADER, response=[200]),
+    OpenApiParameter("X-WP-TotalPages", OpenApiTypes.INT, OpenApiParameter.HEADER, response=[200]),
+]
+NOT_MODIFIED = {304: OpenApiResponse(description="Not modified (If-None-Match matched the ETag).")}
+
+
+def _lookup_param(what: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        "lookup", OpenApiTypes.STR, OpenApiParameter.PATH, description=f"{what} WooCommerce id, or its slug."
+    )
+
+
+def _page_of(name: str, item: serializers.Serializer) -> serializers.Serializer:
+    return inline_serializer(
+        name=name,
+        fields={
+            "total": serializers.IntegerField(),
+            "total_pages": serializers.IntegerField(),
+            "page": serializers.IntegerField(),
+            "per_page": serializers.IntegerField(),
+            "results": item,
+        },
+    )
+
+
+# --- Categories ----------------------------------------------------------------------------
+
+
+class CategoryListApi(CatalogApi):
+    @extend_schema(
+        operation_id="categories_list",
+        summary="Every category in tree order (depth-first), with parent, depth, children and product counts.",
+        parameters=[CategoryListQuerySerializer, *ETAG_HEADERS, *PAGE_HEADERS],
+        responses={200: _page_of("CategoryPage", CategorySerializer(many=True)), **NOT_MODIFIED, **ERRORS},
+    )
+    def get(self, request: Request) -> HttpResponseBase:
+        query = validated_query(request, CategoryListQuerySerializer)
+
+        def build() -> CachedResponse:
+            listing = selectors.category_listing()
+            ids = [
+                i
+                for i in listing.tree.order
+                if (query["parent"] is None or (listing.tree.nodes[i].parent or 0) == query["parent"])
+                and (not query["hide_empty"] or listing.counts.get(i))
+            ]
+            per_page = query["per_page"] or max(len(ids), 1)
+            total_pages = math.ceil(len(ids) / per_page)
+            start = (query["page"] - 1) * per_page
+            results = [category_representation(listing, i) for i in ids[start : start + per_page]]
+            body = page_body(results, total=len(ids), total_pages=total_pages, page=query["page"], per_page=per_page)
+            return render_json(body, headers=page_headers(len(ids), total_pages))
+
+        return self.cached(
+            request, name="categories", params=query, ttl_setting="CATALOG_CACHE_TTL_CATEGORIES", build=build
+        )
+
+
+class CategoryDetailApi(CatalogApi):
+    @extend_schema(
+        operation_id="categories_retrieve",
+        summary="One category with its ancestors (breadcrumbs).",
+        parameters=[_lookup_param("Category"), *ETAG_HEADERS],
+        responses={200: CategoryDetailSerializer, **NOT_MODIFIED, **ERRORS, **NOT_FOUND},
+    )
+    def get(self, request: Request, lookup: str) -> HttpResponseBase:
+        category_id, slug = lookup_parse(lookup)
+
+        def build() -> CachedResponse:
+            listing = selectors.category_listing()
+            found = category_id if category_id in listing.categories else listing.tree.by_slug.get(slug or "")
+            if found is None:
+                raise CategoryNotFound()
+            return render_json(category_representation(listing, found, detail=True))
+
+        params = {"id": category_id, "slug": slug}
+        return self.cached(
+            request, name="category", params=params, ttl_setting="CATALOG_CACHE_TTL_CATEGORIES", build=build
+        )
+
+
+# --- Products ------------------------------------------------------------------------------
+
+
+class ProductListApi(CatalogApi):
+    @extend_schema(
+        operation_id="products_list",
+        summary="Public products, filtered and sorted with WooCommerce Store API parameters.",
+        description=(
+            "A page past the end is an empty `results` with the totals still set (as WooCommerce). "
+            "Products with `catalog_visibility` hidden are never listed; `search`-only ones only with `search`; "
+            "`catalog`-only ones only without it."
+        ),
+        parameters=[ProductListQuerySerializer, *ETAG_HEADERS, *PAGE_HEADERS],
+        responses={200: _page_of("ProductPage", ProductSerializer(many=True)), **NOT_MODIFIED, **ERRORS},
+    )
+    def get(self, request: Request) -> HttpResponseBase:
+        query = validated_query(request, ProductListQuerySerializer)
+
+        def build() -> CachedResponse:
+            page = selectors.product_list(
+                filters=ProductFilterQuerySerializer.to_filters(query),
+                orderby=query["orderby"],
+                order=query["order"],
+                page=query["page"],
+                per_page=query["per_page"],
+            )
+            results = ProductSerializer(page.items, many=True).data
+            body = page_body(
+                results, total=page.total, total_pages=page.total_pages, page=query["page"], per_page=query["per_page"]
+            )
+            return render_json(body, headers=page_headers(page.total, page.total_pages))
+
+        return self.cached(
+            request, name="products", params=query, ttl_setting="CATALOG_CACHE_TTL_PRODUCT_LIST", build=build
+        )
+
+
+class ProductFacetsApi(CatalogApi):
+    @extend_schema(
+        operation_id="products_facets",
+        summary="Price range and counts per category and per stock status for the current filter.",
+        parameters=[ProductFilterQuerySerializer, *ETAG_HEADERS],
+        responses={200: FacetsSerializer, **NOT_MODIFIED, **ERRORS},
+    )
+    def get(self, request: Request) -> HttpResponseBase:
+        query = validated_query(request, ProductFilterQuerySerializer)
+
+        def build() -> CachedResponse:
+            facets = selectors.product_facets(filters=ProductFilterQuerySerializer.to_filters(query))
+            return render_json(facets_representation(facets))
+
+        return self.cached(
+            request, name="facets", params=query, ttl_setting="CATALOG_CACHE_TTL_PRODUCT_LIST", build=build
+        )
+
+
+class ProductDetailApi(CatalogApi):
+    @extend_schema(
+        operation_id="products_retrieve",
+        summary="One public product with its variations in full (`variation_details`).",
+        description="Hidden products are reachable here by id or slug. `real_time_stock=true` is never cached.",
+        parameters=[_lookup_param("Product"), ProductDetailQuerySerializer, *ETAG_HEADERS],
+        responses={200: ProductLiveDetailSerializer, **NOT_MODIFIED, **ERRORS, **NOT_FOUND},
+    )
+    def get(self, request: Request, lookup: str) -> HttpResponseBase:
+        product_id, slug = lookup_parse(lookup)
+        query = validated_query(request, ProductDetailQuerySerializer)
+
+        if query["real_time_stock"]:
+            detail = services.product_detail_get(product_id=product_id, slug=slug, real_time_stock=True)
+            if detail is None:
+                raise ProductNotFound()
+            data = ProductLiveDetailSerializer(detail.product).data
+            data["stock_source"] = {
+                "source": detail.stock_source,
+                "synced_at": WooDateTimeField().to_representation(detail.synced_at),
+            }
+            response = respond(request, render_json(data))
+            response.cache_private = True  # type: ignore[attr-defined]
+            return response
+
+        def build() -> CachedResponse:
+            detail = services.product_detail_get(product_id=product_id, slug=slug)
+            if detail is None:
+                raise ProductNotFound()
+            return render_json(ProductDetailSerializer(detail.product).data)
+
+        params = {"id": product_id, "slug": slug}
+        return self.cached(
+            request, name="product", params=params, ttl_setting="CATALOG_CACHE_TTL_PRODUCT_DETAIL", build=build
+        )
+
+
+class ProductVariationListApi(CatalogApi):
+    @extend_schema(
+        operation_id="products_variations_list",
+        summary="A public product's public variations by (menu_order, id).",
+        parameters=[
+            _lookup_param("Product"),
+            PaginationQuerySerializer,
+            *ETAG_HEADERS,
+            *PAGE_HEADERS,
+        ],
+        responses={
+            200: _page_of("VariationPage", VariationSerializer(many=True)),
+            **NOT_MODIFIED,
+            **ERRORS,
+            **NOT_FOUND,
+        },
+    )
+    def get(self, request: Request, lookup: str) -> HttpResponseBase:
+        product_id, slug = lookup_parse(lookup)
+        query = validated_query(request, PaginationQuerySerializer)
+
+        def build() -> CachedResponse:
+            found = selectors.product_id_public(product_id=product_id, slug=slug)
+            if found is None:
+                raise ProductNotFound()
+            page = selectors.variation_list(product_id=found, page=query["page"], per_page=query["per_page"])
+            results = VariationSerializer(page.items, many=True).data
+            body = page_body(
+                results, total=page.total, total_pages=page.total_pages, page=query["page"], per_page=query["per_page"]
+            )
+            return render_json(body, headers=page_headers(page.total, page.total_pages))
+
+        params = {"id": product_id, "slug": slug, **query}
+        return self.cached(
+            request, name="variations", params=params, ttl_setting="CATALOG_CACHE_TTL_PRODUCT_DETAIL", build=build
+        )
+
+
+# --- Staff CSV export ----------------------------------------------------------------------
+
+EXPORT_COLUMNS = (
+    "id",
+    "sku",
+    "name",
+    "slug",
+    "type",
+    "status",
+    "catalog_visibility",
+    "price",
+    "regular_price",
+    "sale_price",
+    "on_sale",
+    "manage_stock",
+    "stock_quantity",
+    "stock_status",
+    "categories",
+    "date_modified_gmt",
+    "synced_at",
+)
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class _Echo:
+    """csv.writer target that hands each row back instead of buffering it."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _cell(value: str) -> str:
+    # A spreadsheet would run "=HYPERLINK(…)" from a product name: neutralise formulas.
+    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
+
+
+def _timestamp(value: Any) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%S") if value else ""
+
+
+def export_rows(chunk_size: int) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(EXPORT_COLUMNS)
+    for p in selectors.product_export_iter(chunk_size=chunk_size):
+        quantity = format_quantity(p.stock_quantity)
+        yield writer.writerow(
+            (
+                p.id,
+                _cell(p.sku),
+                _cell(p.name),
+                p.slug,
+                p.type,
+                p.status,
+                p.catalog_visibility,
+                format_price(p.price),
+                format_price(p.regular_price),
+                format_price(p.sale_price),
+                int(p.on_sale),
+                int(p.manage_stock),
+                "" if quantity is None else quantity,
+                p.stock_status,
+                "|".join(c.slug for c in p.categories.all()),
+                _timestamp(p.date_modified_gmt),
+                _timestamp(p.synced_at),
+            )
+        )
+
+
+class ProductExportApi(APIView):
+    renderer_classes = [JSONRenderer]  # for errors; the export itself is a StreamingHttpResponse
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        operation_id="products_export_csv",
+        summary="Staff only: every product not deleted (any status) as CSV, streamed.",
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, one row per product, by id."),
+            401: OpenApiResponse(ErrorSerializer, description="Not authenticated."),
+            403: OpenApiResponse(ErrorSerializer, description="Not staff."),
+            429: ERRORS[429],
+        },
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        response = StreamingHttpResponse(export_rows(settings.CATALOG_EXPORT_CHUNK_SIZE), content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="products.csv"'
+        response.cache_private = True  # type: ignore[attr-defined]
+        return response
+
+    def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
+        return catalog_exception_handler
