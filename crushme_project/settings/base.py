@@ -95,7 +95,7 @@ if DB_POOL_ENABLED and DATABASES["default"]["ENGINE"] == "django.db.backends.pos
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
         "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
-        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),  # seconds a request waits for a free connection
+        "timeout": env.float("DB_POOL_TIMEOUT", default=5.0),  # seconds a request waits for a free connection
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
