@@ -75,6 +75,7 @@ def test_health_is_503_while_postgres_is_unreachable_and_recovers_without_restar
             assert body["checks"]["database"]["ok"] is True
             assert server.process.poll() is None
             assert server.booted_worker_pids() == worker_pids
-            print(f"\nhealth ({'pool' if pooled else 'plain'}): 503 after {elapsed:.2f}s, 200 {recovered_after:.2f}s after restore")
+            kind = "pool" if pooled else "plain"
+            print(f"\nhealth ({kind}): 503 after {elapsed:.2f}s, 200 {recovered_after:.2f}s after restore")
     finally:
         proxy.cut()
