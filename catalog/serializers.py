@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.models import Product, ProductVariation, StockStatus
@@ -57,6 +58,7 @@ def format_quantity(value: Decimal | None) -> int | float | None:
 # --- Output fields ---------------------------------------------------------------
 
 
+@extend_schema_field({"type": "string", "example": "21.99"})
 class PriceField(serializers.Field):
     """Decimal → WooCommerce money string (``""`` when unset)."""
 
@@ -72,6 +74,7 @@ class PriceField(serializers.Field):
         return value
 
 
+@extend_schema_field({"type": "number", "nullable": True})
 class QuantityField(serializers.Field):
     """Stock quantity as a JSON number: an integer when whole (most stores), else a float."""
 

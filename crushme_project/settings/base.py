@@ -182,6 +182,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "CrushMe catalog API",
     "DESCRIPTION": "Read-only catalog mirrored from WooCommerce.",
     "VERSION": "1.0.0",
+    "ENUM_NAME_OVERRIDES": {"StockStatusEnum": "catalog.models.StockStatus"},
 }
 
 # --- WooCommerce -----------------------------------------------------------

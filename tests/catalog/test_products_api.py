@@ -134,9 +134,11 @@ def test_category_filter_by_id_or_slug_includes_subcategories(client):
     assert set(ids(client.get(LIST, {"category": "clothing"}))) == {in_clothing.id, in_polos.id, in_both.id}
     assert set(ids(client.get(LIST, {"category": str(shirts.id)}))) == {in_polos.id, in_both.id}
     assert client.get(LIST, {"category": "shirts"}).json()["total"] == 2  # no duplicate for in_both
-    assert set(ids(client.get(LIST, {"category": f"polos,{music.slug}"}))) == {in_polos.id, in_both.id, *ids(
-        client.get(LIST, {"category": "music"})
-    )}
+    assert set(ids(client.get(LIST, {"category": f"polos,{music.slug}"}))) == {
+        in_polos.id,
+        in_both.id,
+        *ids(client.get(LIST, {"category": "music"})),
+    }
 
 
 def test_unknown_category_matches_nothing(client):
