@@ -1,0 +1,132 @@
+"""gunicorn_config.py: settings from the environment, the guide's defaults, and ``gunicorn --check-config``."""
+
+import importlib.util
+import subprocess
+
+import pytest
+
+from tests.deploy.servers import REPO, VENV_BIN
+
+CONFIG = REPO / "gunicorn_config.py"
+
+
+def _config_module():
+    spec = importlib.util.spec_from_file_location("gunicorn_config_under_test", CONFIG)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def production_env(**overrides: str) -> dict[str, str]:
+    """What /etc/crushme/crushme.env provides, with dummy secrets (nothing is contacted by --check-config)."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/nonexistent",
+        "PYTHONPATH": str(REPO),
+        "DJANGO_SETTINGS_MODULE": "crushme_project.settings.production",
+        "DJANGO_SECRET_KEY": "check-config-" + "k" * 50,
+        "DJANGO_ALLOWED_HOSTS": "crushme.example.com",
+        "DATABASE_URL": "postgres://crushme@127.0.0.1:5432/crushme",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "WOOCOMMERCE_URL": "https://shop.example.com",
+        "WOOCOMMERCE_CONSUMER_KEY": "ck_dummy",
+        "WOOCOMMERCE_CONSUMER_SECRET": "cs_dummy",
+        "GUNICORN_BIND": "unix:/run/crushme/gunicorn.sock",
+    }
+    env.update(overrides)
+    return env
+
+
+def _check_config(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(VENV_BIN / "gunicorn"), "--config", str(CONFIG), "--check-config", "crushme_project.wsgi:application"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_defaults_are_the_guides():
+    settings = _config_module().build_settings({})
+
+    assert settings["bind"] == ["127.0.0.1:8000"]
+    assert settings["workers"] == 2
+    assert settings["worker_class"] == "gevent"
+    assert settings["worker_connections"] == 500
+    assert settings["timeout"] == 120
+    assert settings["graceful_timeout"] == 30
+    assert settings["max_requests"] == 1000
+    assert settings["max_requests_jitter"] == 50
+    assert settings["preload_app"] is False
+    assert settings["accesslog"] == "-" and settings["errorlog"] == "-"
+    assert settings["control_socket_disable"] is True
+
+
+def test_every_setting_comes_from_the_environment():
+    settings = _config_module().build_settings(
+        {
+            "GUNICORN_BIND": "unix:/run/crushme/gunicorn.sock",
+            "GUNICORN_WORKERS": "3",
+            "GUNICORN_WORKER_CLASS": "gthread",
+            "GUNICORN_WORKER_CONNECTIONS": "100",
+            "GUNICORN_THREADS": "4",
+            "GUNICORN_TIMEOUT": "60",
+            "GUNICORN_GRACEFUL_TIMEOUT": "10",
+            "GUNICORN_MAX_REQUESTS": "500",
+            "GUNICORN_MAX_REQUESTS_JITTER": "25",
+            "GUNICORN_ACCESS_LOG": "/var/log/crushme/access.log",
+            "GUNICORN_CONTROL_SOCKET": "/run/crushme/gunicorn.ctl",
+        }
+    )
+
+    assert settings["bind"] == ["unix:/run/crushme/gunicorn.sock"]
+    assert (settings["workers"], settings["worker_class"], settings["threads"]) == (3, "gthread", 4)
+    assert (settings["worker_connections"], settings["timeout"], settings["graceful_timeout"]) == (100, 60, 10)
+    assert (settings["max_requests"], settings["max_requests_jitter"]) == (500, 25)
+    assert settings["accesslog"] == "/var/log/crushme/access.log"
+    assert settings["control_socket"] == "/run/crushme/gunicorn.ctl"
+    assert settings["control_socket_disable"] is False
+
+
+@pytest.mark.parametrize(
+    ("cpus", "cap", "expected"),
+    [(1, 4, 3), (2, 4, 4), (2, 8, 5), (8, 6, 6), (16, 100, 33)],
+)
+def test_auto_workers_is_two_per_cpu_plus_one_capped(cpus, cap, expected):
+    assert _config_module().compute_workers("auto", cpu_count=cpus, max_workers=cap) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "2.5"])
+def test_invalid_worker_counts_are_refused(value):
+    with pytest.raises(ValueError, match="GUNICORN_WORKERS"):
+        _config_module().compute_workers(value, cpu_count=2, max_workers=4)
+
+
+def test_preload_with_gevent_is_refused():
+    with pytest.raises(ValueError, match="GUNICORN_PRELOAD"):
+        _config_module().build_settings({"GUNICORN_PRELOAD": "true"})
+    # preloading stays possible for a worker class it does not break
+    assert _config_module().build_settings({"GUNICORN_PRELOAD": "true", "GUNICORN_WORKER_CLASS": "sync"})["preload_app"]
+
+
+def test_gunicorn_check_config_passes_with_production_settings():
+    result = _check_config(production_env())
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"GUNICORN_PRELOAD": "true"}, "GUNICORN_PRELOAD"),
+        ({"GUNICORN_WORKERS": "lots"}, "GUNICORN_WORKERS"),
+        ({"DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY"),  # production settings refuse to load
+    ],
+)
+def test_gunicorn_check_config_fails_on_a_bad_environment(overrides, message):
+    result = _check_config(production_env(**overrides))
+
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
