@@ -1,0 +1,131 @@
+"""A small client for a running sandbox's ``/__sandbox__/`` control interface.
+
+For tests that run the sandbox in another process, benchmarks and operators::
+
+    control = SandboxControl("http://127.0.0.1:8800")
+    control.sell(123, 2)
+    control.set_faults(rate=0.2, seed=7)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from .server import CONTROL_PREFIX
+
+
+class SandboxControlError(RuntimeError):
+    """The control endpoint answered with an error (unknown id, bad field...)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"sandbox control error {status}: {message}")
+        self.status = status
+
+
+class SandboxControl:
+    """Drive a sandbox over HTTP. ``base_url`` is the store URL or its control URL."""
+
+    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+        base = base_url.rstrip("/")
+        if not base.endswith(CONTROL_PREFIX):
+            base += CONTROL_PREFIX
+        self.base_url = base
+        self.timeout = timeout
+        self._session = requests.Session()
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> SandboxControl:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, body: dict | None = None) -> Any:
+        response = self._session.request(method, f"{self.base_url}/{path}", json=body, timeout=self.timeout)
+        try:
+            data = response.json()
+        except ValueError:
+            raise SandboxControlError(response.status_code, response.text[:200]) from None
+        if response.status_code >= 400:
+            raise SandboxControlError(response.status_code, data.get("error", response.text[:200]))
+        return data
+
+    # --- state and configuration ---------------------------------------------------------------------
+
+    def state(self) -> dict:
+        return self._call("GET", "state")
+
+    def stats(self) -> dict:
+        return self._call("GET", "stats")
+
+    def reset_stats(self) -> dict:
+        return self._call("POST", "stats/reset")
+
+    def configure(self, *, latency_ms: float | None = None, store_variations: bool | None = None) -> dict:
+        body: dict[str, Any] = {}
+        if latency_ms is not None:
+            body["latency_ms"] = latency_ms
+        if store_variations is not None:
+            body["store_variations"] = store_variations
+        return self._call("POST", "config", body)
+
+    def set_faults(self, **options: Any) -> dict:
+        """Same keys as ``SandboxServer.set_faults`` (rate, kinds, seed, paths, count, retry_after,
+        timeout_seconds)."""
+        if "kinds" in options:
+            options["kinds"] = list(options["kinds"])
+        return self._call("POST", "faults", options)
+
+    def clear_faults(self) -> dict:
+        return self._call("DELETE", "faults")
+
+    # --- catalog ---------------------------------------------------------------------------------------
+
+    def product(self, product_id: int) -> dict:
+        return self._call("GET", f"products/{product_id}")
+
+    def add_product(self, **fields: Any) -> int:
+        return self._call("POST", "products", {"fields": fields})["id"]
+
+    def edit_product(self, product_id: int, *, touch_modified: bool = True, **fields: Any) -> dict:
+        body = {"fields": fields, "touch_modified": touch_modified}
+        return self._call("POST", f"products/{product_id}", body)["product"]
+
+    def sell(self, item_id: int, quantity: int | float = 1, *, touch_modified: bool = False) -> dict:
+        """Sell a product or a variation (by id); stock goes down, date_modified untouched by default."""
+        return self._call("POST", f"products/{item_id}/sell", {"quantity": quantity, "touch_modified": touch_modified})
+
+    def trash_product(self, product_id: int) -> dict:
+        return self._call("POST", f"products/{product_id}/trash")["product"]
+
+    def restore_product(self, product_id: int, status: str = "draft") -> dict:
+        return self._call("POST", f"products/{product_id}/restore", {"status": status})["product"]
+
+    def delete_product(self, product_id: int) -> None:
+        self._call("DELETE", f"products/{product_id}")
+
+    def variation(self, variation_id: int) -> dict:
+        return self._call("GET", f"variations/{variation_id}")
+
+    def add_variation(self, parent_id: int, **fields: Any) -> int:
+        return self._call("POST", f"products/{parent_id}/variations", {"fields": fields})["id"]
+
+    def edit_variation(self, variation_id: int, *, touch_modified: bool = True, **fields: Any) -> dict:
+        body = {"fields": fields, "touch_modified": touch_modified}
+        return self._call("POST", f"variations/{variation_id}", body)["variation"]
+
+    def delete_variation(self, variation_id: int) -> None:
+        self._call("DELETE", f"variations/{variation_id}")
+
+    def add_category(self, **fields: Any) -> int:
+        return self._call("POST", "categories", {"fields": fields})["id"]
+
+    def edit_category(self, category_id: int, **fields: Any) -> dict:
+        return self._call("POST", f"categories/{category_id}", {"fields": fields})["category"]
+
+    def delete_category(self, category_id: int) -> None:
+        self._call("DELETE", f"categories/{category_id}")
