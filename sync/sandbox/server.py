@@ -127,6 +127,11 @@ class SandboxServer:
         return self._site_url or f"http://{self.host}:{self.port}"
 
     @property
+    def connections_accepted(self) -> int:
+        """TCP connections accepted so far (a keep-alive client reuses one)."""
+        return self._httpd.accepted if self._httpd is not None else 0
+
+    @property
     def control_url(self) -> str:
         return f"{self.url}{CONTROL_PREFIX}/"
 
@@ -371,11 +376,13 @@ class _HttpServer(ThreadingHTTPServer):
         self.sandbox = sandbox
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self.accepted = 0
         super().__init__(address, handler)
 
     def track(self, connection: socket.socket, open_: bool) -> None:
         with self._connections_lock:
             if open_:
+                self.accepted += 1
                 self._connections.add(connection)
             else:
                 self._connections.discard(connection)
