@@ -10,7 +10,6 @@ selector/service call, and answer them with an ``ETag`` (304 on a matching ``If-
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -35,20 +34,17 @@ from catalog.serializers import (
     FacetsSerializer,
     PaginationQuerySerializer,
     ProductDetailQuerySerializer,
-    ProductDetailSerializer,
     ProductFilterQuerySerializer,
     ProductListQuerySerializer,
     ProductLiveDetailSerializer,
     ProductSerializer,
     VariationSerializer,
     WooDateTimeField,
-    category_representation,
-    facets_representation,
     format_price,
     format_quantity,
     lookup_parse,
 )
-from common.cache import CachedResponse, catalog_cached, etag_for
+from common.cache import CachedResponse
 
 _renderer = JSONRenderer()
 
@@ -96,19 +92,6 @@ def _flatten_errors(detail: Any) -> dict[str, str]:
 # --- Building and answering cached responses ---------------------------------------------
 
 
-def render_json(data: Any, *, headers: tuple[tuple[str, str], ...] = ()) -> CachedResponse:
-    body = _renderer.render(data)
-    return CachedResponse(status=200, body=body, etag=etag_for(body), headers=headers)
-
-
-def page_headers(total: int, total_pages: int) -> tuple[tuple[str, str], ...]:
-    return (("X-WP-Total", str(total)), ("X-WP-TotalPages", str(total_pages)))
-
-
-def page_body(results: list[Any], *, total: int, total_pages: int, page: int, per_page: int) -> dict[str, Any]:
-    return {"total": total, "total_pages": total_pages, "page": page, "per_page": per_page, "results": results}
-
-
 def etag_matches(request: Request, etag: str) -> bool:
     header = request.headers.get("If-None-Match")
     if not header:
@@ -145,16 +128,11 @@ class CatalogApi(APIView):
     def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
         return catalog_exception_handler
 
-    def cached(
-        self,
-        request: Request,
-        *,
-        name: str,
-        params: dict[str, Any],
-        ttl_setting: str,
-        build: Callable[[], CachedResponse],
-    ) -> HttpResponseBase:
-        entry = catalog_cached(name=name, params=params, timeout=getattr(settings, ttl_setting), build=build)
+    def cached(self, request: Request, endpoint: str, params: dict[str, Any]) -> HttpResponseBase:
+        try:
+            entry = services.catalog_response_get(endpoint=endpoint, params=params)
+        except services.CatalogNotFound as exc:
+            raise (ProductNotFound() if exc.kind == "product" else CategoryNotFound()) from exc
         return respond(request, entry)
 
 
@@ -211,26 +189,7 @@ class CategoryListApi(CatalogApi):
         responses={200: _page_of("CategoryPage", CategorySerializer(many=True)), **NOT_MODIFIED, **ERRORS},
     )
     def get(self, request: Request) -> HttpResponseBase:
-        query = validated_query(request, CategoryListQuerySerializer)
-
-        def build() -> CachedResponse:
-            listing = selectors.category_listing()
-            ids = [
-                i
-                for i in listing.tree.order
-                if (query["parent"] is None or (listing.tree.nodes[i].parent or 0) == query["parent"])
-                and (not query["hide_empty"] or listing.counts.get(i))
-            ]
-            per_page = query["per_page"] or max(len(ids), 1)
-            total_pages = math.ceil(len(ids) / per_page)
-            start = (query["page"] - 1) * per_page
-            results = [category_representation(listing, i) for i in ids[start : start + per_page]]
-            body = page_body(results, total=len(ids), total_pages=total_pages, page=query["page"], per_page=per_page)
-            return render_json(body, headers=page_headers(len(ids), total_pages))
-
-        return self.cached(
-            request, name="categories", params=query, ttl_setting="CATALOG_CACHE_TTL_CATEGORIES", build=build
-        )
+        return self.cached(request, "categories", validated_query(request, CategoryListQuerySerializer))
 
 
 class CategoryDetailApi(CatalogApi):
@@ -242,18 +201,7 @@ class CategoryDetailApi(CatalogApi):
     )
     def get(self, request: Request, lookup: str) -> HttpResponseBase:
         category_id, slug = lookup_parse(lookup)
-
-        def build() -> CachedResponse:
-            listing = selectors.category_listing()
-            found = category_id if category_id in listing.categories else listing.tree.by_slug.get(slug or "")
-            if found is None:
-                raise CategoryNotFound()
-            return render_json(category_representation(listing, found, detail=True))
-
-        params = {"id": category_id, "slug": slug}
-        return self.cached(
-            request, name="category", params=params, ttl_setting="CATALOG_CACHE_TTL_CATEGORIES", build=build
-        )
+        return self.cached(request, "category", {"id": category_id, "slug": slug})
 
 
 # --- Products ------------------------------------------------------------------------------
@@ -272,25 +220,7 @@ class ProductListApi(CatalogApi):
         responses={200: _page_of("ProductPage", ProductSerializer(many=True)), **NOT_MODIFIED, **ERRORS},
     )
     def get(self, request: Request) -> HttpResponseBase:
-        query = validated_query(request, ProductListQuerySerializer)
-
-        def build() -> CachedResponse:
-            page = selectors.product_list(
-                filters=ProductFilterQuerySerializer.to_filters(query),
-                orderby=query["orderby"],
-                order=query["order"],
-                page=query["page"],
-                per_page=query["per_page"],
-            )
-            results = ProductSerializer(page.items, many=True).data
-            body = page_body(
-                results, total=page.total, total_pages=page.total_pages, page=query["page"], per_page=query["per_page"]
-            )
-            return render_json(body, headers=page_headers(page.total, page.total_pages))
-
-        return self.cached(
-            request, name="products", params=query, ttl_setting="CATALOG_CACHE_TTL_PRODUCT_LIST", build=build
-        )
+        return self.cached(request, "products", validated_query(request, ProductListQuerySerializer))
 
 
 class ProductFacetsApi(CatalogApi):
@@ -301,15 +231,7 @@ class ProductFacetsApi(CatalogApi):
         responses={200: FacetsSerializer, **NOT_MODIFIED, **ERRORS},
     )
     def get(self, request: Request) -> HttpResponseBase:
-        query = validated_query(request, ProductFilterQuerySerializer)
-
-        def build() -> CachedResponse:
-            facets = selectors.product_facets(filters=ProductFilterQuerySerializer.to_filters(query))
-            return render_json(facets_representation(facets))
-
-        return self.cached(
-            request, name="facets", params=query, ttl_setting="CATALOG_CACHE_TTL_PRODUCT_LIST", build=build
-        )
+        return self.cached(request, "facets", validated_query(request, ProductFilterQuerySerializer))
 
 
 class ProductDetailApi(CatalogApi):
@@ -323,30 +245,21 @@ class ProductDetailApi(CatalogApi):
     def get(self, request: Request, lookup: str) -> HttpResponseBase:
         product_id, slug = lookup_parse(lookup)
         query = validated_query(request, ProductDetailQuerySerializer)
+        if not query["real_time_stock"]:
+            return self.cached(request, "product", {"id": product_id, "slug": slug})
 
-        if query["real_time_stock"]:
-            detail = services.product_detail_get(product_id=product_id, slug=slug, real_time_stock=True)
-            if detail is None:
-                raise ProductNotFound()
-            data = ProductLiveDetailSerializer(detail.product).data
-            data["stock_source"] = {
-                "source": detail.stock_source,
-                "synced_at": WooDateTimeField().to_representation(detail.synced_at),
-            }
-            response = respond(request, render_json(data))
-            response.cache_private = True  # type: ignore[attr-defined]
-            return response
-
-        def build() -> CachedResponse:
-            detail = services.product_detail_get(product_id=product_id, slug=slug)
-            if detail is None:
-                raise ProductNotFound()
-            return render_json(ProductDetailSerializer(detail.product).data)
-
-        params = {"id": product_id, "slug": slug}
-        return self.cached(
-            request, name="product", params=params, ttl_setting="CATALOG_CACHE_TTL_PRODUCT_DETAIL", build=build
-        )
+        # Live stock: never cached, private; the service hook says where the figures come from.
+        detail = services.product_detail_get(product_id=product_id, slug=slug, real_time_stock=True)
+        if detail is None:
+            raise ProductNotFound()
+        data = ProductLiveDetailSerializer(detail.product).data
+        data["stock_source"] = {
+            "source": detail.stock_source,
+            "synced_at": WooDateTimeField().to_representation(detail.synced_at),
+        }
+        response = respond(request, services.render_json(data))
+        response.cache_private = True  # type: ignore[attr-defined]
+        return response
 
 
 class ProductVariationListApi(CatalogApi):
@@ -369,22 +282,7 @@ class ProductVariationListApi(CatalogApi):
     def get(self, request: Request, lookup: str) -> HttpResponseBase:
         product_id, slug = lookup_parse(lookup)
         query = validated_query(request, PaginationQuerySerializer)
-
-        def build() -> CachedResponse:
-            found = selectors.product_id_public(product_id=product_id, slug=slug)
-            if found is None:
-                raise ProductNotFound()
-            page = selectors.variation_list(product_id=found, page=query["page"], per_page=query["per_page"])
-            results = VariationSerializer(page.items, many=True).data
-            body = page_body(
-                results, total=page.total, total_pages=page.total_pages, page=query["page"], per_page=query["per_page"]
-            )
-            return render_json(body, headers=page_headers(page.total, page.total_pages))
-
-        params = {"id": product_id, "slug": slug, **query}
-        return self.cached(
-            request, name="variations", params=params, ttl_setting="CATALOG_CACHE_TTL_PRODUCT_DETAIL", build=build
-        )
+        return self.cached(request, "variations", {"id": product_id, "slug": slug, **query})
 
 
 # --- Staff CSV export ----------------------------------------------------------------------
