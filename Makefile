@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crushme
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: venv run test test-postgres test-sqlite lint format bench bench-sync clean
+.PHONY: venv run test test-postgres test-sqlite lint format bench bench-sync clean deps deploy-check bench-memory bench-sync-limits
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,13 +26,34 @@ run: venv
 	scripts/run-demo.sh
 
 ## One command for a fresh machine: lint, the whole suite on PostgreSQL + Redis, the sync tests on SQLite.
-test: venv lint test-postgres test-sqlite
+test: venv deps lint test-postgres test-sqlite
 
 test-postgres: venv
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
 
 test-sqlite: venv
 	DATABASE_URL=sqlite:///unused.sqlite3 REDIS_URL= $(VENV)/bin/pytest -n 2 tests/sync $(PYTEST_ARGS)
+
+## Debian tools the deploy checks call (nginx -t, shellcheck, systemd-analyze verify, flock, openssl; wrk for
+## the benchmarks). Installed quietly, only when missing; package services are not started.
+DEPS := nginx:nginx shellcheck:shellcheck systemd-analyze:systemd flock:util-linux openssl:openssl wrk:wrk
+deps:
+	@missing=""; for pair in $(DEPS); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' | $$sudo tee /usr/sbin/policy-rc.d >/dev/null && $$sudo chmod +x /usr/sbin/policy-rc.d && policy=1; fi; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  status=$$?; [ -z "$$policy" ] || $$sudo rm -f /usr/sbin/policy-rc.d; exit $$status; \
+	fi
+
+## The deployment checks alone (issue 4): units, timers, crontab, nginx, deploy.sh, gunicorn, health, memory.
+deploy-check: venv deps
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest tests/deploy tests/test_health.py \
+	  tests/common/test_memory_middleware.py tests/common/test_check_memory.py $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -48,6 +69,14 @@ bench: bench-sync
 
 bench-sync: venv
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) bench/bench_sync.py
+
+## Worker RSS idle and after 10,000 requests, gevent and sync workers (docs/performance.md).
+bench-memory: venv deps
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) bench/bench_memory.py
+
+## API p99 under load with and without a --full sync under the crushme-sync@ unit's limits.
+bench-sync-limits: venv deps
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) bench/bench_sync_limits.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

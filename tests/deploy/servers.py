@@ -48,6 +48,26 @@ def http_get_json(url: str, *, timeout: float = 10.0) -> tuple[int, dict]:
     return status, json.loads(body)
 
 
+def production_env(**overrides: str) -> dict[str, str]:
+    """What /etc/crushme/crushme.env provides, with dummy secrets (nothing is contacted by --check-config)."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/nonexistent",
+        "PYTHONPATH": str(REPO),
+        "DJANGO_SETTINGS_MODULE": "crushme_project.settings.production",
+        "DJANGO_SECRET_KEY": "check-config-" + "k" * 50,
+        "DJANGO_ALLOWED_HOSTS": "crushme.example.com",
+        "DATABASE_URL": "postgres://crushme@127.0.0.1:5432/crushme",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "WOOCOMMERCE_URL": "https://shop.example.com",
+        "WOOCOMMERCE_CONSUMER_KEY": "ck_dummy",
+        "WOOCOMMERCE_CONSUMER_SECRET": "cs_dummy",
+        "GUNICORN_BIND": "unix:/run/crushme/gunicorn.sock",
+    }
+    env.update(overrides)
+    return env
+
+
 @dataclass
 class GunicornServer:
     process: subprocess.Popen

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from tests.deploy.servers import REPO, VENV_BIN
+from tests.deploy.servers import REPO, VENV_BIN, production_env
 
 CONFIG = REPO / "gunicorn_config.py"
 
@@ -15,26 +15,6 @@ def _config_module():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def production_env(**overrides: str) -> dict[str, str]:
-    """What /etc/crushme/crushme.env provides, with dummy secrets (nothing is contacted by --check-config)."""
-    env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": "/nonexistent",
-        "PYTHONPATH": str(REPO),
-        "DJANGO_SETTINGS_MODULE": "crushme_project.settings.production",
-        "DJANGO_SECRET_KEY": "check-config-" + "k" * 50,
-        "DJANGO_ALLOWED_HOSTS": "crushme.example.com",
-        "DATABASE_URL": "postgres://crushme@127.0.0.1:5432/crushme",
-        "REDIS_URL": "redis://127.0.0.1:6379/0",
-        "WOOCOMMERCE_URL": "https://shop.example.com",
-        "WOOCOMMERCE_CONSUMER_KEY": "ck_dummy",
-        "WOOCOMMERCE_CONSUMER_SECRET": "cs_dummy",
-        "GUNICORN_BIND": "unix:/run/crushme/gunicorn.sock",
-    }
-    env.update(overrides)
-    return env
 
 
 def _check_config(env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -4,8 +4,7 @@ import json
 import subprocess
 import sys
 
-from tests.deploy.servers import REPO
-from tests.deploy.test_gunicorn_config import production_env
+from tests.deploy.servers import REPO, production_env
 
 SNIPPET = """
 import logging, django
