@@ -96,7 +96,10 @@ class SandboxServer:
         self.api = WooCommerceApi(
             self.catalog, self.verifier, store_variations=lambda: self.store_variations, batch_limit=self._batch_limit
         )
-        self._thread = threading.Thread(target=httpd.serve_forever, name=f"sandbox:{self.port}", daemon=True)
+        # A short poll interval keeps stop() quick (tests start and stop many servers).
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"sandbox:{self.port}", daemon=True
+        )
         self._thread.start()
         logger.info("WooCommerce sandbox listening on %s", self.url)
         return self
