@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crushme
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: venv run test test-postgres test-sqlite lint format bench bench-sync clean deps deploy-check bench-memory bench-sync-limits
+.PHONY: venv run test test-postgres test-sqlite lint format bench bench-sync bench-api bench-export clean deps deploy-check bench-memory bench-sync-limits
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,15 @@ bench: bench-sync
 
 bench-sync: venv
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) bench/bench_sync.py
+
+## API throughput with wrk against gunicorn (gunicorn_config.py) over 20,000 products; see docs/performance.md.
+bench-api: venv
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) bench/bench_api.py $(BENCH_API_ARGS)
+
+## Peak RSS growth of the staff CSV export over 100,000 products.
+bench-export: venv
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) bench/bench_api_export.py
 
 ## Worker RSS idle and after 10,000 requests, gevent and sync workers (docs/performance.md).
 bench-memory: venv deps

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Generic, TypeVar
 
@@ -281,9 +281,16 @@ def product_list(*, filters: ProductFilters, orderby: str, order: str, page: int
 
     Queries: a count, the page, its categories and its variation ids (4; 2 for an empty page),
     plus one for the category tree when ``filters.categories`` is set and the tree is not cached.
+    The count is cached per filter (not per page or sort) under the catalog version.
     """
     qs = _filtered(filters, tree=category_tree_get() if filters.categories else None)
-    total = qs.count()
+    # Every page and sort of one filter shares its count, cached under the catalog version.
+    total = catalog_cached(
+        name="product-count",
+        params=asdict(filters),
+        timeout=settings.CATALOG_CACHE_TTL_PRODUCT_LIST,
+        build=qs.count,
+    )
     ordering = [key.desc() if order == "desc" else key.asc() for key in (*ORDERINGS[orderby], F("id"))]
     offset = (page - 1) * per_page
     items = list(_with_relations(qs.order_by(*ordering), full_variations=False)[offset : offset + per_page])

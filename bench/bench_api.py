@@ -1,0 +1,353 @@
+"""Catalog API benchmark (``make bench-api``): gunicorn with the project's gunicorn_config.py on
+loopback over a 20,000-product catalog, measured with wrk.
+
+Scenarios (``wrk -t2 -c50``, 50 products per page):
+
+* cached list / detail / categories — the real endpoints, Redis cache warm;
+* uncached list — the same code with a DummyCache (every request queries and serialises);
+* naive list / detail / categories — DRF generic views with N+1 relations and no cache;
+* ceiling — a bare Django view answering the cached list's bytes.
+
+Usage::
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/crushme REDIS_URL=redis://127.0.0.1:6379/0 \\
+        .venv/bin/python bench/bench_api.py [--products 20000] [--duration 10] [--connections 50]
+
+The catalog goes into its own database (``<name>_bench``, created and filled with bulk_create once,
+reused while it has the asked size). Cache keys use a private prefix and are deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+PER_PAGE = 50
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _bench_database_url(url: str) -> str:
+    parsed = urlparse(url)
+    return urlunparse(parsed._replace(path=parsed.path.rstrip("/") + "_bench"))
+
+
+def _ensure_database(url: str) -> None:
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = urlunparse(parsed._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _populate(n_products: int) -> None:
+    """A catalog of ``n_products``: 50 categories (10 roots x 4 children), 2 per product, 10% variable."""
+    import datetime
+
+    from django.db import transaction
+
+    from catalog.models import Category, Product, ProductCategory, ProductVariation
+
+    if Product.objects.count() == n_products:
+        print(f"catalog: reusing {n_products} products")
+        return
+    started = time.monotonic()
+    with transaction.atomic():
+        ProductVariation.objects.all().delete()
+        ProductCategory.objects.all().delete()
+        Product.objects.all().delete()
+        Category.objects.all().delete()
+        categories = []
+        for root in range(10):
+            categories.append(Category(id=1000 + root * 10, name=f"Root {root}", slug=f"root-{root}", menu_order=root))
+            for child in range(1, 5):
+                categories.append(
+                    Category(
+                        id=1000 + root * 10 + child,
+                        name=f"Sub {root}.{child}",
+                        slug=f"sub-{root}-{child}",
+                        parent_id=1000 + root * 10,
+                    )
+                )
+        Category.objects.bulk_create(categories)
+        leaves = [c.id for c in categories if c.parent_id]
+        base = datetime.datetime(2023, 1, 1, tzinfo=datetime.UTC)
+        description = "<p>" + "Soft organic cotton, cut for comfort and made to last. " * 8 + "</p>"
+        for start in range(0, n_products, 2000):
+            products, links, variations = [], [], []
+            for i in range(start, min(start + 2000, n_products)):
+                variable = i % 10 == 0
+                price = Decimal(5 + (i * 37) % 200) + Decimal("0.99")
+                products.append(
+                    Product(
+                        id=100_000 + i,
+                        name=f"Product {i:05d} {['Shirt', 'Mug', 'Hoodie', 'Cap', 'Poster'][i % 5]}",
+                        slug=f"product-{i}",
+                        permalink=f"https://shop.example/product/product-{i}/",
+                        sku=f"SKU-{i:06d}",
+                        type="variable" if variable else "simple",
+                        description=description,
+                        short_description="<p>Soft organic cotton.</p>",
+                        price=price,
+                        regular_price=None if variable else price,
+                        on_sale=i % 7 == 0,
+                        featured=i % 50 == 0,
+                        total_sales=(i * 7919) % 5000,
+                        manage_stock=not variable,
+                        stock_quantity=None if variable else Decimal((i * 13) % 40),
+                        stock_status=["instock", "instock", "outofstock", "onbackorder"][i % 4],
+                        images=[
+                            {"id": 900_000 + i * 2 + k, "src": f"https://shop.example/img/{i}-{k}.jpg", "alt": ""}
+                            for k in range(2)
+                        ],
+                        attributes=[
+                            {
+                                "id": 1,
+                                "name": "Size",
+                                "visible": True,
+                                "variation": variable,
+                                "options": ["S", "M", "L"],
+                            }
+                        ],
+                        dimensions={"length": "", "width": "", "height": ""},
+                        date_created_gmt=base + datetime.timedelta(minutes=i),
+                        date_modified_gmt=base + datetime.timedelta(minutes=i),
+                        synced_at=base,
+                    )
+                )
+                links.append(ProductCategory(product_id=100_000 + i, category_id=leaves[i % len(leaves)]))
+                links.append(ProductCategory(product_id=100_000 + i, category_id=1000 + (i % 10) * 10))
+                if variable:
+                    for k, size in enumerate("SML"):
+                        variations.append(
+                            ProductVariation(
+                                id=5_000_000 + i * 3 + k,
+                                product_id=100_000 + i,
+                                sku=f"SKU-{i:06d}-{size}",
+                                price=price,
+                                regular_price=price,
+                                manage_stock=True,
+                                stock_quantity=Decimal(k * 3),
+                                attributes=[{"id": 1, "name": "Size", "option": size}],
+                                dimensions={"length": "", "width": "", "height": ""},
+                                menu_order=k,
+                            )
+                        )
+            Product.objects.bulk_create(products)
+            ProductCategory.objects.bulk_create(links)
+            ProductVariation.objects.bulk_create(variations)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    print(f"catalog: created {n_products} products in {time.monotonic() - started:.1f}s")
+
+
+class Server:
+    def __init__(self, env: dict[str, str], name: str) -> None:
+        self.port = _free_port()
+        self.name = name
+        env = {**env, "GUNICORN_BIND": f"127.0.0.1:{self.port}"}
+        self.log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-api-{name}-{self.port}.log", "w")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [str(ROOT / ".venv/bin/gunicorn"), "-c", "gunicorn_config.py", "crushme_project.wsgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/categories/", timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"gunicorn ({name}) did not start; see {self.log.name}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str) -> bytes:
+        with urllib.request.urlopen(self.url + path, timeout=60) as response:
+            return response.read()
+
+    def drain(self, timeout: float = 120) -> None:
+        """Wait until requests abandoned by the previous wrk run are done (a quick probe is quick)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            try:
+                self.get("/bench/ceiling/")
+            except OSError:  # HTTPError included: a pool timeout while the backlog drains
+                pass
+            else:
+                if time.monotonic() - started < 0.05:
+                    return
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=60)
+        self.log.close()
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, *, duration: int, connections: int, threads: int) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def pct(p: str) -> float:
+        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * _UNITS[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": rps,
+        "p50_ms": pct("50"),
+        "p99_ms": pct("99"),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1) if socket_errors else "",
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--products", type=int, default=20_000)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--worker-class", default=os.environ.get("GUNICORN_WORKER_CLASS", "gevent"))
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+
+    database_url = _bench_database_url(os.environ["DATABASE_URL"])
+    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    prefix = f"crushme-bench-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.bench_api_settings",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CACHE_KEY_PREFIX": prefix,
+        "DJANGO_SECRET_KEY": "bench-only-" + uuid.uuid4().hex,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "WOOCOMMERCE_URL": "http://127.0.0.1:1",
+        "WOOCOMMERCE_CONSUMER_KEY": "ck_bench",
+        "WOOCOMMERCE_CONSUMER_SECRET": "cs_bench",
+        "GUNICORN_WORKER_CLASS": args.worker_class,
+        "GUNICORN_ACCESS_LOG": os.devnull,
+        "GUNICORN_MAX_REQUESTS": "0",  # recycling mid-run would measure worker boot, not serving
+        "LOG_LEVEL": "WARNING",
+    }
+    os.environ.update(env)
+    _ensure_database(database_url)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.cache import cache
+    from django.core.management import call_command
+
+    from bench.bench_api_urls import CEILING_KEY
+    from catalog.models import Product
+
+    call_command("migrate", verbosity=0)
+    _populate(args.products)
+    detail_id = Product.objects.filter(type="variable").order_by("id").values_list("id", flat=True).first()
+
+    results: dict[str, dict[str, float]] = {}
+    run = {"duration": args.duration, "connections": args.connections, "threads": args.threads}
+    cached = Server(env, "cached")
+    try:
+        lst = f"/api/products/?per_page={PER_PAGE}"
+        cache.set(CEILING_KEY, cached.get(lst), None)  # same bytes the cached list answers
+        for path in (lst, f"/api/products/{detail_id}/", "/api/categories/"):
+            cached.get(path)  # warm
+        # Light scenarios first; the naive ones leave abandoned requests behind (drained between runs).
+        scenarios = {
+            "ceiling (bare view, cached bytes)": "/bench/ceiling/",
+            "list cached": lst,
+            "detail cached": f"/api/products/{detail_id}/",
+            "categories cached": "/api/categories/",
+            "list naive": f"/bench/naive/products/?per_page={PER_PAGE}",
+            "detail naive": f"/bench/naive/products/{detail_id}/",
+            "categories naive": "/bench/naive/categories/",
+        }
+        for name, path in scenarios.items():
+            cached.drain()
+            results[name] = wrk(cached.url + path, **run)
+            print(f"{name:36s} {results[name]}", flush=True)
+    finally:
+        cached.stop()
+    uncached = Server({**env, "BENCH_NO_CACHE": "1"}, "uncached")
+    try:
+        for name, path in {
+            "list uncached": f"/api/products/?per_page={PER_PAGE}",
+            "detail uncached": f"/api/products/{detail_id}/",
+            "categories uncached": "/api/categories/",
+        }.items():
+            uncached.drain()
+            results[name] = wrk(uncached.url + path, **run)
+            print(f"{name:36s} {results[name]}", flush=True)
+    finally:
+        uncached.stop()
+        cache.delete_pattern("*")  # this run's prefix only
+
+    naive, ceiling = results["list naive"]["rps"], results["ceiling (bare view, cached bytes)"]["rps"]
+    summary = {
+        "cached list / naive list": results["list cached"]["rps"] / naive,
+        "cached list / ceiling": results["list cached"]["rps"] / ceiling,
+        "uncached list / naive list": results["list uncached"]["rps"] / naive,
+    }
+    print(
+        f"\nworker class {args.worker_class}, {args.products} products, wrk -t{args.threads} -c{args.connections}"
+        f" -d{args.duration}s, {PER_PAGE} products per page\n"
+    )
+    print("| scenario | req/s | p50 ms | p99 ms | non-2xx |")
+    print("|---|---:|---:|---:|---:|")
+    for name, r in results.items():
+        print(f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['non_2xx']} |")
+    print()
+    for name, ratio in summary.items():
+        print(f"{name}: {ratio:.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"run": vars(args), "results": results, "summary": summary}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
