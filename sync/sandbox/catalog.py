@@ -112,9 +112,26 @@ class UnknownObject(CatalogError):
 # --- small helpers ------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=4096)
+def _iso_day(day: int) -> str:
+    return time.strftime("%Y-%m-%dT", time.gmtime(day * 86400))
+
+
+def _iso(timestamp: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` of a (zone-shifted) unix timestamp; cheaper than strftime per call."""
+    day, second = divmod(timestamp, 86400)
+    hours, rest = divmod(second, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{_iso_day(day)}{hours:02d}:{minutes:02d}:{seconds:02d}"
+
+
 def slugify(text: str) -> str:
     """Roughly WordPress's ``sanitize_title``: accents removed, lowercase, other non-ASCII %-encoded."""
+    return _slug_part(text) or "product"
+
+
+@functools.lru_cache(maxsize=65536)
+def _slug_part(text: str) -> str:
     text = re.sub(r"<[^>]*>", "", text)
     text = re.sub(r"&[#\w]+;", "", text)
     text = unicodedata.normalize("NFKD", text)
@@ -128,7 +145,7 @@ def slugify(text: str) -> str:
             out.append(quote(ch).lower())
         else:
             out.append("-")
-    return re.sub(r"-+", "-", "".join(out)).strip("-") or "product"
+    return re.sub(r"-+", "-", "".join(out)).strip("-")
 
 
 def money(value: Decimal | float | int | str | None) -> str:
@@ -255,9 +272,7 @@ class SandboxCatalog:
             utc_offset = datetime.fromtimestamp(timestamp, self.tz).utcoffset()
             offset = int(utc_offset.total_seconds()) if utc_offset else 0
             self._offsets[bucket] = offset
-        local = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp + offset))
-        gmt = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp))
-        return local, gmt
+        return _iso(timestamp + offset), _iso(timestamp)
 
     def _timestamp_from(self, value: str, *, gmt: bool) -> int:
         match = _DATE_RE.match(value)
@@ -433,9 +448,8 @@ class SandboxCatalog:
                 product_type = "external"
             else:
                 product_type = "simple"
-            name = self._product_name(rng, index)
+            name, base_slug = self._product_name(rng)
             image_count = rng.choices((0, 1, 2, 3), weights=(10, 50, 25, 15))[0]
-            base_slug = slugify(name)
             image_ids = [self._next_post_id(rng) for _ in range(image_count)]
             product_id = self._next_post_id(rng)
             status = rng.choices(("publish", "draft", "pending", "private", "trash"), weights=(900, 40, 20, 25, 15))[0]
@@ -510,11 +524,15 @@ class SandboxCatalog:
             if product_type == "grouped":
                 self._derive_grouped(product)
 
-    def _product_name(self, rng: random.Random, index: int) -> str:
-        name = f"{rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)}"
+    @staticmethod
+    def _product_name(rng: random.Random) -> tuple[str, str]:
+        """A name and its slug (built from the parts' slugs: slugify per product is the slow part)."""
+        parts = [rng.choice(_ADJECTIVES), rng.choice(_NOUNS)]
         if rng.random() < 0.3:
-            name += f" {rng.choice(_COLORS)}"
-        return name + rng.choice(_NAME_DECORATIONS)
+            parts.append(rng.choice(_COLORS))
+        decoration = rng.choice(_NAME_DECORATIONS)
+        slug = "-".join(filter(None, (_slug_part(part) for part in (*parts, decoration))))
+        return " ".join(parts) + decoration, slug
 
     def _product_sku(self, rng: random.Random, product_id: int, skus: list[str]) -> str:
         roll = rng.random()
