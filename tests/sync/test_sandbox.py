@@ -5,8 +5,13 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import pytest
@@ -796,3 +801,58 @@ def test_command_help_says_what_it_is_for(capsys):
 def test_command_refuses_a_non_loopback_host():
     with pytest.raises(CommandError, match="--allow-remote"):
         call_command("woocommerce_sandbox", "--host", "0.0.0.0", "--products", "1")
+
+
+def test_command_serves_until_sigterm_and_exits_cleanly(tmp_path):
+    # The command in its own process, as the demo and the benchmarks run it.
+    manage = Path(__file__).resolve().parents[2] / "manage.py"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "crushme_project.settings.test", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(manage),
+            "woocommerce_sandbox",
+            "--port",
+            "0",
+            "--products",
+            "30",
+            "--seed",
+            "3",
+            "--consumer-key",
+            "ck_cmd",
+            "--consumer-secret",
+            "cs_cmd",
+            "--no-store-variations",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            lines.append(line)
+            if line.startswith("Control interface:") or not line:
+                break
+        url = next(line.split()[-1] for line in lines if line.startswith("WooCommerce sandbox:"))
+        api = API(url=url, consumer_key="ck_cmd", consumer_secret="cs_cmd", timeout=5)
+
+        listed = api.get("products", params={"per_page": 100})
+        no_route = api.get("variations")
+        state = SandboxControl(url).state()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=15)
+
+    assert listed.status_code == 200
+    assert int(listed.headers["X-WP-Total"]) == state["counts"]["products"] - state["counts"]["products_by_status"].get(
+        "trash", 0
+    )
+    assert no_route.status_code == 404
+    assert state["counts"]["products"] == 30
+    assert process.returncode == 0
+    assert "Sandbox stopped." in output
+    assert "cs_cmd" not in "".join(lines) + output  # the secret is never printed
