@@ -244,7 +244,7 @@ class WooCommerceApi:
             tag=_id_list(params.get("tag")) if product_list else (),
             on_sale=params["on_sale"],
             stock_status=params["stock_status"],
-            sku=tuple(s.strip() for s in params["sku"].split(",") if s.strip()) if params["sku"] else (),
+            sku=_sku_list(params["sku"]),
             parent=tuple(params["parent"]),
             parent_exclude=tuple(params["parent_exclude"]),
             slug=tuple(s for s in params["slug"].split(",") if s) if params["slug"] else (),
@@ -451,6 +451,16 @@ def _id_list(value: object) -> tuple[int, ...]:
         except (TypeError, ValueError):
             ids.append(0)  # intval() of garbage: matches nothing
     return tuple(ids)
+
+
+def _sku_list(value: object) -> tuple[str, ...]:
+    # WooCommerce explodes on "," without trimming and also keeps the whole string as one SKU.
+    if not value:
+        return ()
+    skus = str(value).split(",")
+    if len(skus) > 1:
+        skus.append(str(value))
+    return tuple(skus)
 
 
 def _decimal_or_none(value: object) -> Decimal | None:
