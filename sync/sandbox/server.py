@@ -231,12 +231,12 @@ class SandboxServer:
         if fault in ("500", "502", "504", "429"):
             status, body = fault_page(fault)
             headers = [("Retry-After", str(config.retry_after if config else 1))] if fault == "429" else []
-            handler.send(ApiResponse(status, body, headers, _HTML_CONTENT_TYPE), head=request.method == "HEAD")
             self._finish(request, endpoint, str(status), True, started)
+            handler.send(ApiResponse(status, body, headers, _HTML_CONTENT_TYPE), head=request.method == "HEAD")
             return
         if fault == "drop":
-            handler.drop()
             self._finish(request, endpoint, "dropped", True, started)
+            handler.drop()
             return
         if fault == "timeout" and not self._wait(config.timeout_seconds if config else 35.0):
             handler.drop()
@@ -244,8 +244,9 @@ class SandboxServer:
         response = api.handle(request)
         if fault == "malformed":
             response.body = response.body[: max(1, len(response.body) // 2)]
-        handler.send(response, head=request.method == "HEAD", extra=_REST_HEADERS)
+        # Counted before answering: a client that reads stats right after its response sees itself.
         self._finish(request, endpoint, str(response.status), fault is not None, started)
+        handler.send(response, head=request.method == "HEAD", extra=_REST_HEADERS)
 
     def _finish(self, request: ApiRequest, endpoint: str, status: str, faulted: bool, started: float) -> None:
         self._record(endpoint, status, faulted)

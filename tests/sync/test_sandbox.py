@@ -661,6 +661,21 @@ def test_fault_rate_is_seeded_and_paths_filter(sandbox):
     assert 0 < first.count(500) < 12
 
 
+def test_stats_count_a_request_before_it_is_answered(sandbox):
+    control = SandboxControl(sandbox.url)
+
+    for _ in range(20):
+        sandbox.reset_stats()
+        wc(sandbox).get("products/999999")
+        control.state()  # control requests are not counted
+        assert sandbox.stats == {
+            "requests": 1,
+            "by_endpoint": {"GET products/<id>": 1},
+            "faults_injected": 0,
+            "by_status": {"404": 1},
+        }
+
+
 def test_latency_delays_api_but_not_control(sandbox):
     sandbox.latency_ms = 300
     control = SandboxControl(sandbox.url)
