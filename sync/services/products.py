@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Set
 from datetime import datetime
 from typing import Any
 
@@ -103,7 +103,9 @@ def _products_write(*, records: list[ProductRecord], synced_at: datetime, dry_ru
     relinked = [product_id for product_id, wanted in wanted_links.items() if wanted != current_links[product_id]]
 
     if not dry_run:
-        _category_stubs_create(records)
+        # Only links about to be inserted can name a category the mirror lacks.
+        relinked_ids = set(relinked)
+        _category_stubs_create([record for record in records if record.id in relinked_ids])
         rows_upsert(
             model=Product, rows=rows, ids=[*diff.created, *diff.updated], fields=_PRODUCT_COLUMNS, synced_at=synced_at
         )
@@ -142,10 +144,14 @@ def _stale_variations_retire(*, records: list[ProductRecord], synced_at: datetim
     return len(stale)
 
 
-def _variations_write(*, records: list[VariationRecord], synced_at: datetime, dry_run: bool) -> WriteResult:
+def _variations_write(
+    *, records: list[VariationRecord], synced_at: datetime, dry_run: bool, pending_parents: Set[int] = frozenset()
+) -> WriteResult:
     if not records:
         return WriteResult()
+    # In a dry run, products read in this run count as mirrored although nothing was written.
     parents = set(Product.objects.filter(id__in={record.product_id for record in records}).values_list("id", flat=True))
+    parents |= pending_parents
     failures = tuple(
         ItemFailure(
             resource="variation",
@@ -190,17 +196,29 @@ def product_upsert_page(
     with transaction.atomic():
         result = _products_write(records=records, synced_at=synced_at, dry_run=dry_run)
         if variations is not None:
-            result = result + _variations_write(records=variations, synced_at=synced_at, dry_run=dry_run)
+            result = result + _variations_write(
+                records=variations,
+                synced_at=synced_at,
+                dry_run=dry_run,
+                pending_parents={record.id for record in records} if dry_run else frozenset(),
+            )
     return result
 
 
-def variation_upsert_page(*, records: list[VariationRecord], synced_at: datetime, dry_run: bool = False) -> WriteResult:
+def variation_upsert_page(
+    *,
+    records: list[VariationRecord],
+    synced_at: datetime,
+    dry_run: bool = False,
+    pending_parents: Set[int] = frozenset(),
+) -> WriteResult:
     """Write one page of variations in one transaction (constant queries).
 
-    A variation whose product is not mirrored is reported as a failed item, not written.
+    A variation whose product is not mirrored (nor in ``pending_parents``, the products
+    a dry run has read) is reported as a failed item, not written.
     """
     with transaction.atomic():
-        return _variations_write(records=records, synced_at=synced_at, dry_run=dry_run)
+        return _variations_write(records=records, synced_at=synced_at, dry_run=dry_run, pending_parents=pending_parents)
 
 
 # --- reading from WooCommerce -----------------------------------------------------
@@ -300,6 +318,7 @@ def variations_pages_sync(
     synced_at: datetime,
     params: dict[str, Any],
     dry_run: bool = False,
+    pending_parents: Set[int] = frozenset(),
     should_stop: Callable[[], bool] = lambda: False,
     on_page: Callable[[FetchedPage], None] | None = None,
 ) -> Listing:
@@ -310,7 +329,11 @@ def variations_pages_sync(
     for page in listing:
         records, failures = variation_records_parse(page.items)
         stats.add(WriteResult(failures=tuple(failures)))
-        stats.add(variation_upsert_page(records=records, synced_at=synced_at, dry_run=dry_run))
+        stats.add(
+            variation_upsert_page(
+                records=records, synced_at=synced_at, dry_run=dry_run, pending_parents=pending_parents
+            )
+        )
         if on_page is not None:
             on_page(page)
     return listing
@@ -358,6 +381,8 @@ def products_sync(
         trash = products_pages_sync(params={"status": "trash", **window}, with_variations_per_parent=False, **common)
         listing.failed_pages += trash.failed_pages
     if store_variations and not should_stop():
-        variations = variations_pages_sync(params=window, **common)
+        variations = variations_pages_sync(
+            params=window, pending_parents=listing.seen_ids if dry_run else frozenset(), **common
+        )
         listing.failed_pages += variations.failed_pages
     return listing

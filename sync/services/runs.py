@@ -175,8 +175,17 @@ def _run_modes(
     if not outcome.listing_complete:
         stats.notes.append("deletions were not reconciled: the product listing was incomplete")
         return
-    common.pop("on_page")
-    stats.add(products_reconcile_deletions(listed_ids=listing.seen_ids, guard=guard, **common))
+    stats.add(
+        products_reconcile_deletions(
+            client=client,
+            stats=stats,
+            listed_ids=listing.seen_ids,
+            synced_at=outcome.started_at,
+            guard=guard,
+            dry_run=options.dry_run,
+            should_stop=should_stop,
+        )
+    )
 
 
 def sync_execute(

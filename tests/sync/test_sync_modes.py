@@ -132,7 +132,7 @@ def test_incremental_products_picks_up_a_price_edit_and_reads_only_the_window(ma
     assert run_sync("--full").code == 0
     catalog = server.catalog
     product_id = next(pid for pid, p in catalog.products.items() if p["type"] == "simple" and p["status"] == "publish")
-    catalog.edit_product(product_id, regular_price="123.45", price="123.45", sale_price="", on_sale=False)
+    catalog.edit_product(product_id, regular_price="123.45", sale_price="")
     server.reset_stats()
 
     result = run_sync("--products")
@@ -169,7 +169,7 @@ def test_incremental_products_catches_a_trash_and_a_new_product(make_sandbox):
     catalog = server.catalog
     trashed = next(pid for pid, p in catalog.products.items() if p["status"] == "publish")
     catalog.trash_product(trashed)
-    added = catalog.add_product(name="Brand new", regular_price="9.99", price="9.99")
+    added = catalog.add_product(name="Brand new", regular_price="9.99")
 
     result = run_sync("--products")
 
