@@ -139,7 +139,8 @@ def unit_cgroups() -> Iterator[tuple[list[Path], str]]:
             yield (
                 created,
                 (
-                    "cgroup v1 (cpu.cfs_quota_us 50%, cpu.shares 205, memory.limit_in_bytes 768M) + nice 15 + ionice idle"
+                    "cgroup v1 (cpu.cfs_quota_us 50%, cpu.shares 205, memory.limit_in_bytes 768M)"
+                    " + nice 15 + ionice idle"
                 ),
             )
             return

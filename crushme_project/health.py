@@ -23,9 +23,9 @@ from django.core.cache import cache
 from django.db import DatabaseError, connection
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django_redis.exceptions import ConnectionInterrupted
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
