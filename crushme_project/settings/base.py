@@ -208,6 +208,9 @@ SYNC_INCREMENTAL_OVERLAP_SECONDS = env.int("SYNC_INCREMENTAL_OVERLAP_SECONDS", d
 # (unless --allow-mass-delete); below SYNC_MASS_DELETE_MIN_COUNT rows it never refuses.
 SYNC_MASS_DELETE_MAX_SHARE = env.float("SYNC_MASS_DELETE_MAX_SHARE", default=0.10)
 SYNC_MASS_DELETE_MIN_COUNT = env.int("SYNC_MASS_DELETE_MIN_COUNT", default=10)
+# Pages commit as they go; during a long run the API's caches are invalidated at most this often
+# (and always at the end of a run that changed something).
+SYNC_CACHE_BUMP_INTERVAL_SECONDS = env.int("SYNC_CACHE_BUMP_INTERVAL_SECONDS", default=60)
 
 # --- Memory discipline -----------------------------------------------------
 # Share of requests whose worker RSS/VMS is logged, and the RSS (MB) above which it logs a warning

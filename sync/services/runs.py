@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from common.cache import catalog_version_bump
 from sync.models import SyncMode, SyncRun, SyncStatus
 from sync.services.categories import categories_sync
 from sync.services.guard import DeletionGuard, DeletionRefused
@@ -220,8 +222,9 @@ def sync_execute(
             hostname=socket.gethostname()[:255],
             pid=os.getpid(),
         )
+    bumper = _CacheBumper(stats=outcome.stats, on_page=on_page, enabled=not options.dry_run)
     try:
-        _run_modes(options=options, client=client, outcome=outcome, should_stop=should_stop, on_page=on_page)
+        _run_modes(options=options, client=client, outcome=outcome, should_stop=should_stop, on_page=bumper)
     except DeletionRefused as refused:
         outcome.deletion_refused = refused
     except WooCommerceError as error:
@@ -233,7 +236,35 @@ def sync_execute(
     outcome.status = _status(outcome)
     if outcome.run is not None:
         _record(outcome)
+    bumper.finish()
     return outcome
+
+
+class _CacheBumper:
+    """Bump the catalog cache version when pages changed rows: at the end of the run, and at
+    most every SYNC_CACHE_BUMP_INTERVAL_SECONDS during a long one (pages commit as they go)."""
+
+    def __init__(self, *, stats: SyncStats, on_page: Callable[[FetchedPage], None] | None, enabled: bool) -> None:
+        self.stats = stats
+        self.on_page = on_page
+        self.enabled = enabled
+        self.bumped_at_changes = 0
+        self.last_bump = time.monotonic()
+
+    def __call__(self, page: FetchedPage) -> None:
+        if self.on_page is not None:
+            self.on_page(page)
+        if time.monotonic() - self.last_bump >= settings.SYNC_CACHE_BUMP_INTERVAL_SECONDS:
+            self._bump_if_changed()
+
+    def _bump_if_changed(self) -> None:
+        if self.enabled and self.stats.changed > self.bumped_at_changes:
+            catalog_version_bump()
+            self.bumped_at_changes = self.stats.changed
+            self.last_bump = time.monotonic()
+
+    def finish(self) -> None:
+        self._bump_if_changed()
 
 
 def _record(outcome: SyncOutcome) -> None:

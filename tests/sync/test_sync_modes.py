@@ -282,3 +282,35 @@ def test_a_product_sync_creates_stub_categories_it_does_not_know_yet(make_sandbo
         ref["id"] for p in server.catalog.products.values() if p["status"] != "trash" for ref in p["categories"]
     }
     assert referenced <= set(Category.objects.values_list("id", flat=True))
+
+
+@pytest.mark.django_db
+def test_full_sync_of_5000_products_equals_the_store_row_by_row(make_sandbox):
+    server = make_sandbox(products=5000, variable_share=0.1, categories=40, seed=42)
+
+    first = run_sync("--full")
+
+    assert first.code == 0, first.stderr
+    assert Product.objects.count() >= 4800
+    assert mirror_differences(server.catalog) == []
+
+    second = run_sync("--full")
+
+    assert second.code == 0, second.stderr
+    run = last_run()
+    assert (run.created, run.updated, run.deleted, run.failed) == (0, 0, 0, 0)
+
+
+@pytest.mark.django_db
+def test_a_run_that_changes_something_bumps_the_catalog_cache_version_and_one_that_does_not_leaves_it(make_sandbox):
+    from common.cache import catalog_version_get
+
+    make_sandbox(products=30, seed=79)
+    before = catalog_version_get()
+
+    assert run_sync("--full").code == 0
+    after_change = catalog_version_get()
+    assert after_change > before
+
+    assert run_sync("--full").code == 0
+    assert catalog_version_get() == after_change
