@@ -16,7 +16,7 @@ from typing import Any
 from django.db import transaction
 
 from catalog.models import Category, Product, ProductCategory, ProductVariation
-from sync.services.paging import FetchedPage, Listing
+from sync.services.paging import TRANSIENT_ERRORS, FetchedPage, Listing
 from sync.services.results import ItemFailure, SyncStats, WriteResult
 from sync.services.upsert import rows_diff, rows_upsert
 from sync.woocommerce.client import WooCommerceClient, WooCommerceNotFound
@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 PRODUCTS = "products"
 VARIATIONS = "variations"  # store-wide, WooCommerce >= 10.3
+MAX_PER_PAGE = 100  # WooCommerce's per_page maximum
 # Variations per product are few; one page of the per-product listing nearly always holds them.
 VARIATIONS_PER_PARENT_PAGE = 100
 
@@ -319,15 +320,21 @@ def variations_pages_sync(
     params: dict[str, Any],
     dry_run: bool = False,
     pending_parents: Set[int] = frozenset(),
+    parents_seen: set[int] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     on_page: Callable[[FetchedPage], None] | None = None,
 ) -> Listing:
-    """Read the store-wide variations listing and write it page by page."""
+    """Read the store-wide variations listing and write it page by page.
+
+    ``parents_seen``, when given, collects the product ids of the variations read.
+    """
     listing = Listing(
         client=client, endpoint=VARIATIONS, per_page=per_page, stats=stats, params=params, should_stop=should_stop
     )
     for page in listing:
         records, failures = variation_records_parse(page.items)
+        if parents_seen is not None:
+            parents_seen.update(record.product_id for record in records)
         stats.add(WriteResult(failures=tuple(failures)))
         stats.add(
             variation_upsert_page(
@@ -381,8 +388,42 @@ def products_sync(
         trash = products_pages_sync(params={"status": "trash", **window}, with_variations_per_parent=False, **common)
         listing.failed_pages += trash.failed_pages
     if store_variations and not should_stop():
+        parents_seen: set[int] = set()
         variations = variations_pages_sync(
-            params=window, pending_parents=listing.seen_ids if dry_run else frozenset(), **common
+            params=window,
+            pending_parents=listing.seen_ids if dry_run else frozenset(),
+            parents_seen=parents_seen,
+            **common,
         )
         listing.failed_pages += variations.failed_pages
+        if window and not should_stop():
+            # A variation edit changes its parent's derived price and stock status without
+            # touching the parent's date_modified: re-read those parents too.
+            products_refresh(
+                client=client,
+                stats=stats,
+                product_ids=sorted(parents_seen - listing.seen_ids),
+                synced_at=synced_at,
+                dry_run=dry_run,
+            )
     return listing
+
+
+def products_refresh(
+    *, client: WooCommerceClient, stats: SyncStats, product_ids: list[int], synced_at: datetime, dry_run: bool = False
+) -> None:
+    """Re-read the given products by id (``include``, 100 per request) and write them page by page.
+
+    A request that fails after retries is recorded as a failed page; its products are left as they are.
+    """
+    for start in range(0, len(product_ids), MAX_PER_PAGE):
+        chunk = product_ids[start : start + MAX_PER_PAGE]
+        try:
+            response = client.get(PRODUCTS, {"include": chunk, "status": "any", "per_page": MAX_PER_PAGE})
+        except TRANSIENT_ERRORS as error:
+            stats.page_failed(endpoint=f"{PRODUCTS} (by id)", page=start // MAX_PER_PAGE + 1, error=str(error))
+            continue
+        stats.pages += 1
+        records, failures = product_records_parse(response.data if isinstance(response.data, list) else [])
+        stats.add(WriteResult(failures=tuple(failures)))
+        stats.add(product_upsert_page(records=records, synced_at=synced_at, dry_run=dry_run))

@@ -19,13 +19,13 @@ from django.db import transaction
 from catalog.models import Product, ProductVariation
 from sync.services.guard import DeletionGuard
 from sync.services.paging import TRANSIENT_ERRORS
-from sync.services.products import PRODUCTS, product_records_parse, product_upsert_page
+from sync.services.products import MAX_PER_PAGE, PRODUCTS, product_records_parse, product_upsert_page
 from sync.services.results import SyncStats, WriteResult
 from sync.woocommerce.client import WooCommerceClient
 
 logger = logging.getLogger(__name__)
 
-CONFIRM_CHUNK = 100  # WooCommerce's per_page maximum
+CONFIRM_CHUNK = MAX_PER_PAGE
 
 
 def _confirm_chunk(*, client: WooCommerceClient, ids: list[int]) -> list[dict]:

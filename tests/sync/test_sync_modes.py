@@ -314,3 +314,23 @@ def test_a_run_that_changes_something_bumps_the_catalog_cache_version_and_one_th
 
     assert run_sync("--full").code == 0
     assert catalog_version_get() == after_change
+
+
+@pytest.mark.django_db
+def test_incremental_products_picks_up_a_variation_edit_and_its_parents_derived_price(make_sandbox):
+    server = make_sandbox(products=120, variable_share=0.5, seed=83)
+    assert run_sync("--full").code == 0
+    catalog = server.catalog
+    parent_id = next(pid for pid, p in catalog.products.items() if p["type"] == "variable" and p["status"] == "publish")
+    variation_id = catalog.products[parent_id]["variations"][0]
+    parent_modified = catalog.products[parent_id]["date_modified_gmt"]
+    catalog.edit_variation(variation_id, regular_price="0.50", sale_price="")
+    assert catalog.products[parent_id]["date_modified_gmt"] == parent_modified  # as on real stores
+    assert catalog.products[parent_id]["price"] == "0.50"
+
+    result = run_sync("--products")
+
+    assert result.code == 0, result.stderr
+    assert ProductVariation.objects.get(id=variation_id).price == Decimal("0.50")
+    assert Product.objects.get(id=parent_id).price == Decimal("0.50")
+    assert mirror_differences(catalog) == []
