@@ -212,6 +212,19 @@ SYNC_MASS_DELETE_MIN_COUNT = env.int("SYNC_MASS_DELETE_MIN_COUNT", default=10)
 # (and always at the end of a run that changed something).
 SYNC_CACHE_BUMP_INTERVAL_SECONDS = env.int("SYNC_CACHE_BUMP_INTERVAL_SECONDS", default=60)
 
+# --- WooCommerce reads inside an API request (live stock, on-demand products) -------
+# ?real_time_stock=true: total time budget, then the answer comes from the mirror.
+LIVE_STOCK_TIMEOUT_SECONDS = env.float("LIVE_STOCK_TIMEOUT_SECONDS", default=2.0)
+# A product's live stock is fetched at most once per this many seconds (stampede guard).
+LIVE_STOCK_CACHE_SECONDS = env.int("LIVE_STOCK_CACHE_SECONDS", default=30)
+# Time budget of the on-demand fetch of a product the mirror does not have.
+ON_DEMAND_TIMEOUT_SECONDS = env.float("ON_DEMAND_TIMEOUT_SECONDS", default=3.0)
+# A product WooCommerce does not have (404) is not asked for again for this long.
+ON_DEMAND_NOT_FOUND_CACHE_SECONDS = env.int("ON_DEMAND_NOT_FOUND_CACHE_SECONDS", default=300)
+# After this many failed live reads, stop calling WooCommerce from requests for this long.
+LIVE_WOOCOMMERCE_CIRCUIT_FAILURES = env.int("LIVE_WOOCOMMERCE_CIRCUIT_FAILURES", default=3)
+LIVE_WOOCOMMERCE_CIRCUIT_OPEN_SECONDS = env.int("LIVE_WOOCOMMERCE_CIRCUIT_OPEN_SECONDS", default=60)
+
 # --- Memory discipline -----------------------------------------------------
 # Share of requests whose worker RSS/VMS is logged, and the RSS (MB) above which it logs a warning
 # (MemoryMonitorMiddleware) and `manage.py check_memory` exits non-zero.
