@@ -36,7 +36,7 @@ done
 
 # A local admin account for the demo, with a fresh random password each run.
 password=$("$PY" -c "import secrets; print(secrets.token_urlsafe(12))")
-DEMO_PASSWORD="$password" "$PY" manage.py shell -c "
+DEMO_PASSWORD="$password" "$PY" manage.py shell --no-imports -c "
 import os
 from django.contrib.auth import get_user_model
 user, _ = get_user_model().objects.get_or_create(username='demo', defaults={'is_staff': True, 'is_superuser': True})
