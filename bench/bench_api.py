@@ -1,5 +1,5 @@
 """Catalog API benchmark (``make bench-api``): gunicorn with the project's gunicorn_config.py on
-loopback over a 20,000-product catalog, measured with wrk.
+loopback over a 20,000-product catalog, measured with wrk; Redis is a private redis-server.
 
 Scenarios (``wrk -t2 -c50``, 50 products per page):
 
@@ -14,7 +14,7 @@ Usage::
         .venv/bin/python bench/bench_api.py [--products 20000] [--duration 10] [--connections 50]
 
 The catalog goes into its own database (``<name>_bench``, created and filled with bulk_create once,
-reused while it has the asked size). Cache keys use a private prefix and are deleted at the end.
+reused while it has the asked size). Redis is a private redis-server on an ephemeral port.
 """
 
 from __future__ import annotations
@@ -163,6 +163,11 @@ def _populate(n_products: int) -> None:
     print(f"catalog: created {n_products} products in {time.monotonic() - started:.1f}s")
 
 
+def _selected(scenarios: dict[str, str], only: str) -> dict[str, str]:
+    prefixes = [p.strip() for p in only.split(",") if p.strip()]
+    return {k: v for k, v in scenarios.items() if not prefixes or any(k.startswith(p) for p in prefixes)}
+
+
 class Server:
     def __init__(self, env: dict[str, str], name: str) -> None:
         self.port = _free_port()
@@ -252,10 +257,25 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--worker-class", default=os.environ.get("GUNICORN_WORKER_CLASS", "gevent"))
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--only", default="", help="comma list of scenario name prefixes to run (default: all)")
     args = parser.parse_args()
 
     database_url = _bench_database_url(os.environ["DATABASE_URL"])
-    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    # A private Redis: the shared one carries other test runs' traffic, which would blur the figures.
+    redis_port = _free_port()
+    redis_server = subprocess.Popen(
+        ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    try:
+        return _run(args, database_url, redis_url)
+    finally:
+        redis_server.terminate()
+        redis_server.wait(timeout=30)
+
+
+def _run(args: argparse.Namespace, database_url: str, redis_url: str) -> int:
     prefix = f"crushme-bench-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
@@ -307,32 +327,34 @@ def main() -> int:
             "detail naive": f"/bench/naive/products/{detail_id}/",
             "categories naive": "/bench/naive/categories/",
         }
-        for name, path in scenarios.items():
+        for name, path in _selected(scenarios, args.only).items():
             cached.drain()
             results[name] = wrk(cached.url + path, **run)
             print(f"{name:36s} {results[name]}", flush=True)
     finally:
         cached.stop()
-    uncached = Server({**env, "BENCH_NO_CACHE": "1"}, "uncached")
+    uncached_scenarios = {
+        "list uncached": f"/api/products/?per_page={PER_PAGE}",
+        "detail uncached": f"/api/products/{detail_id}/",
+        "categories uncached": "/api/categories/",
+    }
+    uncached = Server({**env, "BENCH_NO_CACHE": "1"}, "uncached") if _selected(uncached_scenarios, args.only) else None
     try:
-        for name, path in {
-            "list uncached": f"/api/products/?per_page={PER_PAGE}",
-            "detail uncached": f"/api/products/{detail_id}/",
-            "categories uncached": "/api/categories/",
-        }.items():
+        for name, path in _selected(uncached_scenarios, args.only).items():
             uncached.drain()
             results[name] = wrk(uncached.url + path, **run)
             print(f"{name:36s} {results[name]}", flush=True)
     finally:
-        uncached.stop()
-        cache.delete_pattern("*")  # this run's prefix only
+        if uncached is not None:
+            uncached.stop()
 
-    naive, ceiling = results["list naive"]["rps"], results["ceiling (bare view, cached bytes)"]["rps"]
-    summary = {
-        "cached list / naive list": results["list cached"]["rps"] / naive,
-        "cached list / ceiling": results["list cached"]["rps"] / ceiling,
-        "uncached list / naive list": results["list uncached"]["rps"] / naive,
+    rps = {name: r["rps"] for name, r in results.items()}
+    ratios = {
+        "cached list / naive list": ("list cached", "list naive"),
+        "cached list / ceiling": ("list cached", "ceiling (bare view, cached bytes)"),
+        "uncached list / naive list": ("list uncached", "list naive"),
     }
+    summary = {name: rps[a] / rps[b] for name, (a, b) in ratios.items() if a in rps and b in rps}
     print(
         f"\nworker class {args.worker_class}, {args.products} products, wrk -t{args.threads} -c{args.connections}"
         f" -d{args.duration}s, {PER_PAGE} products per page\n"

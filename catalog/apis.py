@@ -10,11 +10,12 @@ selector/service call, and answer them with an ``ETag`` (304 on a matching ``If-
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpResponse, HttpResponseBase, HttpResponseNotModified, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBase, HttpResponseNotModified, QueryDict, StreamingHttpResponse
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -113,10 +114,18 @@ def respond(request: Request, entry: CachedResponse) -> HttpResponseBase:
 
 
 def validated_query(request: Request, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
+    """The validated, normalised query of ``request``; raises ValidationError (our 400)."""
+    return dict(_validated(serializer_class, request.META.get("QUERY_STRING", "")))
+
+
+@functools.lru_cache(maxsize=4096)
+def _validated(serializer_class: type[serializers.Serializer], query_string: str) -> tuple[tuple[str, Any], ...]:
+    # Validation is a pure function of the query string, and building a DRF serializer costs about
+    # as much as answering a cached response: memoise the valid ones (errors are raised, not kept).
     # .dict() keeps the last value of a repeated key, as PHP (and so WooCommerce) does.
-    serializer = serializer_class(data=request.query_params.dict())
+    serializer = serializer_class(data=QueryDict(query_string).dict())
     serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
+    return tuple(serializer.validated_data.items())
 
 
 class CatalogApi(APIView):

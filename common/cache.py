@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple, TypeVar
@@ -133,6 +134,18 @@ def cache_incr(key: str, *, timeout: float) -> int | None:
     """
     if not _available():
         return None
+    client = getattr(cache, "client", None)
+    if hasattr(client, "get_client"):  # django-redis: one EVALSHA, no EXISTS-then-INCRBY script text
+        try:
+            redis_client = client.get_client(write=True)
+            return int(
+                _script(redis_client, "incr", _INCR_LUA)(
+                    keys=[str(cache.make_key(key))], args=[max(1, math.ceil(timeout))], client=redis_client
+                )
+            )
+        except CACHE_ERRORS as exc:
+            _failed("incr", key, exc)
+            return None
     try:
         try:
             return cache.incr(key)
@@ -207,16 +220,62 @@ def catalog_cached(*, name: str, params: Mapping[str, Any] | None, timeout: floa
 
     ``build`` runs against the database; with the cache unavailable it runs every time and its
     result is returned as is. ``build`` must not return None (None means "missing" in the cache).
+    On Redis the version and the entry are read in one round trip (a Lua script).
     """
-    version = catalog_version_get()
+    version, value = _versioned_get(name, params)
     if version == VERSION_UNAVAILABLE:
         return build()
-    key = catalog_key(version=version, name=name, params=params)
-    value = cache_get(key)
     if value is None:
         value = build()
-        cache_set(key, value, timeout)
+        cache_set(catalog_key(version=version, name=name, params=params), value, timeout)
     return value
+
+
+# KEYS[1]: the version key; ARGV: the entry key around the version ("<prefix>catalog:v", ":<name>:<digest>").
+_VERSIONED_GET_LUA = """
+local version = redis.call('GET', KEYS[1])
+if not version then return {'', ''} end
+return {version, redis.call('GET', ARGV[1] .. version .. ARGV[2]) or ''}
+"""
+
+
+_INCR_LUA = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+_scripts: dict[str, Any] = {}
+
+
+def _script(redis_client: Any, name: str, body: str) -> Any:
+    # A registered script runs by EVALSHA (the body is sent once, and again only after NOSCRIPT).
+    if name not in _scripts:
+        _scripts[name] = redis_client.register_script(body)
+    return _scripts[name]
+
+
+def _versioned_get(name: str, params: Mapping[str, Any] | None) -> tuple[int, Any | None]:
+    """(version, entry or None); ``VERSION_UNAVAILABLE`` when the cache cannot be reached."""
+    client = getattr(cache, "client", None)
+    if not hasattr(client, "get_client") or not _available():  # not django-redis: two plain gets
+        version = catalog_version_get()
+        if version == VERSION_UNAVAILABLE:
+            return version, None
+        return version, cache_get(catalog_key(version=version, name=name, params=params))
+    key = catalog_key(version=0, name=name, params=params)
+    before, after = str(cache.make_key("catalog:v")), key.removeprefix("catalog:v0")
+    try:
+        redis_client = client.get_client(write=False)
+        raw_version, raw_entry = _script(redis_client, "versioned_get", _VERSIONED_GET_LUA)(
+            keys=[str(cache.make_key(CATALOG_VERSION_KEY))], args=[before, after], client=redis_client
+        )
+    except CACHE_ERRORS as exc:
+        _failed("versioned get", key, exc)
+        return VERSION_UNAVAILABLE, None
+    if not raw_version:  # no version yet: create it (one-off)
+        return catalog_version_get(), None
+    return int(raw_version), (client.decode(raw_entry) if raw_entry else None)
 
 
 class CachedResponse(NamedTuple):
