@@ -13,7 +13,8 @@ and says so. The result names the method used.
 
 Load: an open-loop generator at a fixed rate (default 100 requests/s, about a quarter of one gevent
 worker's capacity here) over a mix of catalog paths; latency is measured from each request's scheduled
-time, so a stalled server is not hidden by a stalled client. The sync alternates between two sandbox
+time, so a stalled server is not hidden by a stalled client. With a sync, the load window is the sync's whole
+run (from 1 s after its start until it exits). The sync alternates between two sandbox
 stores with different seeds, so every run really rewrites the catalog (and invalidates the API cache).
 """
 
@@ -23,6 +24,7 @@ import http.client
 import math
 import os
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -95,6 +97,7 @@ def open_loop(base_url: str, paths: list[str], *, rate: float, seconds: float, s
                     errors[key] = errors.get(key, 0) + 1
 
     began = time.monotonic()
+    load_before = os.getloadavg()[0]  # other work on the machine skews latency: record it
     with ThreadPoolExecutor(max_workers=32) as pool:
         for _ in range(32):
             pool.submit(worker)
@@ -107,6 +110,7 @@ def open_loop(base_url: str, paths: list[str], *, rate: float, seconds: float, s
         "p90_ms": round(percentile(latencies, 0.90), 1) if latencies else None,
         "p99_ms": round(percentile(latencies, 0.99), 1) if latencies else None,
         "max_ms": round(max(latencies), 1) if latencies else None,
+        "loadavg_1m_before": round(load_before, 2),
     }
 
 
@@ -172,7 +176,7 @@ def unit_cgroups() -> Iterator[tuple[list[Path], str]]:
                     time.sleep(0.1)
 
 
-def start_sync(*, database_url: str, store: str, cgroups: list[Path] | None) -> subprocess.Popen:
+def start_sync(*, database_url: str, store: str, cgroups: list[Path] | None, stderr) -> subprocess.Popen:
     command = [PYTHON, "manage.py", "sync_woocommerce", "--full", "--allow-mass-delete"]
     if cgroups is None:  # unlimited contrast run
         argv = command
@@ -185,34 +189,42 @@ def start_sync(*, database_url: str, store: str, cgroups: list[Path] | None) -> 
         cwd=REPO,
         env=manage_env(database_url=database_url, WOOCOMMERCE_URL=store),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=stderr,
     )
 
 
 def scenario_with_sync(label, *, server, paths, args, database_url, store, cgroups):
-    sync = start_sync(database_url=database_url, store=store, cgroups=cgroups)
-    sync_started = time.monotonic()
-    time.sleep(1.0)  # past start-up, into the page loop
-    load = open_loop(server.url, paths, rate=args.rate, seconds=args.seconds)
-    still_running = sync.poll() is None
-    try:
-        _, stderr = sync.communicate(timeout=1800)
-    except subprocess.TimeoutExpired:
-        sync.kill()
-        _, stderr = sync.communicate()
+    """Load for the whole life of one sync (from 1 s after its start until it exits)."""
+    with tempfile.TemporaryFile() as stderr:
+        sync = start_sync(database_url=database_url, store=store, cgroups=cgroups, stderr=stderr)
+        started = time.monotonic()
+        finished = threading.Event()
+        ended_at: list[float] = []
+
+        def wait_for_sync() -> None:
+            sync.wait()
+            ended_at.append(time.monotonic())
+            finished.set()
+
+        threading.Thread(target=wait_for_sync, daemon=True).start()
+        time.sleep(1.0)  # past start-up, into the page loop
+        load = open_loop(server.url, paths, rate=args.rate, seconds=args.max_sync_seconds, stop=finished)
+        if not finished.wait(timeout=1800):
+            sync.kill()
+            finished.wait(timeout=30)
+        stderr.seek(0)
+        tail = stderr.read().decode("utf-8", "replace")[-400:]
     result = {
         "label": label,
         **load,
         "sync_exit": sync.returncode,
-        "sync_seconds": round(time.monotonic() - sync_started, 1),
-        "sync_covered_whole_window": still_running,
-        "sync_stderr_tail": stderr[-400:] if sync.returncode not in (0, 3) else "",
+        "sync_seconds": round(ended_at[0] - started, 1) if ended_at else None,
+        "sync_stderr_tail": tail if sync.returncode not in (0, 3) else "",
     }
     print(
         f"{label:<34} p50 {load['p50_ms']} ms  p90 {load['p90_ms']} ms  p99 {load['p99_ms']} ms  "
-        f"errors {load['errors']}  sync exit {sync.returncode} in {result['sync_seconds']}s "
-        f"(covered the window: {still_running})"
+        f"errors {load['errors']}  load {load['loadavg_1m_before']}  "
+        f"sync exit {sync.returncode} in {result['sync_seconds']}s, {load['requests_ok']} requests during it"
     )
     return result
 
@@ -221,7 +233,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--products", type=int, default=3000)
     parser.add_argument("--rate", type=float, default=100.0, help="requests per second (open loop)")
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of each load window")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each load window without a sync")
+    parser.add_argument(
+        "--max-sync-seconds",
+        type=float,
+        default=300.0,
+        help="cap of a load window during a sync (it ends with the sync)",
+    )
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 
@@ -250,7 +268,7 @@ def main() -> None:
                 results.append({"label": f"round {round_number + 1}: no sync", **base})
                 print(
                     f"{results[-1]['label']:<34} p50 {base['p50_ms']} ms  p90 {base['p90_ms']} ms  "
-                    f"p99 {base['p99_ms']} ms  errors {base['errors']}"
+                    f"p99 {base['p99_ms']} ms  errors {base['errors']}  load {base['loadavg_1m_before']}"
                 )
                 with unit_cgroups() as (cgroups, method):
                     results.append(
