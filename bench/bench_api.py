@@ -227,7 +227,7 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 def wrk(url: str, *, duration: int, connections: int, threads: int) -> dict[str, float]:
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url],
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "30s", "--latency", url],
         capture_output=True,
         text=True,
         check=True,
@@ -311,9 +311,9 @@ def _run(args: argparse.Namespace, database_url: str, redis_url: str) -> int:
 
     results: dict[str, dict[str, float]] = {}
     run = {"duration": args.duration, "connections": args.connections, "threads": args.threads}
+    lst = f"/api/products/?per_page={PER_PAGE}"
     cached = Server(env, "cached")
     try:
-        lst = f"/api/products/?per_page={PER_PAGE}"
         cache.set(CEILING_KEY, cached.get(lst), None)  # same bytes the cached list answers
         for path in (lst, f"/api/products/{detail_id}/", "/api/categories/"):
             cached.get(path)  # warm
@@ -333,6 +333,24 @@ def _run(args: argparse.Namespace, database_url: str, redis_url: str) -> int:
             print(f"{name:36s} {results[name]}", flush=True)
     finally:
         cached.stop()
+    # The gevent tail comes from keep-alive connections pinned unevenly to workers (and served
+    # unfairly inside one): the same scenarios with gunicorn closing each connection after a response.
+    no_keepalive_scenarios = {
+        "ceiling, keepalive 0": "/bench/ceiling/",
+        "list cached, keepalive 0": lst,
+    }
+    selected = _selected(no_keepalive_scenarios, args.only)
+    if selected:
+        no_keepalive = Server({**env, "GUNICORN_KEEPALIVE": "0"}, "no-keepalive")
+        try:
+            cache.set(CEILING_KEY, no_keepalive.get(lst), None)
+            for name, path in selected.items():
+                no_keepalive.drain()
+                results[name] = wrk(no_keepalive.url + path, **run)
+                print(f"{name:36s} {results[name]}", flush=True)
+        finally:
+            no_keepalive.stop()
+
     uncached_scenarios = {
         "list uncached": f"/api/products/?per_page={PER_PAGE}",
         "detail uncached": f"/api/products/{detail_id}/",
@@ -352,6 +370,8 @@ def _run(args: argparse.Namespace, database_url: str, redis_url: str) -> int:
     ratios = {
         "cached list / naive list": ("list cached", "list naive"),
         "cached list / ceiling": ("list cached", "ceiling (bare view, cached bytes)"),
+        "cached list / ceiling, keepalive 0": ("list cached, keepalive 0", "ceiling, keepalive 0"),
+        "cached list, keepalive 0 / naive list": ("list cached, keepalive 0", "list naive"),
         "uncached list / naive list": ("list uncached", "list naive"),
     }
     summary = {name: rps[a] / rps[b] for name, (a, b) in ratios.items() if a in rps and b in rps}
