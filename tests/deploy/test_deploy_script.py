@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.management import get_commands
 from django.db import connection
 
 from sync.models import SyncRun
@@ -104,6 +105,10 @@ def test_deploy_runs_every_step_and_restarts_only_the_web_service(tmp_path):
     for step in ("installing requirements", "migrating", "collecting static files", "restarting crushme.service"):
         assert step in result.stdout
     assert SyncRun.objects.count() == runs_before  # no sync ran
+    if "warmup_cache" in get_commands():
+        assert "warming the cache" in result.stdout
+    else:
+        assert "no warmup_cache command" in result.stdout
 
 
 @pytest.mark.slow
