@@ -98,6 +98,7 @@ def _drain(stream, sink: list[str] | None) -> None:
 def gunicorn_env(**overrides: str) -> dict[str, str]:
     """The environment of a test gunicorn: the suite's services, the test URLconf, one worker, port 0."""
     env = dict(os.environ)
+    env.pop("DB_POOL_ENABLED", None)  # gunicorn_config.py decides, unless a test says otherwise
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "tests.deploy.settings_gunicorn",

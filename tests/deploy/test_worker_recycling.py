@@ -1,5 +1,6 @@
 """GUNICORN_MAX_REQUESTS recycles workers: a leak is bounded by the request count, not by uptime."""
 
+import json
 import time
 
 import pytest
@@ -41,3 +42,18 @@ def test_max_requests_zero_keeps_the_worker():
         pids = {http_get_json(f"{server.url}/test/pid/")[1]["pid"] for _ in range(50)}
 
     assert pids == set(server.booted_worker_pids()[:1])
+
+
+def test_the_effective_configuration_is_logged_once_at_start():
+    env = gunicorn_env(DATABASE_URL="sqlite:///unused-recycling.sqlite3", GUNICORN_MAX_REQUESTS="0")
+    with running_gunicorn(env=env) as server:
+        http_get_json(f"{server.url}/test/pid/")
+        lines = [line for line in server.log_lines if "effective configuration" in line]
+
+    assert len(lines) == 1
+    effective = json.loads(lines[0].split("effective configuration: ", 1)[1])
+    assert effective["worker_class"] == "gevent"
+    assert effective["workers"] == 1
+    assert effective["max_requests"] == 0
+    assert effective["db_pool_enabled"] == "true"  # set by the config for the web workers
+    assert effective["bind"] == ["127.0.0.1:0"]
