@@ -4,6 +4,7 @@ Nothing here stops or reconfigures the shared PostgreSQL/Redis: an outage is a p
 listener and every connection, then listens again on the same port.
 """
 
+import http.client
 import json
 import os
 import re
@@ -24,6 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 
 _LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
+_LISTENING_UNIX = re.compile(r"Listening at: unix:(\S+)")
 _BOOTED = re.compile(r"Booting worker with pid: (\d+)")
 
 
@@ -68,11 +70,36 @@ def production_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a unix socket (gunicorn's production bind)."""
+
+    def __init__(self, path: str, *, timeout: float = 10.0) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.socket_path)
+        self.sock = sock
+
+
+def unix_http_get(path: str, url_path: str, *, timeout: float = 10.0) -> tuple[int, bytes]:
+    conn = UnixHTTPConnection(path, timeout=timeout)
+    try:
+        conn.request("GET", url_path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
 @dataclass
 class GunicornServer:
     process: subprocess.Popen
     port: int
     log_lines: list[str] = field(default_factory=list)
+    unix_socket: str = ""
 
     @property
     def url(self) -> str:
@@ -131,17 +158,26 @@ def running_gunicorn(*, env: dict[str, str], workers: int = 1, boot_timeout: flo
     try:
         deadline = time.monotonic() + boot_timeout
         while time.monotonic() < deadline and process.poll() is None:
-            ports = [int(m.group(1)) for line in list(server.log_lines) if (m := _LISTENING.search(line))]
-            if ports and len(server.booted_worker_pids()) >= workers:
-                server.port = ports[0]
+            lines = list(server.log_lines)
+            ports = [int(m.group(1)) for line in lines if (m := _LISTENING.search(line))]
+            sockets = [m.group(1) for line in lines if (m := _LISTENING_UNIX.search(line))]
+            if (ports or sockets) and len(server.booted_worker_pids()) >= workers:
+                server.port = ports[0] if ports else 0
+                server.unix_socket = sockets[0] if sockets else ""
                 break
             time.sleep(0.05)
-        if not server.port:
+        if not (server.port or server.unix_socket):
             raise RuntimeError(f"gunicorn did not start (exit {process.poll()}):\n{server.log_text()}")
+
+        def probe() -> int:
+            if server.unix_socket:
+                return unix_http_get(server.unix_socket, "/test/pid/", timeout=2)[0]
+            return http_get(f"{server.url}/test/pid/", timeout=2)[0]
+
         # A booted worker still imports Django; wait until it answers.
         while time.monotonic() < deadline:
             with suppress(OSError):
-                if http_get(f"{server.url}/test/pid/", timeout=2)[0] == 200:
+                if probe() == 200:
                     break
             time.sleep(0.05)
         else:

@@ -8,4 +8,4 @@ ship in the production URLs.
 from crushme_project.settings.base import *  # noqa: F403
 
 ROOT_URLCONF = "tests.deploy.urls_sleep"
-ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "crushme.example.com"]

@@ -5,13 +5,22 @@ paths of the committed site are replaced by files in a temporary directory (a se
 everything else is tested as committed.
 """
 
+import gzip
+import http.client
+import json
+import os
 import shutil
+import socket
+import ssl
+import stat
 import subprocess
+import time
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
 
-from tests.deploy.servers import REPO
+from tests.deploy.servers import REPO, gunicorn_env, running_gunicorn
 
 SITE = REPO / "deploy" / "nginx" / "crushme.conf"
 CERT = "/etc/letsencrypt/live/crushme.example.com/fullchain.pem"
@@ -88,3 +97,112 @@ def test_site_proxies_to_the_gunicorn_socket_with_forwarding_headers():
     assert "proxy_set_header Host $host;" in text
     assert "alias /opt/crushme/staticfiles/;" in text
     assert "gzip on;" in text and "application/json" in text
+
+
+# --- The site for real: nginx in front of this project's gunicorn on a unix socket -------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_port(port: int, *, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+@pytest.fixture
+def site_in_front_of_gunicorn(nginx_conf, tmp_path):
+    """The committed site served by a foreground nginx on loopback ports, proxying to gunicorn's socket.
+
+    Only addresses change: listen ports (ephemeral, IPv4 loopback), the socket and static paths (temporary).
+    nginx runs without a master process, as the test's user, so it can reach the root-owned 0770 socket.
+    """
+    http_port, https_port = _free_port(), _free_port()
+    gunicorn_socket = tmp_path / "gunicorn.sock"
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "crushme-probe.txt").write_text("served by nginx\n")
+    site = (nginx_conf.parent / "site.conf").read_text()
+    for old, new in (
+        ("listen 80;", f"listen 127.0.0.1:{http_port};"),
+        ("listen [::]:80;", ""),
+        ("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;"),
+        ("listen [::]:443 ssl http2;", ""),
+        ("unix:/run/crushme/gunicorn.sock", f"unix:{gunicorn_socket}"),
+        ("alias /opt/crushme/staticfiles/;", f"alias {static}/;"),
+    ):
+        assert old in site, old
+        site = site.replace(old, new)
+    (nginx_conf.parent / "site.conf").write_text(site)
+    nginx_conf.write_text("daemon off;\nmaster_process off;\n" + nginx_conf.read_text())
+
+    env = gunicorn_env(DATABASE_URL="sqlite:///unused-nginx.sqlite3", GUNICORN_BIND=f"unix:{gunicorn_socket}")
+    with running_gunicorn(env=env) as server:
+        nginx = subprocess.Popen(
+            [_nginx(), "-c", str(nginx_conf), "-e", str(tmp_path / "error.log")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            _wait_for_port(https_port)
+            yield {"http": http_port, "https": https_port, "socket": gunicorn_socket, "server": server}
+        finally:
+            nginx.terminate()
+            nginx.wait(timeout=15)
+
+
+def _https(port: int, path: str, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the test's self-signed certificate
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=15)
+    conn.request("GET", path, headers={"Host": "crushme.example.com", **(headers or {})})
+    response = conn.getresponse()
+    response.body = response.read()
+    conn.close()
+    return response
+
+
+def test_http_redirects_to_https(site_in_front_of_gunicorn):
+    conn = http.client.HTTPConnection("127.0.0.1", site_in_front_of_gunicorn["http"], timeout=15)
+    conn.request("GET", "/api/products/?page=2", headers={"Host": "crushme.example.com"})
+    response = conn.getresponse()
+
+    assert response.status == 301
+    assert response.getheader("Location") == "https://crushme.example.com/api/products/?page=2"
+
+
+def test_the_app_sees_the_client_address_nginx_saw_not_a_spoofed_one(site_in_front_of_gunicorn):
+    response = _https(site_in_front_of_gunicorn["https"], "/test/client/", {"X-Forwarded-For": "203.0.113.9"})
+
+    assert response.status == 200
+    seen = json.loads(response.body)
+    assert seen["throttle_ident"] == "127.0.0.1"  # DRF's throttle key, NUM_PROXIES=1
+    assert seen["x_forwarded_for"] == "127.0.0.1"
+    assert seen["x_forwarded_proto"] == "https"
+    assert seen["host"] == "crushme.example.com"
+
+
+def test_json_is_gzipped(site_in_front_of_gunicorn):
+    response = _https(site_in_front_of_gunicorn["https"], "/test/client/?pad=4000", {"Accept-Encoding": "gzip"})
+
+    assert response.status == 200
+    assert response.getheader("Content-Encoding") == "gzip"
+    assert len(response.body) < 1000
+    assert len(json.loads(gzip.decompress(response.body))["padding"]) == 4000
+
+
+def test_static_files_come_from_disk_and_the_socket_is_group_only(site_in_front_of_gunicorn):
+    response = _https(site_in_front_of_gunicorn["https"], "/static/crushme-probe.txt")
+
+    assert response.status == 200
+    assert response.body == b"served by nginx\n"
+    assert response.getheader("Expires")  # `expires 1d`
+    assert stat.S_IMODE(os.stat(site_in_front_of_gunicorn["socket"]).st_mode) == 0o770  # umask 007

@@ -5,6 +5,7 @@ import os
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
+from rest_framework.throttling import AnonRateThrottle
 
 from crushme_project.urls import urlpatterns as production_urlpatterns
 
@@ -20,8 +21,22 @@ def pid_view(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"pid": os.getpid()})
 
 
+def client_view(request: HttpRequest) -> HttpResponse:
+    """What the app sees of the client behind nginx, including the address DRF's throttles key on."""
+    return JsonResponse(
+        {
+            "throttle_ident": AnonRateThrottle().get_ident(request),
+            "x_forwarded_for": request.META.get("HTTP_X_FORWARDED_FOR"),
+            "x_forwarded_proto": request.META.get("HTTP_X_FORWARDED_PROTO"),
+            "host": request.get_host(),
+            "padding": "x" * int(request.GET.get("pad", "0")),
+        }
+    )
+
+
 urlpatterns = [
     path("test/sleep/", pg_sleep_view),
     path("test/pid/", pid_view),
+    path("test/client/", client_view),
     *production_urlpatterns,
 ]
