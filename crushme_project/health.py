@@ -80,18 +80,27 @@ def _check_cache() -> dict[str, Any]:
 
 
 def _sync_freshness() -> dict[str, dict[str, Any]]:
+    """Per mode: its last success, and whether the mirror it keeps is overdue.
+
+    A --full run refreshes everything the other modes do, so a newer full success counts for them
+    (``fresh_by`` says which run the age is measured from): right after an install's first --full
+    nothing is overdue.
+    """
     now = timezone.now()
+    last = sync_run_last_succeeded_by_mode()
+    full = last.get(SyncMode.FULL.value)
     freshness: dict[str, dict[str, Any]] = {}
-    for mode, run in sync_run_last_succeeded_by_mode().items():
+    for mode, run in last.items():
         max_age = SYNC_MAX_AGE.get(mode)
-        if run is None:
-            freshness[mode] = {"last_success_at": None, "age_seconds": None, "overdue": max_age is not None}
-            continue
-        age = now - run.finished_at
+        newest = run
+        if mode != SyncMode.FULL.value and full is not None and (run is None or full.finished_at > run.finished_at):
+            newest = full
+        age = None if newest is None else now - newest.finished_at
         freshness[mode] = {
-            "last_success_at": run.finished_at.isoformat(),
-            "age_seconds": int(age.total_seconds()),
-            "overdue": max_age is not None and age > max_age,
+            "last_success_at": None if run is None else run.finished_at.isoformat(),
+            "fresh_by": None if newest is None else newest.mode,
+            "age_seconds": None if age is None else int(age.total_seconds()),
+            "overdue": max_age is not None and (age is None or age > max_age),
         }
     return freshness
 

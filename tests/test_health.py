@@ -61,12 +61,34 @@ def test_health_reports_the_last_successful_sync_per_mode_and_its_age(client):
     stock = body["sync"]["stock"]
     assert 2 * 3600 - 5 <= stock["age_seconds"] <= 2 * 3600 + 60
     assert stock["overdue"] is False
+    assert stock["fresh_by"] == "stock"
     assert body["sync"]["products"]["overdue"] is True
     assert 9 * 86400 - 5 <= body["sync"]["products"]["age_seconds"] <= 9 * 86400 + 60
-    assert body["sync"]["categories"] == {"last_success_at": None, "age_seconds": None, "overdue": True}
+    assert body["sync"]["categories"] == {
+        "last_success_at": None,
+        "fresh_by": None,
+        "age_seconds": None,
+        "overdue": True,
+    }
     # --full is never scheduled, so never overdue
-    assert body["sync"]["full"] == {"last_success_at": None, "age_seconds": None, "overdue": False}
+    assert body["sync"]["full"] == {"last_success_at": None, "fresh_by": None, "age_seconds": None, "overdue": False}
     assert body["status"] == "degraded"
+
+
+def test_a_newer_full_sync_counts_for_every_mode(client):
+    # given an install: the first --full an hour ago, an old stock run, no products or categories run
+    _run(mode=SyncMode.FULL, status=SyncStatus.SUCCEEDED, finished_ago=timedelta(hours=1))
+    _run(mode=SyncMode.STOCK, status=SyncStatus.SUCCEEDED, finished_ago=timedelta(days=3))
+
+    body = client.get(URL).json()
+
+    for mode in ("stock", "products", "categories"):
+        assert body["sync"][mode]["fresh_by"] == "full"
+        assert body["sync"][mode]["overdue"] is False
+        assert 3600 - 5 <= body["sync"][mode]["age_seconds"] <= 3600 + 60
+    assert body["sync"]["stock"]["last_success_at"] is not None  # its own run is still reported
+    assert body["sync"]["products"]["last_success_at"] is None
+    assert body["status"] == "ok"
 
 
 def test_health_is_ok_when_every_scheduled_sync_is_fresh(client):
