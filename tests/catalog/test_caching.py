@@ -268,4 +268,6 @@ def test_a_hanging_redis_costs_one_timeout_then_is_skipped(client, settings):
 
     assert (first.status_code, second.status_code) == (200, 200)
     assert first_seconds < 3  # SOCKET_TIMEOUT is 0.5 s
-    assert second_seconds < 0.4  # inside the back-off window: no cache call at all
+    # Inside the back-off window no cache call is made; without it the throttle and the cache read
+    # would each wait SOCKET_TIMEOUT (0.5 s), 1 s or more.
+    assert second_seconds < 0.9
