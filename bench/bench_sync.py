@@ -7,7 +7,9 @@
 Every figure is printed next to a baseline measured in the same run:
 
 1. initial load (empty database → ``--full``) vs the naive loop (``bench/sync_naive.py``) on an empty
-   database: products/s, rows/s (with variations), wall time, CPU s per 1,000 products, peak RSS;
+   database: products/s, rows/s (with variations), wall time, CPU s per 1,000 products, peak RSS. The
+   naive loop runs twice: with one transaction per page (the stronger baseline, used for the verdicts)
+   and in autocommit (no transaction: every statement waits for its own commit);
    queries per page (in this process, ``CaptureQueriesContext`` around one page write of 50 products and
    one of 50 variations, for our services and the naive loop: initial, unchanged, one change, stock page);
 2. re-sync after 5% of the products changed (``regular_price`` edited through the sandbox control API)
@@ -336,12 +338,12 @@ def products_edit(*, control, count: int, exclude: set[int], seed: int) -> list[
 # --- queries per page (in this process) ----------------------------------------------------------------
 
 
-def queries_per_page(*, sandbox: Sandbox, control, naive_autocommit: bool) -> dict[str, dict[str, int]]:
+def queries_per_page(*, sandbox: Sandbox, control, naive_variants: list[str]) -> dict[str, dict[str, int]]:
     """Queries of one page write (50 products, 50 variations) in each situation, ours vs naive.
 
     The database holds the categories only (``--categories`` ran); each path starts from no products.
-    The naive page runs in ``transaction.atomic()`` as ``sync_naive.py`` does (so each ``update_or_create``
-    adds a SAVEPOINT and its RELEASE), unless ``naive_autocommit``.
+    The "transaction" naive page runs in ``transaction.atomic()`` as ``sync_naive.py`` does (so each
+    ``update_or_create`` adds a SAVEPOINT and its RELEASE); the "autocommit" one does not.
     """
     from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
@@ -361,12 +363,34 @@ def queries_per_page(*, sandbox: Sandbox, control, naive_autocommit: bool) -> di
 
     stable = {"orderby": "id", "order": "asc"}
     stock_fields = ",".join(STOCK_API_FIELDS)
-    results: dict[str, dict[str, int]] = {"ours": {}, "naive": {}}
+    results: dict[str, dict[str, int]] = {"ours": {}, **{f"naive {variant}": {} for variant in naive_variants}}
     edit_round = 0
 
-    def naive_page(write, records, **kwargs) -> int:
-        with nullcontext() if naive_autocommit else transaction.atomic():
-            return write(records, **kwargs)
+    def naive_writers(autocommit: bool) -> dict:
+        def page(write, records, **kwargs) -> int:
+            with nullcontext() if autocommit else transaction.atomic():
+                return write(records, **kwargs)
+
+        return {
+            "products": lambda items: page(
+                naive_products_write, product_records_parse(items)[0], synced_at=timezone.now()
+            ),
+            "variations": lambda items: page(
+                naive_variations_write, variation_records_parse(items)[0], synced_at=timezone.now()
+            ),
+            "stock_products": lambda items: page(
+                naive_stock_write,
+                stock_records_parse(items, resource="product")[0],
+                variation=False,
+                synced_at=timezone.now(),
+            ),
+            "stock_variations": lambda items: page(
+                naive_stock_write,
+                stock_records_parse(items, resource="variation")[0],
+                variation=True,
+                synced_at=timezone.now(),
+            ),
+        }
 
     def count(path: str, key: str, write) -> None:
         with CaptureQueriesContext(connection) as captured:
@@ -402,26 +426,7 @@ def queries_per_page(*, sandbox: Sandbox, control, naive_autocommit: bool) -> di
                     synced_at=timezone.now(),
                 ),
             },
-            "naive": {
-                "products": lambda items: naive_page(
-                    naive_products_write, product_records_parse(items)[0], synced_at=timezone.now()
-                ),
-                "variations": lambda items: naive_page(
-                    naive_variations_write, variation_records_parse(items)[0], synced_at=timezone.now()
-                ),
-                "stock_products": lambda items: naive_page(
-                    naive_stock_write,
-                    stock_records_parse(items, resource="product")[0],
-                    variation=False,
-                    synced_at=timezone.now(),
-                ),
-                "stock_variations": lambda items: naive_page(
-                    naive_stock_write,
-                    stock_records_parse(items, resource="variation")[0],
-                    variation=True,
-                    synced_at=timezone.now(),
-                ),
-            },
+            **{f"naive {variant}": naive_writers(variant == "autocommit") for variant in naive_variants},
         }
 
         for path, write in writers.items():
@@ -538,50 +543,52 @@ def print_table(headers: list[str], rows: list[list[str]]) -> None:
         print("  " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
 
 
-def figures_rows(ours: SyncFigures, naive: SyncFigures) -> list[list[str]]:
-    def ratio(a: float, b: float) -> str:
-        return f"{a / b:.2f}x" if b else "-"
+def _ratio(a: float, b: float, suffix: str = "") -> str:
+    return f"{a / b:.2f}x{suffix}" if b else "-"
 
-    return [
-        [
+
+def comparison_table(ours: SyncFigures, naive: dict[str, SyncFigures]) -> None:
+    """Ours next to each naive variant, with the ratio ours vs that variant."""
+    headers = ["", "ours (--full)"]
+    for variant in naive:
+        headers += [f"naive ({variant})", "ours vs it"]
+    metrics = [
+        (
             "products/s",
-            f"{ours.products_per_second:,.0f}",
-            f"{naive.products_per_second:,.0f}",
-            ratio(ours.products_per_second, naive.products_per_second),
-        ],
-        [
+            lambda f: f"{f.products_per_second:,.0f}",
+            lambda o, n: _ratio(o.products_per_second, n.products_per_second),
+        ),
+        (
             "rows/s (incl. variations)",
-            f"{ours.rows_per_second:,.0f}",
-            f"{naive.rows_per_second:,.0f}",
-            ratio(ours.rows_per_second, naive.rows_per_second),
-        ],
-        [
+            lambda f: f"{f.rows_per_second:,.0f}",
+            lambda o, n: _ratio(o.rows_per_second, n.rows_per_second),
+        ),
+        (
             "wall time",
-            f"{ours.process.wall_seconds:.1f}s",
-            f"{naive.process.wall_seconds:.1f}s",
-            ratio(naive.process.wall_seconds, ours.process.wall_seconds) + " faster",
-        ],
-        [
+            lambda f: f"{f.process.wall_seconds:.1f}s",
+            lambda o, n: _ratio(n.process.wall_seconds, o.process.wall_seconds, " faster"),
+        ),
+        (
             "CPU s / 1,000 products (user+sys)",
-            f"{ours.cpu_per_1000_products:.2f}",
-            f"{naive.cpu_per_1000_products:.2f}",
-            ratio(naive.cpu_per_1000_products, ours.cpu_per_1000_products) + " less",
-        ],
-        [
+            lambda f: f"{f.cpu_per_1000_products:.2f}",
+            lambda o, n: _ratio(n.cpu_per_1000_products, o.cpu_per_1000_products, " less"),
+        ),
+        (
             "peak RSS of the sync process",
-            f"{ours.process.peak_rss_mb:.0f} MB",
-            f"{naive.process.peak_rss_mb:.0f} MB",
-            ratio(ours.process.peak_rss_mb, naive.process.peak_rss_mb),
-        ],
-        ["requests", str(ours.requests), str(naive.requests), ""],
-        [
-            "sandbox CPU during the run",
-            f"{ours.process.sandbox_cpu_seconds:.1f}s",
-            f"{naive.process.sandbox_cpu_seconds:.1f}s",
-            "",
-        ],
-        ["load average before", f"{ours.process.loadavg_before:.2f}", f"{naive.process.loadavg_before:.2f}", ""],
+            lambda f: f"{f.process.peak_rss_mb:.0f} MB",
+            lambda o, n: _ratio(o.process.peak_rss_mb, n.process.peak_rss_mb),
+        ),
+        ("requests", lambda f: str(f.requests), lambda o, n: ""),
+        ("sandbox CPU during the run", lambda f: f"{f.process.sandbox_cpu_seconds:.1f}s", lambda o, n: ""),
+        ("load average before the run", lambda f: f"{f.process.loadavg_before:.2f}", lambda o, n: ""),
     ]
+    rows = []
+    for name, show, compare in metrics:
+        row = [name, show(ours)]
+        for figures in naive.values():
+            row += [show(figures), compare(ours, figures)]
+        rows.append(row)
+    print_table(headers, rows)
 
 
 def main() -> int:
@@ -591,9 +598,11 @@ def main() -> int:
     parser.add_argument("--skip-store-bound", action="store_true", help="Skip the 300 ms latency run.")
     parser.add_argument("--skip-memory", action="store_true", help="Skip the 3x catalog memory run.")
     parser.add_argument(
-        "--naive-autocommit",
-        action="store_true",
-        help="Run the naive loop without its page transaction (each statement commits; far slower).",
+        "--naive",
+        choices=["both", "transaction", "autocommit"],
+        default="both",
+        help="Naive variants to measure: one transaction per page (the verdicts' baseline: the stronger one) "
+        "and/or autocommit (no transaction, every statement commits; far slower). Default both.",
     )
     parser.add_argument(
         "--profile",
@@ -601,6 +610,7 @@ def main() -> int:
         help="Also run the initial load and the re-sync of our sync under cProfile and print where time goes.",
     )
     args = parser.parse_args()
+    naive_variants = ["transaction", "autocommit"] if args.naive == "both" else [args.naive]
     products = args.products or (5_000 if args.quick else 20_000)
     database_url = checked_database_url(os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
 
@@ -622,7 +632,7 @@ def main() -> int:
 
     results: dict = {}
     try:
-        results = run_all(args=args, products=products, database_url=database_url)
+        results = run_all(args=args, naive_variants=naive_variants, products=products, database_url=database_url)
     finally:
         from django.db import connections
 
@@ -631,7 +641,7 @@ def main() -> int:
     return 0 if results.get("all_pass") else 1
 
 
-def run_all(*, args: argparse.Namespace, products: int, database_url: str) -> dict:
+def run_all(*, args: argparse.Namespace, naive_variants: list[str], products: int, database_url: str) -> dict:
     from sync.sandbox.control import SandboxControl
 
     profile_dir = Path(tempfile.mkdtemp(prefix="bench-sync-profile-")) if args.profile else None
@@ -651,9 +661,9 @@ def run_all(*, args: argparse.Namespace, products: int, database_url: str) -> di
         categories = sync_command("--categories", "categories", env=env, sandbox=sandbox, profile=None)
         if categories.process.returncode != 0:
             raise SystemExit("bench_sync: --categories failed")
-        queries = queries_per_page(sandbox=sandbox, control=control, naive_autocommit=args.naive_autocommit)
+        queries = queries_per_page(sandbox=sandbox, control=control, naive_variants=naive_variants)
 
-        print("\n[2/6] initial load: empty database → --full, then the naive loop on an empty database", flush=True)
+        print("\n[2/6] initial load: empty database → --full (the naive loops follow in 4/6)", flush=True)
         tables_truncate()
         initial = sync_command("ours --full, empty DB", "full", env=env, sandbox=sandbox, profile=None)
         print("\n[3/6] --stock over the unchanged catalog", flush=True)
@@ -666,12 +676,20 @@ def run_all(*, args: argparse.Namespace, products: int, database_url: str) -> di
         print(f"  edited {len(edited)} products through the control API in {time.monotonic() - started:.1f}s")
         resync = sync_command("ours --full, 5% changed", "full", env=env, sandbox=sandbox, profile=None)
 
-        print("\n  naive loop: empty database, then 5% changed", flush=True)
-        tables_truncate()
-        naive_initial = naive_command("naive, empty DB", env=env, sandbox=sandbox, autocommit=args.naive_autocommit)
-        edited_naive = products_edit(control=control, count=changed, exclude=set(edited), seed=SEED + 1)
-        print(f"  edited {len(edited_naive)} other products")
-        naive_resync = naive_command("naive, 5% changed", env=env, sandbox=sandbox, autocommit=args.naive_autocommit)
+        naive: dict[str, tuple[SyncFigures, SyncFigures]] = {}
+        edited_all = set(edited)
+        for round_number, variant in enumerate(naive_variants, start=1):
+            print(f"\n  naive loop ({variant}): empty database, then again after 5% changed", flush=True)
+            tables_truncate()
+            autocommit = variant == "autocommit"
+            naive_initial = naive_command(f"naive {variant}, empty DB", env=env, sandbox=sandbox, autocommit=autocommit)
+            edited_now = products_edit(control=control, count=changed, exclude=edited_all, seed=SEED + round_number)
+            edited_all.update(edited_now)
+            print(f"  edited {len(edited_now)} other products")
+            naive_resync = naive_command(
+                f"naive {variant}, 5% changed", env=env, sandbox=sandbox, autocommit=autocommit
+            )
+            naive[variant] = (naive_initial, naive_resync)
 
         profiles: dict[str, list[str]] = {}
         if profile_dir is not None:
@@ -680,7 +698,7 @@ def run_all(*, args: argparse.Namespace, products: int, database_url: str) -> di
             path = profile_dir / "initial.prof"
             sync_command("profiled --full, empty DB", "full", env=env, sandbox=sandbox, profile=path)
             profiles["initial"] = profile_summary(path)
-            products_edit(control=control, count=changed, exclude=set(edited) | set(edited_naive), seed=SEED + 2)
+            products_edit(control=control, count=changed, exclude=edited_all, seed=SEED + 10)
             path = profile_dir / "resync.prof"
             sync_command("profiled --full, 5% changed", "full", env=env, sandbox=sandbox, profile=path)
             profiles["resync"] = profile_summary(path)
@@ -718,14 +736,12 @@ def run_all(*, args: argparse.Namespace, products: int, database_url: str) -> di
         info=info,
         queries=queries,
         initial=initial,
-        naive_initial=naive_initial,
         resync=resync,
-        naive_resync=naive_resync,
+        naive=naive,
         stock=stock,
         store_bound=store_bound,
         large=large,
         profiles=profiles,
-        naive_variant="autocommit, no page transaction" if args.naive_autocommit else "one transaction per page",
     )
 
 
@@ -735,24 +751,29 @@ def report(
     info: dict,
     queries: dict,
     initial: SyncFigures,
-    naive_initial: SyncFigures,
     resync: SyncFigures,
-    naive_resync: SyncFigures,
+    naive: dict[str, tuple[SyncFigures, SyncFigures]],
     stock: SyncFigures,
     store_bound: SyncFigures | None,
     large: SyncFigures | None,
     profiles: dict[str, list[str]],
-    naive_variant: str,
 ) -> dict:
-    runs = [initial, naive_initial, resync, naive_resync, stock, *(r for r in (store_bound, large) if r)]
+    naive_runs = [run for pair in naive.values() for run in pair]
+    runs = [initial, resync, *naive_runs, stock, *(r for r in (store_bound, large) if r)]
     failed = [run.label for run in runs if run.process.returncode != 0]
+    # The verdicts compare against the stronger baseline measured.
+    baseline = "transaction" if "transaction" in naive else next(iter(naive))
     print(f"\n=== Sync benchmark: {products} products, 10% variable — {info['date']} ===")
     print(f"machine: {info['nproc']} CPUs, {info['cpu']}, PostgreSQL {info['postgresql']}, Python {info['python']}")
-    print(f"naive loop: update_or_create per row + categories.set, {naive_variant}")
+    print(
+        "naive loop: update_or_create per row + product.categories.set(); 'transaction' = one transaction per "
+        "page, 'autocommit' = none (each statement commits). Verdicts against: " + baseline
+    )
     if failed:
         print(f"!! runs that did not exit 0: {', '.join(failed)} (their figures are not trustworthy)")
-    if initial.rows != naive_initial.rows:
-        print(f"!! ours mirrored {initial.rows} rows, the naive loop {naive_initial.rows}")
+    for run in naive_runs:
+        if run.rows != initial.rows:
+            print(f"!! ours mirrored {initial.rows} rows, {run.label} {run.rows}")
 
     verdicts: list[tuple[str, bool, str]] = []
 
@@ -760,36 +781,45 @@ def report(
         f"\n1. Initial load (empty database), {initial.products} products"
         f" + {initial.rows - initial.products} variations"
     )
-    print_table(["", "ours (--full)", "naive loop", "ours vs naive"], figures_rows(initial, naive_initial))
-    ratio = initial.products_per_second / naive_initial.products_per_second
+    comparison_table(initial, {variant: pair[0] for variant, pair in naive.items()})
+    base = naive[baseline][0]
+    ratio = initial.products_per_second / base.products_per_second
     verdicts.append(
         (
-            f"initial load ≥ {TARGET_INITIAL:.0f}x naive products/s",
+            f"initial load ≥ {TARGET_INITIAL:.0f}x naive ({baseline}) products/s",
             ratio >= TARGET_INITIAL,
-            f"{initial.products_per_second:,.0f} vs {naive_initial.products_per_second:,.0f} products/s = {ratio:.2f}x",
+            f"{initial.products_per_second:,.0f} vs {base.products_per_second:,.0f} products/s = {ratio:.2f}x",
         )
     )
 
     print("\n   queries per page write (50 items; in-process CaptureQueriesContext)")
-    keys = list(queries["ours"])
+    paths = list(queries)
     print_table(
-        ["page", "ours", "naive"],
-        [[key, str(queries["ours"][key]), str(queries["naive"].get(key, "-"))] for key in keys],
+        ["page", *paths],
+        [[key, *(str(queries[path].get(key, "-")) for path in paths)] for key in queries["ours"]],
     )
 
     print(
         f"\n2. Re-sync after {CHANGED_SHARE:.0%} of the products changed "
         f"(ours: {resync.summary.get('updated', '?')} updated, {resync.summary.get('unchanged', '?')} unchanged)"
     )
-    print_table(["", "ours (--full)", "naive loop", "ours vs naive"], figures_rows(resync, naive_resync))
-    ratio = resync.products_per_second / naive_resync.products_per_second
+    comparison_table(resync, {variant: pair[1] for variant, pair in naive.items()})
+    base = naive[baseline][1]
+    ratio = resync.products_per_second / base.products_per_second
     verdicts.append(
         (
-            f"re-sync (5% changed) ≥ {TARGET_RESYNC:.0f}x naive products/s",
+            f"re-sync (5% changed) ≥ {TARGET_RESYNC:.0f}x naive ({baseline}) products/s",
             ratio >= TARGET_RESYNC,
-            f"{resync.products_per_second:,.0f} vs {naive_resync.products_per_second:,.0f} products/s = {ratio:.2f}x",
+            f"{resync.products_per_second:,.0f} vs {base.products_per_second:,.0f} products/s = {ratio:.2f}x",
         )
     )
+    for variant, (naive_initial, naive_resync) in naive.items():
+        if variant != baseline:
+            print(
+                f"   (vs naive {variant}: initial "
+                f"{initial.products_per_second / naive_initial.products_per_second:.2f}x, re-sync "
+                f"{resync.products_per_second / naive_resync.products_per_second:.2f}x)"
+            )
 
     if store_bound is not None and store_bound.requests:
         floor = store_bound.requests * LATENCY_MS / 1000
@@ -861,6 +891,7 @@ def report(
     payload = {
         "products": products,
         "machine": info,
+        "naive_baseline": baseline,
         "queries_per_page": queries,
         "runs": {
             run.label: {
