@@ -2,8 +2,13 @@
 
 import re
 import shlex
+import subprocess
+import sys
+import time
 
-from tests.deploy.servers import REPO
+import pytest
+
+from tests.deploy.servers import REPO, production_env
 
 CRONTAB = REPO / "deploy" / "cron" / "crushme.crontab"
 EXPECTED = {
@@ -92,3 +97,68 @@ def test_the_parser_rejects_broken_lines():
         except ValueError:
             continue
         raise AssertionError(f"accepted {broken!r}")
+
+
+# --- The lines run for real ------------------------------------------------------------------------
+# Each command is executed by /bin/sh as cron would, with the crontab's variables, the install path
+# replaced by this checkout and the lock and log paths by temporary files. The production settings
+# point at a migrated SQLite file and an unreachable store, so the sync itself fails fast (exit 1).
+
+
+@pytest.fixture
+def cron_environment(tmp_path):
+    variables, entries = parse_crontab(CRONTAB.read_text())
+    database = tmp_path / "cron.sqlite3"
+    env = production_env(
+        DATABASE_URL=f"sqlite:///{database}",
+        WOOCOMMERCE_URL="http://127.0.0.1:1",
+        WOOCOMMERCE_MAX_RETRIES="0",
+        WOOCOMMERCE_CONNECT_TIMEOUT="1",
+        DJANGO_READ_DOT_ENV_FILE="false",  # the variables come from this environment, not /opt/crushme/.env
+    )
+    env.update({k: v for k, v in variables.items() if k not in {"DJANGO_READ_DOT_ENV_FILE", "PATH"}})
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=REPO, env=env, check=True, timeout=300,
+                   capture_output=True)  # fmt: skip
+
+    def command_for(mode: str) -> str:
+        command = _entry_for(entries, mode)["command"]
+        command = command.replace("/opt/crushme", str(REPO)).replace("/run/lock/", f"{tmp_path}/")
+        return command.replace("/var/log/crushme/", f"{tmp_path}/")
+
+    return env, command_for, tmp_path
+
+
+def test_a_cron_line_runs_the_sync_at_low_priority_and_logs_its_output(cron_environment):
+    env, command_for, tmp_path = cron_environment
+
+    result = subprocess.run(["/bin/sh", "-c", command_for("stock")], env=env, capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+
+    log = (tmp_path / "sync-stock.log").read_text()
+    assert result.returncode == 1, log  # the store is unreachable: "failed", not skipped
+    assert result.stdout == "" and result.stderr == ""  # everything went to the log file
+    assert "sync_woocommerce --stock: failed" in log  # the command's summary line
+    assert '"level": "ERROR", "logger": "sync.services.runs"' in log  # production JSON logging
+
+
+def test_a_cron_line_is_skipped_with_75_while_another_sync_holds_the_lock(cron_environment):
+    env, command_for, tmp_path = cron_environment
+    lock = tmp_path / "crushme-sync.lock"
+    holder = subprocess.Popen(["flock", str(lock), "sleep", "30"])
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # wait until the holder has the lock
+            if subprocess.run(["flock", "-n", str(lock), "true"]).returncode != 0:
+                break
+            time.sleep(0.05)
+
+        started = time.monotonic()
+        result = subprocess.run(["/bin/sh", "-c", command_for("products")], env=env, timeout=60)
+        elapsed = time.monotonic() - started
+    finally:
+        holder.terminate()
+        holder.wait(timeout=10)
+
+    assert result.returncode == 75
+    assert elapsed < 5  # did not wait for the lock
+    assert (tmp_path / "sync-products.log").read_text() == ""  # the sync never started
