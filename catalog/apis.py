@@ -58,6 +58,12 @@ class ProductNotFound(exceptions.NotFound):
     default_code = "woocommerce_rest_product_invalid_id"
 
 
+class ProductUnavailable(exceptions.APIException):
+    status_code = 503
+    default_detail = "The product is not mirrored yet and WooCommerce cannot be reached; try again later."
+    default_code = "product_unavailable"
+
+
 class CategoryNotFound(exceptions.NotFound):
     default_detail = "Resource does not exist."
     default_code = "woocommerce_rest_term_invalid"
@@ -142,6 +148,8 @@ class CatalogApi(APIView):
             entry = services.catalog_response_get(endpoint=endpoint, params=params)
         except services.CatalogNotFound as exc:
             raise (ProductNotFound() if exc.kind == "product" else CategoryNotFound()) from exc
+        except services.CatalogUnavailable as exc:
+            raise ProductUnavailable() from exc
         return respond(request, entry)
 
 
@@ -152,6 +160,11 @@ ERRORS = {
     429: OpenApiResponse(ErrorSerializer, description="Throttled; `Retry-After` says when to come back."),
 }
 NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="Unknown or not public.")}
+UNAVAILABLE = {
+    503: OpenApiResponse(
+        ErrorSerializer, description="Not mirrored yet and WooCommerce could not be asked (slow, failing); retry later."
+    )
+}
 ETAG_HEADERS = [
     OpenApiParameter("ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200, 304]),
     OpenApiParameter(
@@ -249,7 +262,7 @@ class ProductDetailApi(CatalogApi):
         summary="One public product with its variations in full (`variation_details`).",
         description="Hidden products are reachable here by id or slug. `real_time_stock=true` is never cached.",
         parameters=[_lookup_param("Product"), ProductDetailQuerySerializer, *ETAG_HEADERS],
-        responses={200: ProductLiveDetailSerializer, **NOT_MODIFIED, **ERRORS, **NOT_FOUND},
+        responses={200: ProductLiveDetailSerializer, **NOT_MODIFIED, **ERRORS, **NOT_FOUND, **UNAVAILABLE},
     )
     def get(self, request: Request, lookup: str) -> HttpResponseBase:
         product_id, slug = lookup_parse(lookup)
@@ -258,13 +271,17 @@ class ProductDetailApi(CatalogApi):
             return self.cached(request, "product", {"id": product_id, "slug": slug})
 
         # Live stock: never cached, private; the service hook says where the figures come from.
-        detail = services.product_detail_get(product_id=product_id, slug=slug, real_time_stock=True)
+        try:
+            detail = services.product_detail_get(product_id=product_id, slug=slug, real_time_stock=True)
+        except services.CatalogUnavailable as exc:
+            raise ProductUnavailable() from exc
         if detail is None:
             raise ProductNotFound()
         data = ProductLiveDetailSerializer(detail.product).data
         data["stock_source"] = {
             "source": detail.stock_source,
             "synced_at": WooDateTimeField().to_representation(detail.synced_at),
+            "reason": detail.stock_note,
         }
         response = respond(request, services.render_json(data))
         response.cache_private = True  # type: ignore[attr-defined]

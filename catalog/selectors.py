@@ -356,6 +356,12 @@ def product_get(*, product_id: int | None = None, slug: str | None = None) -> Pr
     return _with_relations(qs.order_by("id"), full_variations=True).first()
 
 
+def product_known(*, product_id: int | None = None, slug: str | None = None) -> bool:
+    """Whether the mirror has this product at all, public or not (drafts, trash, deleted) (1 query)."""
+    qs = Product.objects.filter(id=product_id) if product_id is not None else Product.objects.filter(slug=slug)
+    return qs.exists()
+
+
 def product_id_public(*, product_id: int | None = None, slug: str | None = None) -> int | None:
     """The id of a public product by id or slug, or None (1 query)."""
     qs = product_public_queryset()

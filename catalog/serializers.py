@@ -226,7 +226,13 @@ class ProductDetailSerializer(ProductSerializer):
 
 class StockSourceSerializer(serializers.Serializer):
     source = serializers.ChoiceField(choices=["live", "local"], read_only=True)
-    synced_at = WooDateTimeField(help_text="When the sync last wrote the local row (UTC).")
+    synced_at = WooDateTimeField(
+        help_text="live: when WooCommerce answered; local: when the sync last wrote the local row (UTC)."
+    )
+    reason = serializers.CharField(
+        read_only=True,
+        help_text='Why the figures are local: "timeout", "circuit open", "error" or "not found"; empty when live.',
+    )
 
 
 class ProductLiveDetailSerializer(ProductDetailSerializer):

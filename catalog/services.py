@@ -1,14 +1,13 @@
 """Catalog operations behind the API: the product detail (with its two hooks), the cached
 responses of every public endpoint, and the cache warmup.
 
-``product_detail_get`` is the single entry point of the product detail. Two pieces of issue 3
-plug into it later, each through one named hook below, without touching the view:
+``product_detail_get`` is the single entry point of the product detail, with two hooks that
+read WooCommerce through the sync's bounded live services (``sync.services.live``):
 
 * ``product_fetch_missing`` — the on-demand product: a product unknown locally is fetched from
-  WooCommerce, stored and returned (a WooCommerce 404 remembered briefly). Today: returns None.
-* ``product_stock_live_refresh`` — ``?real_time_stock=true``: fetch the current stock with a short
-  timeout, store it, and say where the figures come from. Today: answers from the local rows,
-  marked ``local``.
+  WooCommerce, stored and returned (a WooCommerce 404 is remembered briefly).
+* ``product_stock_live_refresh`` — ``?real_time_stock=true``: fetch the current stock within a
+  short time budget, store it, and say where the figures come from.
 """
 
 from __future__ import annotations
@@ -52,13 +51,19 @@ from common.cache import (
     catalog_version_get,
     etag_for,
 )
+from sync.services.live import WooCommerceUnreachable, product_fetch_on_demand, product_stock_live_fetch
 
 
 @dataclass(frozen=True)
 class ProductDetail:
     product: Product  # with ``categories`` and ``public_variations`` prefetched
     stock_source: Literal["live", "local"]
-    synced_at: datetime.datetime | None  # of the local row the figures come from
+    synced_at: datetime.datetime | None  # when WooCommerce answered (live), or when the sync wrote the row (local)
+    stock_note: str = ""  # why the figures are local: "timeout", "circuit open", "error", "not found"
+
+
+class CatalogUnavailable(Exception):
+    """A product the mirror lacks could not be looked up in WooCommerce (slow, failing, circuit open)."""
 
 
 def product_detail_get(
@@ -81,24 +86,32 @@ def product_detail_get(
 
 
 def product_fetch_missing(*, product_id: int | None, slug: str | None) -> Product | None:
-    """Hook for the on-demand product (not built yet): a product unknown locally.
+    """The on-demand product: one the mirror does not have at all is fetched from WooCommerce.
 
-    Contract for the implementation: fetch by id from WooCommerce through the client adapter,
-    upsert it with the sync's product service, return it with the same prefetches as
-    ``selectors.product_get`` (or None on a WooCommerce 404, remembered briefly). Today: None.
+    A product the mirror knows but does not publish (draft, trash, deleted) is not asked for:
+    the scheduled sync keeps it current. Returns the stored product if it is public, else None
+    (a WooCommerce 404 is remembered for ``ON_DEMAND_NOT_FOUND_CACHE_SECONDS``). Raises
+    CatalogUnavailable when WooCommerce cannot be asked (our 503, never cached).
     """
-    return None
+    if selectors.product_known(product_id=product_id, slug=slug):
+        return None
+    try:
+        stored_id = product_fetch_on_demand(product_id=product_id, slug=slug)
+    except WooCommerceUnreachable as exc:
+        raise CatalogUnavailable(str(exc)) from None
+    return None if stored_id is None else product_get(product_id=stored_id)
 
 
 def product_stock_live_refresh(*, product: Product) -> ProductDetail:
-    """Hook for ``real_time_stock=true`` (not built yet).
-
-    Contract for the implementation: read the product's (and its variations') stock from
-    WooCommerce within the configured timeout, store changed figures, and return them marked
-    ``live``; on timeout or an open circuit return the local figures marked ``local``.
-    Today: always the local figures, marked ``local``.
+    """``real_time_stock=true``: the product's and its variations' stock read from WooCommerce
+    within ``LIVE_STOCK_TIMEOUT_SECONDS``, stored, and marked ``live``; when WooCommerce is slow,
+    failing or its circuit is open, the local figures marked ``local`` with the reason.
     """
-    return ProductDetail(product=product, stock_source="local", synced_at=product.synced_at)
+    live = product_stock_live_fetch(product_id=product.id, variable=product.type == "variable")
+    if live.source == "live":
+        refreshed = product_get(product_id=product.id) or product
+        return ProductDetail(product=refreshed, stock_source="live", synced_at=live.fetched_at)
+    return ProductDetail(product=product, stock_source="local", synced_at=product.synced_at, stock_note=live.reason)
 
 
 # --- Cached API responses -------------------------------------------------------------------

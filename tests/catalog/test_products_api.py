@@ -345,12 +345,14 @@ def test_detail_of_unpublished_product_is_404(client, status):
     }
 
 
-def test_detail_of_deleted_or_unknown_product_is_404(client):
+def test_detail_of_deleted_or_unknown_product_is_404(client, sandbox):
     deleted = ProductFactory(deleted_at=datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC))
 
     assert client.get(f"/api/products/{deleted.id}/").status_code == 404
-    assert client.get("/api/products/987654321/").status_code == 404
+    assert sandbox.stats["requests"] == 0  # known to the mirror: WooCommerce is not asked
+    assert client.get("/api/products/987654321/").status_code == 404  # unknown to WooCommerce too
     assert client.get("/api/products/no-such-slug/").status_code == 404
+    assert sandbox.stats["requests"] == 2
 
 
 @pytest.mark.parametrize("lookup", ["bad%20slug", "a.b", "x" * 201, "it's", "9" * 25])
@@ -371,14 +373,14 @@ def test_non_ascii_slug_matches_the_percent_encoded_woocommerce_slug(client):
     assert response.json()["id"] == product.id
 
 
-def test_detail_real_time_stock_answers_local_data_marked_as_such(client):
+def test_detail_real_time_stock_with_woocommerce_unreachable_answers_local_data_marked_as_such(client):
     synced = datetime.datetime(2024, 6, 1, 12, 0, tzinfo=datetime.UTC)
     product = ProductFactory(synced_at=synced, stock_quantity=Decimal("4"), manage_stock=True)
 
-    response = client.get(f"/api/products/{product.id}/", {"real_time_stock": "true"})
+    response = client.get(f"/api/products/{product.id}/", {"real_time_stock": "true"})  # the test store URL is closed
 
     assert response.status_code == 200
-    assert response.json()["stock_source"] == {"source": "local", "synced_at": "2024-06-01T12:00:00"}
+    assert response.json()["stock_source"] == {"source": "local", "synced_at": "2024-06-01T12:00:00", "reason": "error"}
     assert response.json()["stock_quantity"] == 4
     assert response["Cache-Control"] == "private, no-store"
     assert "stock_source" not in client.get(f"/api/products/{product.id}/").json()
