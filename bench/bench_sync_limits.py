@@ -15,7 +15,8 @@ Load: an open-loop generator at a fixed rate (default 100 requests/s, about a qu
 worker's capacity here) over a mix of catalog paths; latency is measured from each request's scheduled
 time, so a stalled server is not hidden by a stalled client. With a sync, the load window is the sync's whole
 run (from 1 s after its start until it exits). The sync alternates between two sandbox
-stores with different seeds, so every run really rewrites the catalog (and invalidates the API cache).
+stores with different seeds, so every run really rewrites the catalog (and invalidates the API cache);
+`--catalog unchanged` syncs the store already mirrored instead (reads and compares, writes nothing).
 """
 
 import argparse
@@ -241,6 +242,13 @@ def main() -> None:
         help="cap of a load window during a sync (it ends with the sync)",
     )
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--catalog",
+        choices=["rewrite", "unchanged"],
+        default="rewrite",
+        help="rewrite: each sync mirrors a store with another seed (worst case: every row written, caches "
+        "invalidated); unchanged: the store already mirrored (reads and compares everything, writes nothing)",
+    )
     args = parser.parse_args()
 
     with (
@@ -259,7 +267,7 @@ def main() -> None:
             THROTTLE_RATE_ANON="100000000/hour",  # the benchmark is one client address
         )
         results = []
-        stores = [store_b, store_a]
+        stores = [store_b, store_a] if args.catalog == "rewrite" else [store_a, store_a]
         with running_gunicorn(env=env, workers=2) as server:
             paths = catalog_paths(server.url)
             open_loop(server.url, paths, rate=args.rate, seconds=3)  # warm the caches and the pool
