@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime
 
 from django.db import transaction
@@ -10,22 +10,12 @@ from django.db import transaction
 from catalog.models import Category
 from sync.services.guard import DeletionGuard
 from sync.services.paging import FetchedPage, Listing
-from sync.services.results import ItemFailure, SyncStats, WriteResult
+from sync.services.results import SyncStats, WriteResult, records_parse
 from sync.services.upsert import rows_diff, rows_upsert
 from sync.woocommerce.client import WooCommerceClient
-from sync.woocommerce.types import CATEGORY_FIELDS, CategoryRecord, PayloadError, item_id_or_none, parse_category
+from sync.woocommerce.types import CATEGORY_FIELDS, CategoryRecord, parse_category
 
 ENDPOINT = "products/categories"
-
-
-def category_records_parse(items: Iterable[dict]) -> tuple[list[CategoryRecord], list[ItemFailure]]:
-    records, failures = [], []
-    for raw in items:
-        try:
-            records.append(parse_category(raw))
-        except PayloadError as error:
-            failures.append(ItemFailure(resource="category", item_id=item_id_or_none(raw), error=str(error)))
-    return records, failures
 
 
 def category_upsert_page(*, records: list[CategoryRecord], synced_at: datetime, dry_run: bool) -> WriteResult:
@@ -82,7 +72,7 @@ def categories_sync(
     """
     listing = Listing(client=client, endpoint=ENDPOINT, per_page=per_page, stats=stats, should_stop=should_stop)
     for page in listing:
-        records, failures = category_records_parse(page.items)
+        records, failures = records_parse(page.items, parse=parse_category, resource="category")
         stats.add(WriteResult(failures=tuple(failures)))
         stats.add(category_upsert_page(records=records, synced_at=synced_at, dry_run=dry_run))
         if on_page is not None:

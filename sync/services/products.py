@@ -17,7 +17,7 @@ from django.db import transaction
 
 from catalog.models import Category, Product, ProductCategory, ProductVariation
 from sync.services.paging import TRANSIENT_ERRORS, FetchedPage, Listing
-from sync.services.results import ItemFailure, SyncStats, WriteResult
+from sync.services.results import ItemFailure, SyncStats, WriteResult, records_parse
 from sync.services.upsert import rows_diff, rows_upsert
 from sync.woocommerce.client import WooCommerceClient, WooCommerceNotFound
 from sync.woocommerce.types import (
@@ -27,7 +27,6 @@ from sync.woocommerce.types import (
     ProductRecord,
     VariationRecord,
     coerce_id,
-    item_id_or_none,
     parse_product,
     parse_variation,
 )
@@ -48,25 +47,13 @@ _VARIATION_COLUMNS = (*VARIATION_FIELDS, "deleted_at")
 
 
 def product_records_parse(items: Iterable[Any]) -> tuple[list[ProductRecord], list[ItemFailure]]:
-    records, failures = [], []
-    for raw in items:
-        try:
-            records.append(parse_product(raw))
-        except PayloadError as error:
-            failures.append(ItemFailure(resource="product", item_id=item_id_or_none(raw), error=str(error)))
-    return records, failures
+    return records_parse(items, parse=parse_product, resource="product")
 
 
 def variation_records_parse(
     items: Iterable[Any], *, product_id: int | None = None
 ) -> tuple[list[VariationRecord], list[ItemFailure]]:
-    records, failures = [], []
-    for raw in items:
-        try:
-            records.append(parse_variation(raw, product_id=product_id))
-        except PayloadError as error:
-            failures.append(ItemFailure(resource="variation", item_id=item_id_or_none(raw), error=str(error)))
-    return records, failures
+    return records_parse(items, parse=lambda raw: parse_variation(raw, product_id=product_id), resource="variation")
 
 
 # --- page writes ------------------------------------------------------------------

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sync.woocommerce.types import PayloadError, item_id_or_none
+
+R = TypeVar("R")
 
 # Keep SyncRun rows readable: past this many, failures are counted but not itemised.
 MAX_REPORTED_FAILURES = 200
@@ -13,6 +19,20 @@ class ItemFailure:
     resource: str
     item_id: int | None
     error: str
+
+
+def records_parse(
+    items: Iterable[Any], *, parse: Callable[[Any], R], resource: str
+) -> tuple[list[R], list[ItemFailure]]:
+    """Parse raw items; an item that does not parse becomes an ItemFailure naming it and the field."""
+    records: list[R] = []
+    failures: list[ItemFailure] = []
+    for raw in items:
+        try:
+            records.append(parse(raw))
+        except PayloadError as error:
+            failures.append(ItemFailure(resource=resource, item_id=item_id_or_none(raw), error=str(error)))
+    return records, failures
 
 
 @dataclass(frozen=True, slots=True)

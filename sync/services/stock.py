@@ -17,14 +17,12 @@ from django.db import models, transaction
 from catalog.models import Product, ProductType, ProductVariation
 from sync.services.paging import TRANSIENT_ERRORS, FetchedPage, Listing, Prefetch
 from sync.services.products import PRODUCTS, VARIATIONS, VARIATIONS_PER_PARENT_PAGE
-from sync.services.results import ItemFailure, SyncStats, WriteResult
+from sync.services.results import ItemFailure, SyncStats, WriteResult, records_parse
 from sync.woocommerce.client import WooCommerceClient
 from sync.woocommerce.types import (
     STOCK_API_FIELDS,
     STOCK_FIELDS,
-    PayloadError,
     StockRecord,
-    item_id_or_none,
     parse_stock,
 )
 
@@ -32,13 +30,7 @@ _FIELDS_PARAM = ",".join(STOCK_API_FIELDS)
 
 
 def stock_records_parse(items: Iterable[Any], *, resource: str) -> tuple[list[StockRecord], list[ItemFailure]]:
-    records, failures = [], []
-    for raw in items:
-        try:
-            records.append(parse_stock(raw))
-        except PayloadError as error:
-            failures.append(ItemFailure(resource=resource, item_id=item_id_or_none(raw), error=str(error)))
-    return records, failures
+    return records_parse(items, parse=parse_stock, resource=resource)
 
 
 def stock_apply_page(

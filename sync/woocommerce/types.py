@@ -362,51 +362,68 @@ def parse_category(raw: Any) -> CategoryRecord:
     )
 
 
+def _stock_and_price(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields ``--stock`` reads, shared by products and variations."""
+    manage_stock, by_parent = _manage_stock(raw.get("manage_stock"))
+    return {
+        "manage_stock": manage_stock,
+        "stock_managed_by_parent": by_parent,
+        "stock_quantity": _decimal(raw.get("stock_quantity"), "stock_quantity"),
+        "stock_status": _str(raw.get("stock_status"), "stock_status", max_length=32) or "instock",
+        "price": _decimal(raw.get("price"), "price"),
+        "regular_price": _decimal(raw.get("regular_price"), "regular_price"),
+        "sale_price": _decimal(raw.get("sale_price"), "sale_price"),
+        "on_sale": _bool(raw.get("on_sale"), "on_sale"),
+    }
+
+
+def _sellable(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Fields products and variations share (same names, same meaning)."""
+    return {
+        "sku": _str(raw.get("sku"), "sku", max_length=200),
+        "status": _str(raw.get("status"), "status", max_length=20) or "publish",
+        "description": _str(raw.get("description"), "description"),
+        "permalink": _str(raw.get("permalink"), "permalink", max_length=1000),
+        "date_on_sale_from_gmt": _gmt_datetime(raw.get("date_on_sale_from_gmt"), "date_on_sale_from_gmt"),
+        "date_on_sale_to_gmt": _gmt_datetime(raw.get("date_on_sale_to_gmt"), "date_on_sale_to_gmt"),
+        "purchasable": _bool(raw.get("purchasable"), "purchasable", default=True),
+        "backorders": _str(raw.get("backorders"), "backorders", max_length=20) or "no",
+        "low_stock_amount": _optional_int(raw.get("low_stock_amount"), "low_stock_amount"),
+        "weight": _str(raw.get("weight"), "weight", max_length=50),
+        "dimensions": _dict(raw.get("dimensions"), "dimensions"),
+        "attributes": _list(raw.get("attributes"), "attributes"),
+        "menu_order": _int(raw.get("menu_order"), "menu_order"),
+        "date_created_gmt": _gmt_datetime(raw.get("date_created_gmt"), "date_created_gmt"),
+        "date_modified_gmt": _gmt_datetime(raw.get("date_modified_gmt"), "date_modified_gmt"),
+        **_stock_and_price(raw),
+    }
+
+
 def parse_product(raw: Any) -> ProductRecord:
     raw = _raw_mapping(raw)
-    manage_stock, _ = _manage_stock(raw.get("manage_stock"))
+    shared = _sellable(raw)
+    del shared["stock_managed_by_parent"]  # only variations can defer stock to a parent
     return ProductRecord(
         id=coerce_id(raw.get("id")),
         name=_str(raw.get("name"), "name"),
         slug=_str(raw.get("slug"), "slug", max_length=400),
-        permalink=_str(raw.get("permalink"), "permalink", max_length=1000),
-        sku=_str(raw.get("sku"), "sku", max_length=200),
         type=_str(raw.get("type"), "type", max_length=20) or "simple",
-        status=_str(raw.get("status"), "status", max_length=20) or "publish",
         featured=_bool(raw.get("featured"), "featured"),
         catalog_visibility=_str(raw.get("catalog_visibility"), "catalog_visibility", max_length=20) or "visible",
-        description=_str(raw.get("description"), "description"),
         short_description=_str(raw.get("short_description"), "short_description"),
-        price=_decimal(raw.get("price"), "price"),
-        regular_price=_decimal(raw.get("regular_price"), "regular_price"),
-        sale_price=_decimal(raw.get("sale_price"), "sale_price"),
-        date_on_sale_from_gmt=_gmt_datetime(raw.get("date_on_sale_from_gmt"), "date_on_sale_from_gmt"),
-        date_on_sale_to_gmt=_gmt_datetime(raw.get("date_on_sale_to_gmt"), "date_on_sale_to_gmt"),
-        on_sale=_bool(raw.get("on_sale"), "on_sale"),
-        purchasable=_bool(raw.get("purchasable"), "purchasable", default=True),
         total_sales=max(_int(raw.get("total_sales"), "total_sales"), 0),
         external_url=_str(raw.get("external_url"), "external_url", max_length=1000),
         button_text=_str(raw.get("button_text"), "button_text", max_length=200),
-        manage_stock=manage_stock,
-        stock_quantity=_decimal(raw.get("stock_quantity"), "stock_quantity"),
-        stock_status=_str(raw.get("stock_status"), "stock_status", max_length=32) or "instock",
-        backorders=_str(raw.get("backorders"), "backorders", max_length=20) or "no",
-        low_stock_amount=_optional_int(raw.get("low_stock_amount"), "low_stock_amount"),
-        weight=_str(raw.get("weight"), "weight", max_length=50),
-        dimensions=_dict(raw.get("dimensions"), "dimensions"),
         average_rating=_required_decimal(raw.get("average_rating"), "average_rating", Decimal("0")),
         rating_count=max(_int(raw.get("rating_count"), "rating_count"), 0),
-        menu_order=_int(raw.get("menu_order"), "menu_order"),
         tags=_list(raw.get("tags"), "tags"),
         images=_list(raw.get("images"), "images"),
-        attributes=_list(raw.get("attributes"), "attributes"),
         default_attributes=_list(raw.get("default_attributes"), "default_attributes"),
-        date_created_gmt=_gmt_datetime(raw.get("date_created_gmt"), "date_created_gmt"),
-        date_modified_gmt=_gmt_datetime(raw.get("date_modified_gmt"), "date_modified_gmt"),
         categories=_category_refs(raw.get("categories")),
         variation_ids=tuple(
             coerce_id(value, f"variations[{i}]") for i, value in enumerate(_list(raw.get("variations"), "variations"))
         ),
+        **shared,
     )
 
 
@@ -417,52 +434,21 @@ def parse_variation(raw: Any, *, product_id: int | None = None) -> VariationReco
     parent = _optional_id(raw.get("parent_id"), "parent_id") or product_id
     if parent is None:
         raise PayloadError("parent_id", "missing: cannot tell which product this variation belongs to")
-    manage_stock, by_parent = _manage_stock(raw.get("manage_stock"))
     return VariationRecord(
         id=coerce_id(raw.get("id")),
         product_id=parent,
-        sku=_str(raw.get("sku"), "sku", max_length=200),
-        status=_str(raw.get("status"), "status", max_length=20) or "publish",
-        description=_str(raw.get("description"), "description"),
-        permalink=_str(raw.get("permalink"), "permalink", max_length=1000),
-        price=_decimal(raw.get("price"), "price"),
-        regular_price=_decimal(raw.get("regular_price"), "regular_price"),
-        sale_price=_decimal(raw.get("sale_price"), "sale_price"),
-        date_on_sale_from_gmt=_gmt_datetime(raw.get("date_on_sale_from_gmt"), "date_on_sale_from_gmt"),
-        date_on_sale_to_gmt=_gmt_datetime(raw.get("date_on_sale_to_gmt"), "date_on_sale_to_gmt"),
-        on_sale=_bool(raw.get("on_sale"), "on_sale"),
-        purchasable=_bool(raw.get("purchasable"), "purchasable", default=True),
-        manage_stock=manage_stock,
-        stock_managed_by_parent=by_parent,
-        stock_quantity=_decimal(raw.get("stock_quantity"), "stock_quantity"),
-        stock_status=_str(raw.get("stock_status"), "stock_status", max_length=32) or "instock",
-        backorders=_str(raw.get("backorders"), "backorders", max_length=20) or "no",
-        low_stock_amount=_optional_int(raw.get("low_stock_amount"), "low_stock_amount"),
-        weight=_str(raw.get("weight"), "weight", max_length=50),
-        dimensions=_dict(raw.get("dimensions"), "dimensions"),
         image=_object_or_none(raw.get("image"), "image"),
-        attributes=_list(raw.get("attributes"), "attributes"),
-        menu_order=_int(raw.get("menu_order"), "menu_order"),
-        date_created_gmt=_gmt_datetime(raw.get("date_created_gmt"), "date_created_gmt"),
-        date_modified_gmt=_gmt_datetime(raw.get("date_modified_gmt"), "date_modified_gmt"),
+        **_sellable(raw),
     )
 
 
 def parse_stock(raw: Any) -> StockRecord:
     """Parse a ``_fields``-trimmed product or variation (see STOCK_API_FIELDS)."""
     raw = _raw_mapping(raw)
-    manage_stock, by_parent = _manage_stock(raw.get("manage_stock"))
     return StockRecord(
         id=coerce_id(raw.get("id")),
         parent_id=_optional_id(raw.get("parent_id"), "parent_id"),
-        manage_stock=manage_stock,
-        stock_managed_by_parent=by_parent,
-        stock_quantity=_decimal(raw.get("stock_quantity"), "stock_quantity"),
-        stock_status=_str(raw.get("stock_status"), "stock_status", max_length=32) or "instock",
-        price=_decimal(raw.get("price"), "price"),
-        regular_price=_decimal(raw.get("regular_price"), "regular_price"),
-        sale_price=_decimal(raw.get("sale_price"), "sale_price"),
-        on_sale=_bool(raw.get("on_sale"), "on_sale"),
+        **_stock_and_price(raw),
     )
 
 

@@ -58,7 +58,7 @@ def test_real_time_stock_against_a_store_with_5s_latency_answers_local_within_th
     elapsed = time.monotonic() - started
 
     assert response.status_code == 200
-    assert elapsed < 1.0 + 0.5
+    assert elapsed < 1.0 + 1.0  # the store would take 5 s; the margin absorbs a loaded CI machine
     body = response.json()
     assert body["stock_source"]["source"] == "local"
     assert body["stock_source"]["reason"] == "timeout"

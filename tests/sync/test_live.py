@@ -68,7 +68,7 @@ def test_live_stock_against_a_slow_store_answers_local_within_the_budget(make_sa
 
     assert result.source == "local"
     assert result.reason == "timeout"
-    assert elapsed < 0.5 + 0.3
+    assert elapsed < 0.5 + 1.0  # the store would take 5 s; the margin absorbs a loaded CI machine
     assert Product.objects.get(id=product_id).stock_quantity == before
 
 
