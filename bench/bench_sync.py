@@ -579,6 +579,15 @@ def comparison_table(ours: SyncFigures, naive: dict[str, SyncFigures]) -> None:
             lambda o, n: _ratio(o.process.peak_rss_mb, n.process.peak_rss_mb),
         ),
         ("requests", lambda f: str(f.requests), lambda o, n: ""),
+        (
+            "of the wall: fetching / parse + write",
+            lambda f: (
+                f"{f.summary['fetch_seconds']:.1f}s / {f.summary['parse_write_seconds']:.1f}s"
+                if "fetch_seconds" in f.summary
+                else "(overlapped)"
+            ),
+            lambda o, n: "",
+        ),
         ("sandbox CPU during the run", lambda f: f"{f.process.sandbox_cpu_seconds:.1f}s", lambda o, n: ""),
         ("load average before the run", lambda f: f"{f.process.loadavg_before:.2f}", lambda o, n: ""),
     ]
