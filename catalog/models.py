@@ -127,6 +127,13 @@ class Product(models.Model):
     date_created_gmt = models.DateTimeField(null=True, blank=True)
     date_modified_gmt = models.DateTimeField(null=True, blank=True, db_index=True)
     synced_at = models.DateTimeField(null=True, blank=True, help_text="When the sync last wrote a change.")
+    sync_hash = models.CharField(
+        max_length=32,
+        blank=True,
+        editable=False,
+        help_text="Digest of the WooCommerce values other than stock and prices, so an unchanged row is "
+        "recognised without reading it back (stock and prices are compared column by column).",
+    )
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(
         null=True, blank=True, help_text="Set when the product was permanently deleted in WooCommerce."
@@ -208,6 +215,13 @@ class ProductVariation(models.Model):
     date_created_gmt = models.DateTimeField(null=True, blank=True)
     date_modified_gmt = models.DateTimeField(null=True, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True, help_text="When the sync last wrote a change.")
+    sync_hash = models.CharField(
+        max_length=32,
+        blank=True,
+        editable=False,
+        help_text="Digest of the WooCommerce values other than stock and prices, so an unchanged row is "
+        "recognised without reading it back (stock and prices are compared column by column).",
+    )
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(
         null=True, blank=True, help_text="Set when the variation disappeared from WooCommerce."

@@ -18,10 +18,11 @@ from django.db import transaction
 from catalog.models import Category, Product, ProductCategory, ProductVariation
 from sync.services.paging import TRANSIENT_ERRORS, FetchedPage, Listing
 from sync.services.results import ItemFailure, SyncStats, WriteResult, records_parse
-from sync.services.upsert import rows_diff, rows_upsert
+from sync.services.upsert import content_hash, rows_diff, rows_upsert
 from sync.woocommerce.client import WooCommerceClient, WooCommerceNotFound
 from sync.woocommerce.types import (
     PRODUCT_FIELDS,
+    STOCK_FIELDS,
     VARIATION_FIELDS,
     PayloadError,
     ProductRecord,
@@ -39,8 +40,29 @@ MAX_PER_PAGE = 100  # WooCommerce's per_page maximum
 # Variations per product are few; one page of the per-product listing nearly always holds them.
 VARIATIONS_PER_PARENT_PAGE = 100
 
-_PRODUCT_COLUMNS = (*PRODUCT_FIELDS, "deleted_at")
-_VARIATION_COLUMNS = (*VARIATION_FIELDS, "deleted_at")
+# What a page write stores, what it reads back to compare, and what the digest covers.
+_PRODUCT_COLUMNS = (*PRODUCT_FIELDS, "deleted_at", "sync_hash")
+_PRODUCT_COMPARED = ("sync_hash", "deleted_at", *STOCK_FIELDS)
+_PRODUCT_DIGESTED = tuple(name for name in PRODUCT_FIELDS if name not in _PRODUCT_COMPARED)
+_VARIATION_COLUMNS = (*VARIATION_FIELDS, "deleted_at", "sync_hash")
+_VARIATION_COMPARED = ("sync_hash", "deleted_at", "stock_managed_by_parent", *STOCK_FIELDS)
+_VARIATION_DIGESTED = tuple(name for name in VARIATION_FIELDS if name not in _VARIATION_COMPARED)
+
+
+def _row(fields: dict[str, Any], digested: tuple[str, ...], **relations: Any) -> dict[str, Any]:
+    """A live mirror row: the parsed values, not deleted, with the digest of ``digested`` and ``relations``."""
+    return {**fields, "deleted_at": None, "sync_hash": content_hash({**fields, **relations}, (*digested, *relations))}
+
+
+def _product_row(record: ProductRecord) -> dict[str, Any]:
+    # The digest covers the category links and the variation list too, so an unchanged
+    # product needs neither checked.
+    return _row(
+        record.model_fields(),
+        _PRODUCT_DIGESTED,
+        category_ids=sorted(ref.id for ref in record.categories),
+        variation_ids=list(record.variation_ids),
+    )
 
 
 # --- parsing ----------------------------------------------------------------------
@@ -79,12 +101,16 @@ def _category_stubs_create(records: list[ProductRecord]) -> None:
 def _products_write(*, records: list[ProductRecord], synced_at: datetime, dry_run: bool) -> WriteResult:
     if not records:
         return WriteResult()
-    rows = {record.id: {**record.model_fields(), "deleted_at": None} for record in records}
-    diff = rows_diff(model=Product, rows=rows, fields=_PRODUCT_COLUMNS)
+    rows = {record.id: _product_row(record) for record in records}
+    diff = rows_diff(model=Product, rows=rows, fields=_PRODUCT_COMPARED)
+    touched_ids = {*diff.created, *diff.updated}
+    if not touched_ids:
+        return WriteResult(unchanged=diff.unchanged)  # links and variation lists are in the digest
+    touched = [record for record in records if record.id in touched_ids]
 
-    wanted_links = {record.id: {ref.id for ref in record.categories} for record in records}
+    wanted_links = {record.id: {ref.id for ref in record.categories} for record in touched}
     current_links: dict[int, set[int]] = defaultdict(set)
-    for product_id, category_id in ProductCategory.objects.filter(product_id__in=rows).values_list(
+    for product_id, category_id in ProductCategory.objects.filter(product_id__in=touched_ids).values_list(
         "product_id", "category_id"
     ):
         current_links[product_id].add(category_id)
@@ -93,10 +119,8 @@ def _products_write(*, records: list[ProductRecord], synced_at: datetime, dry_ru
     if not dry_run:
         # Only links about to be inserted can name a category the mirror lacks.
         relinked_ids = set(relinked)
-        _category_stubs_create([record for record in records if record.id in relinked_ids])
-        rows_upsert(
-            model=Product, rows=rows, ids=[*diff.created, *diff.updated], fields=_PRODUCT_COLUMNS, synced_at=synced_at
-        )
+        _category_stubs_create([record for record in touched if record.id in relinked_ids])
+        rows_upsert(model=Product, rows=rows, ids=touched_ids, fields=_PRODUCT_COLUMNS, synced_at=synced_at)
         if relinked:
             ProductCategory.objects.filter(product_id__in=relinked).delete()
             ProductCategory.objects.bulk_create(
@@ -107,12 +131,8 @@ def _products_write(*, records: list[ProductRecord], synced_at: datetime, dry_ru
                 ]
             )
 
-    created = set(diff.created)
-    updated = (set(diff.updated) | set(relinked)) - created
-    stale = _stale_variations_retire(records=records, synced_at=synced_at, dry_run=dry_run)
-    return WriteResult(
-        created=len(created), updated=len(updated), unchanged=len(rows) - len(created) - len(updated), deleted=stale
-    )
+    stale = _stale_variations_retire(records=touched, synced_at=synced_at, dry_run=dry_run)
+    return WriteResult(created=len(diff.created), updated=len(diff.updated), unchanged=diff.unchanged, deleted=stale)
 
 
 def _stale_variations_retire(*, records: list[ProductRecord], synced_at: datetime, dry_run: bool) -> int:
@@ -150,9 +170,11 @@ def _variations_write(
         if record.product_id not in parents
     )
     rows = {
-        record.id: {**record.model_fields(), "deleted_at": None} for record in records if record.product_id in parents
+        record.id: _row(record.model_fields(), _VARIATION_DIGESTED)
+        for record in records
+        if record.product_id in parents
     }
-    diff = rows_diff(model=ProductVariation, rows=rows, fields=_VARIATION_COLUMNS)
+    diff = rows_diff(model=ProductVariation, rows=rows, fields=_VARIATION_COMPARED)
     if not dry_run:
         rows_upsert(
             model=ProductVariation,

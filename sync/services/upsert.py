@@ -4,16 +4,38 @@ A page costs one SELECT (the current values of its ids) and, only when something
 changed, one INSERT ... ON CONFLICT DO UPDATE: rows whose values did not change are
 not written at all, so a re-sync of an unchanged store writes nothing and does not
 invalidate caches.
+
+Reading back every column of a page (descriptions, images, attributes) would cost more
+than the rest of the sync, so the columns ``--stock`` never touches are compared through
+one digest stored with the row (``sync_hash``, see :func:`content_hash`), and only the
+stock and price columns, which ``--stock`` rewrites on its own, are read back one by one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import models
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, Decimal | datetime):
+        return str(value)
+    raise TypeError(f"cannot digest {type(value).__name__}")
+
+
+def content_hash(values: Mapping[str, Any], fields: Iterable[str]) -> str:
+    """A stable digest of ``values[field]`` for ``fields`` (parsed WooCommerce values)."""
+    payload = json.dumps(
+        [values[name] for name in fields], default=_json_default, sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,7 +168,8 @@ def test_page_writes_use_a_constant_number_of_queries(make_sandbox, django_asser
     with django_assert_max_num_queries(10) as large_queries:
         product_upsert_page(records=large, synced_at=now)
     assert len(large_queries.captured_queries) == len(small_queries.captured_queries)
-    with django_assert_max_num_queries(5) as unchanged:  # an unchanged page only reads
+    # An unchanged page reads once: its links and variation lists are covered by the row digest.
+    with django_assert_max_num_queries(3) as unchanged:
         product_upsert_page(records=large, synced_at=now)
     assert all(q["sql"].startswith(("SELECT", "SAVEPOINT", "RELEASE")) for q in unchanged.captured_queries)
 
