@@ -523,12 +523,26 @@ def machine() -> dict[str, str]:
         cursor.execute("SHOW server_version")
         pg = cursor.fetchone()[0]
     return {
+        "code": code_state(),
         "nproc": str(os.cpu_count()),
         "cpu": model,
         "postgresql": pg,
         "python": sys.version.split()[0],
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
+
+
+def code_state() -> str:
+    """HEAD plus a digest of uncommitted changes to the code under test (the checkout is shared: the sync
+    may change while the benchmark runs, which would mix two versions in one report)."""
+    import hashlib
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout
+
+    head = git("rev-parse", "--short", "HEAD").strip()
+    diff = git("diff", "HEAD", "--", "sync", "catalog", "common", "crushme_project")
+    return f"{head}+dirty:{hashlib.sha1(diff.encode()).hexdigest()[:8]}" if diff else head
 
 
 def verdict(ok: bool) -> str:
@@ -774,6 +788,8 @@ def report(
     baseline = "transaction" if "transaction" in naive else next(iter(naive))
     print(f"\n=== Sync benchmark: {products} products, 10% variable — {info['date']} ===")
     print(f"machine: {info['nproc']} CPUs, {info['cpu']}, PostgreSQL {info['postgresql']}, Python {info['python']}")
+    code_now = code_state()
+    print(f"code: {info['code']}" + ("" if code_now == info["code"] else f" !! CHANGED during the run to {code_now}"))
     print(
         "naive loop: update_or_create per row + product.categories.set(); 'transaction' = one transaction per "
         "page, 'autocommit' = none (each statement commits). Verdicts against: " + baseline
