@@ -30,7 +30,7 @@ from sync.services.products import (
     variation_records_parse,
 )
 from sync.services.stock import stock_apply_page, stock_records_parse
-from sync.woocommerce.client import WooCommerceClient, WooCommerceError, WooCommerceNotFound
+from sync.woocommerce.client import WooCommerceClient, WooCommerceError, WooCommerceNotFound, WooCommerceTimeout
 from sync.woocommerce.types import STOCK_API_FIELDS
 
 logger = logging.getLogger(__name__)
@@ -117,7 +117,8 @@ def product_stock_live_fetch(*, product_id: int, variable: bool) -> LiveStock:
         return LiveStock(source="local", fetched_at=None, reason="not found")
     if errors or pending:
         breaker.record_failure()
-        reason = "error" if errors else "timeout"
+        # The client's read timeout equals the budget, so a timeout may surface as either.
+        reason = "timeout" if not errors or all(isinstance(e, WooCommerceTimeout) for e in errors) else "error"
         logger.warning(
             "live stock of product %s: %s", product_id, errors[0] if errors else f"no answer within {budget:.1f}s"
         )
