@@ -161,6 +161,7 @@ class ProcessRun:
     peak_rss_mb: float
     sandbox_cpu_seconds: float
     loadavg_before: float
+    code: str  # code_state() when the process started
     stdout: str
     stderr: str
 
@@ -169,6 +170,7 @@ def run_measured(label: str, argv: list[str], *, env: dict[str, str], sandbox_pi
     """Run ``argv`` to completion; wall time, CPU and peak RSS from ``os.wait4`` of that process alone."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         load = os.getloadavg()[0]
+        code = code_state()
         sandbox_before = process_cpu_seconds(sandbox_pid)
         started = time.monotonic()
         process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=err)
@@ -188,13 +190,14 @@ def run_measured(label: str, argv: list[str], *, env: dict[str, str], sandbox_pi
             peak_rss_mb=usage.ru_maxrss / 1024,  # KiB on Linux
             sandbox_cpu_seconds=sandbox_cpu,
             loadavg_before=load,
+            code=code,
             stdout=out.read().decode(errors="replace"),
             stderr=err.read().decode(errors="replace"),
         )
     status_note = "" if run.returncode == 0 else f" EXIT {run.returncode}"
     print(
         f"  [{label}] {run.wall_seconds:.1f}s wall, {run.cpu_seconds:.1f}s CPU, "
-        f"peak RSS {run.peak_rss_mb:.0f} MB{status_note}",
+        f"peak RSS {run.peak_rss_mb:.0f} MB, code {run.code}{status_note}",
         flush=True,
     )
     if run.returncode != 0:
@@ -788,8 +791,11 @@ def report(
     baseline = "transaction" if "transaction" in naive else next(iter(naive))
     print(f"\n=== Sync benchmark: {products} products, 10% variable — {info['date']} ===")
     print(f"machine: {info['nproc']} CPUs, {info['cpu']}, PostgreSQL {info['postgresql']}, Python {info['python']}")
-    code_now = code_state()
-    print(f"code: {info['code']}" + ("" if code_now == info["code"] else f" !! CHANGED during the run to {code_now}"))
+    codes = {run.code for run in runs}
+    if len(codes) == 1:
+        print(f"code: {info['code']} (unchanged during the run)")
+    else:
+        print("!! the code under test CHANGED during the run: " + "; ".join(f"{run.label}: {run.code}" for run in runs))
     print(
         "naive loop: update_or_create per row + product.categories.set(); 'transaction' = one transaction per "
         "page, 'autocommit' = none (each statement commits). Verdicts against: " + baseline
