@@ -18,18 +18,23 @@ from django.db import transaction
 from catalog.models import Category, Product, ProductCategory, ProductVariation
 from sync.services.paging import TRANSIENT_ERRORS, FetchedPage, Listing
 from sync.services.results import ItemFailure, SyncStats, WriteResult, records_parse
-from sync.services.upsert import content_hash, rows_diff, rows_upsert
+from sync.services.upsert import rows_diff, rows_upsert
 from sync.woocommerce.client import WooCommerceClient, WooCommerceNotFound
 from sync.woocommerce.types import (
+    PRODUCT_DIGEST_KEYS,
     PRODUCT_FIELDS,
     STOCK_FIELDS,
+    VARIATION_DIGEST_KEYS,
     VARIATION_FIELDS,
     PayloadError,
     ProductRecord,
     VariationRecord,
     coerce_id,
+    item_id_or_none,
     parse_product,
+    parse_stock,
     parse_variation,
+    raw_digest,
 )
 
 logger = logging.getLogger(__name__)
@@ -40,29 +45,49 @@ MAX_PER_PAGE = 100  # WooCommerce's per_page maximum
 # Variations per product are few; one page of the per-product listing nearly always holds them.
 VARIATIONS_PER_PARENT_PAGE = 100
 
-# What a page write stores, what it reads back to compare, and what the digest covers.
+# What a page write stores, and what it reads back to compare: the payload digest
+# (which covers the category links and the variation list too, so an unchanged product
+# needs neither checked) and the stock and price columns.
 _PRODUCT_COLUMNS = (*PRODUCT_FIELDS, "deleted_at", "sync_hash")
 _PRODUCT_COMPARED = ("sync_hash", "deleted_at", *STOCK_FIELDS)
-_PRODUCT_DIGESTED = tuple(name for name in PRODUCT_FIELDS if name not in _PRODUCT_COMPARED)
 _VARIATION_COLUMNS = (*VARIATION_FIELDS, "deleted_at", "sync_hash")
 _VARIATION_COMPARED = ("sync_hash", "deleted_at", "stock_managed_by_parent", *STOCK_FIELDS)
-_VARIATION_DIGESTED = tuple(name for name in VARIATION_FIELDS if name not in _VARIATION_COMPARED)
 
 
-def _row(fields: dict[str, Any], digested: tuple[str, ...], **relations: Any) -> dict[str, Any]:
-    """A live mirror row: the parsed values, not deleted, with the digest of ``digested`` and ``relations``."""
-    return {**fields, "deleted_at": None, "sync_hash": content_hash({**fields, **relations}, (*digested, *relations))}
+def _row(record: ProductRecord | VariationRecord) -> dict[str, Any]:
+    """A live mirror row: the parsed values, not deleted, with the payload's digest."""
+    return {**record.model_fields(), "deleted_at": None, "sync_hash": record.digest}
 
 
-def _product_row(record: ProductRecord) -> dict[str, Any]:
-    # The digest covers the category links and the variation list too, so an unchanged
-    # product needs neither checked.
-    return _row(
-        record.model_fields(),
-        _PRODUCT_DIGESTED,
-        category_ids=sorted(ref.id for ref in record.categories),
-        variation_ids=list(record.variation_ids),
-    )
+def _unchanged_ids(*, model: type[Product | ProductVariation], items: list[Any]) -> set[int]:
+    """Ids of raw ``items`` whose mirror row already holds exactly these values (one SELECT).
+
+    Only the digest and the stock fields are computed, so a re-sync skips the full parse
+    of everything unchanged; items that do not even parse that far are left to the full
+    parse, which reports them.
+    """
+    variation = model is ProductVariation
+    keys = VARIATION_DIGEST_KEYS if variation else PRODUCT_DIGEST_KEYS
+    candidates: dict[int, dict[str, Any]] = {}
+    for raw in items:
+        try:
+            stock = parse_stock(raw)
+        except PayloadError:
+            continue
+        candidates[stock.id] = {
+            "sync_hash": raw_digest(raw, keys),
+            "deleted_at": None,
+            **stock.model_fields(variation=variation),
+        }
+    diff = rows_diff(model=model, rows=candidates, fields=_VARIATION_COMPARED if variation else _PRODUCT_COMPARED)
+    return set(candidates) - {*diff.created, *diff.updated}
+
+
+def _changed_items(*, model: type[Product | ProductVariation], items: list[Any]) -> tuple[list[Any], int]:
+    """(items that are new or changed, how many were unchanged)."""
+    unchanged = _unchanged_ids(model=model, items=items)
+    changed = [raw for raw in items if item_id_or_none(raw) not in unchanged]
+    return changed, len(items) - len(changed)
 
 
 # --- parsing ----------------------------------------------------------------------
@@ -101,7 +126,7 @@ def _category_stubs_create(records: list[ProductRecord]) -> None:
 def _products_write(*, records: list[ProductRecord], synced_at: datetime, dry_run: bool) -> WriteResult:
     if not records:
         return WriteResult()
-    rows = {record.id: _product_row(record) for record in records}
+    rows = {record.id: _row(record) for record in records}
     diff = rows_diff(model=Product, rows=rows, fields=_PRODUCT_COMPARED)
     touched_ids = {*diff.created, *diff.updated}
     if not touched_ids:
@@ -169,11 +194,7 @@ def _variations_write(
         for record in records
         if record.product_id not in parents
     )
-    rows = {
-        record.id: _row(record.model_fields(), _VARIATION_DIGESTED)
-        for record in records
-        if record.product_id in parents
-    }
+    rows = {record.id: _row(record) for record in records if record.product_id in parents}
     diff = rows_diff(model=ProductVariation, rows=rows, fields=_VARIATION_COMPARED)
     if not dry_run:
         rows_upsert(
@@ -311,9 +332,12 @@ def products_pages_sync(
         enrich=enrich,
     )
     for page in listing:
-        records, failures = product_records_parse(page.items)
+        # Unchanged products are recognised from their digest before any full parse; the
+        # rest is written in one transaction (the sync lock makes this the only writer).
+        changed, unchanged = _changed_items(model=Product, items=page.items)
+        records, failures = product_records_parse(changed)
         variations, variation_failures = _page_variations(page)
-        stats.add(WriteResult(failures=tuple(failures + variation_failures)))
+        stats.add(WriteResult(unchanged=unchanged, failures=tuple(failures + variation_failures)))
         stats.add(product_upsert_page(records=records, synced_at=synced_at, dry_run=dry_run, variations=variations))
         if on_page is not None:
             on_page(page)
@@ -341,10 +365,11 @@ def variations_pages_sync(
         client=client, endpoint=VARIATIONS, per_page=per_page, stats=stats, params=params, should_stop=should_stop
     )
     for page in listing:
-        records, failures = variation_records_parse(page.items)
+        changed, unchanged = _changed_items(model=ProductVariation, items=page.items)
+        records, failures = variation_records_parse(changed)
         if parents_seen is not None:
             parents_seen.update(record.product_id for record in records)
-        stats.add(WriteResult(failures=tuple(failures)))
+        stats.add(WriteResult(unchanged=unchanged, failures=tuple(failures)))
         stats.add(
             variation_upsert_page(
                 records=records, synced_at=synced_at, dry_run=dry_run, pending_parents=pending_parents

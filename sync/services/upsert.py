@@ -7,13 +7,13 @@ invalidate caches.
 
 Reading back every column of a page (descriptions, images, attributes) would cost more
 than the rest of the sync, so the columns ``--stock`` never touches are compared through
-one digest stored with the row (``sync_hash``, see :func:`content_hash`), and only the
-stock and price columns, which ``--stock`` rewrites on its own, are read back one by one.
+one digest of the payload stored with the row (``sync_hash``, see
+``sync.woocommerce.types.raw_digest``), and only the stock and price columns, which
+``--stock`` rewrites on its own, are read back one by one.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -30,14 +30,6 @@ def _json_default(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
-
-
-def content_hash(values: Mapping[str, Any], fields: Iterable[str]) -> str:
-    """A stable digest of ``values[field]`` for ``fields`` (parsed WooCommerce values)."""
-    payload = json.dumps(
-        [values[name] for name in fields], default=_json_default, sort_keys=True, separators=(",", ":")
-    )
-    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

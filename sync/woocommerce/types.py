@@ -9,6 +9,8 @@ skip and report that one item while the rest of its page lands.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -103,6 +105,7 @@ class ProductRecord:
     date_modified_gmt: datetime | None
     categories: tuple[CategoryRef, ...] = field(default=())
     variation_ids: tuple[int, ...] = field(default=())
+    digest: str = ""  # raw_digest() of the payload this record was parsed from
 
     def model_fields(self) -> dict[str, Any]:
         """The Product columns (everything but the id and the category links)."""
@@ -137,6 +140,7 @@ class VariationRecord:
     menu_order: int
     date_created_gmt: datetime | None
     date_modified_gmt: datetime | None
+    digest: str = ""  # raw_digest() of the payload this record was parsed from
 
     def model_fields(self) -> dict[str, Any]:
         """The ProductVariation columns (everything but the id)."""
@@ -166,9 +170,11 @@ class StockRecord:
 
 
 PRODUCT_FIELDS: tuple[str, ...] = tuple(
-    name for name in ProductRecord.__dataclass_fields__ if name not in {"id", "categories", "variation_ids"}
+    name for name in ProductRecord.__dataclass_fields__ if name not in {"id", "categories", "variation_ids", "digest"}
 )
-VARIATION_FIELDS: tuple[str, ...] = tuple(name for name in VariationRecord.__dataclass_fields__ if name != "id")
+VARIATION_FIELDS: tuple[str, ...] = tuple(
+    name for name in VariationRecord.__dataclass_fields__ if name not in {"id", "digest"}
+)
 CATEGORY_FIELDS: tuple[str, ...] = tuple(name for name in CategoryRecord.__dataclass_fields__ if name != "id")
 # Stock columns shared by products and variations (variations add stock_managed_by_parent).
 STOCK_FIELDS: tuple[str, ...] = (
@@ -182,6 +188,25 @@ STOCK_FIELDS: tuple[str, ...] = (
 )
 # What --stock asks WooCommerce for (``_fields``): cheap to serve, enough to compare.
 STOCK_API_FIELDS: tuple[str, ...] = ("id", "type", "parent_id", *STOCK_FIELDS)
+# Payload keys a row's digest covers: what we mirror except stock and prices (compared
+# column by column, because --stock rewrites them alone). Our field names are WooCommerce's.
+PRODUCT_DIGEST_KEYS: tuple[str, ...] = tuple(name for name in PRODUCT_FIELDS if name not in STOCK_FIELDS)
+VARIATION_DIGEST_KEYS: tuple[str, ...] = tuple(
+    name for name in VARIATION_FIELDS if name not in {*STOCK_FIELDS, "stock_managed_by_parent", "product_id"}
+)
+
+
+def raw_digest(raw: Mapping[str, Any], keys: tuple[str, ...]) -> str:
+    """A stable digest of the payload's ``keys``, plus its category ids and variation ids when present.
+
+    Computed from the raw JSON, so an unchanged item is recognised before (and without)
+    parsing it. Category names are left out: a renamed category is not a product change.
+    """
+    categories = raw.get("categories")
+    category_ids = [c.get("id") for c in categories if isinstance(c, dict)] if isinstance(categories, list) else None
+    values = [raw.get(key) for key in keys] + [category_ids, raw.get("variations")]
+    payload = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
 
 
 # --- coercion ---------------------------------------------------------------------
@@ -423,6 +448,7 @@ def parse_product(raw: Any) -> ProductRecord:
         variation_ids=tuple(
             coerce_id(value, f"variations[{i}]") for i, value in enumerate(_list(raw.get("variations"), "variations"))
         ),
+        digest=raw_digest(raw, PRODUCT_DIGEST_KEYS),
         **shared,
     )
 
@@ -438,6 +464,7 @@ def parse_variation(raw: Any, *, product_id: int | None = None) -> VariationReco
         id=coerce_id(raw.get("id")),
         product_id=parent,
         image=_object_or_none(raw.get("image"), "image"),
+        digest=raw_digest(raw, VARIATION_DIGEST_KEYS),
         **_sellable(raw),
     )
 

@@ -334,3 +334,25 @@ def test_incremental_products_picks_up_a_variation_edit_and_its_parents_derived_
     assert ProductVariation.objects.get(id=variation_id).price == Decimal("0.50")
     assert Product.objects.get(id=parent_id).price == Decimal("0.50")
     assert mirror_differences(catalog) == []
+
+
+@pytest.mark.django_db
+def test_a_rescan_rewrites_exactly_the_products_whose_mirrored_values_changed(make_sandbox):
+    server = make_sandbox(products=120, variable_share=0.2, categories=8, seed=89)
+    assert run_sync("--full").code == 0
+    catalog = server.catalog
+    simple = [pid for pid, p in catalog.products.items() if p["status"] == "publish" and p["type"] == "simple"]
+    other_category = next(iter(catalog.categories))
+    catalog.edit_product(simple[0], name="Renamed product")
+    catalog.edit_product(simple[1], categories=[other_category])
+    catalog.edit_product(simple[2], images=[])
+    catalog.sell(simple[3], 1)  # stock only, date_modified untouched
+    stamps = dict(Product.objects.values_list("id", "updated_at"))
+
+    result = run_sync("--full")
+
+    assert result.code == 0, result.stderr
+    rewritten = {pid for pid, stamp in Product.objects.values_list("id", "updated_at") if stamp != stamps[pid]}
+    assert rewritten == set(simple[:4])
+    assert last_run().created == 0
+    assert mirror_differences(catalog) == []
