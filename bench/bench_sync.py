@@ -166,14 +166,14 @@ class ProcessRun:
     stderr: str
 
 
-def run_measured(label: str, argv: list[str], *, env: dict[str, str], sandbox_pid: int) -> ProcessRun:
-    """Run ``argv`` to completion; wall time, CPU and peak RSS from ``os.wait4`` of that process alone."""
+def run_measured(label: str, argv: list[str], *, env: dict[str, str], sandbox_pid: int, cwd: Path = REPO) -> ProcessRun:
+    """Run ``argv`` (in ``cwd``) to completion; wall time, CPU and peak RSS from ``os.wait4`` of that process."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         load = os.getloadavg()[0]
         code = code_state()
         sandbox_before = process_cpu_seconds(sandbox_pid)
         started = time.monotonic()
-        process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=err)
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err)
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.monotonic() - started
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -789,13 +789,37 @@ def report(
     failed = [run.label for run in runs if run.process.returncode != 0]
     # The verdicts compare against the stronger baseline measured.
     baseline = "transaction" if "transaction" in naive else next(iter(naive))
+    # Raw figures first, so that a failure while printing loses nothing.
+    results_dir = REPO / "bench" / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"sync-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    payload = {
+        "products": products,
+        "machine": info,
+        "naive_baseline": baseline,
+        "queries_per_page": queries,
+        "runs": {
+            run.label: {
+                **{k: v for k, v in asdict(run.process).items() if k not in ("stdout", "stderr")},
+                "products": run.products,
+                "rows": run.rows,
+                "summary": run.summary,
+            }
+            for run in runs
+        },
+        "profiles": profiles,
+    }
+    path.write_text(json.dumps(payload, indent=2, default=str))
     print(f"\n=== Sync benchmark: {products} products, 10% variable — {info['date']} ===")
     print(f"machine: {info['nproc']} CPUs, {info['cpu']}, PostgreSQL {info['postgresql']}, Python {info['python']}")
-    codes = {run.code for run in runs}
+    codes = {run.process.code for run in runs}
     if len(codes) == 1:
         print(f"code: {info['code']} (unchanged during the run)")
     else:
-        print("!! the code under test CHANGED during the run: " + "; ".join(f"{run.label}: {run.code}" for run in runs))
+        print(
+            "!! the code under test CHANGED during the run: "
+            + "; ".join(f"{run.label}: {run.process.code}" for run in runs)
+        )
     print(
         "naive loop: update_or_create per row + product.categories.set(); 'transaction' = one transaction per "
         "page, 'autocommit' = none (each statement commits). Verdicts against: " + baseline
@@ -916,26 +940,7 @@ def report(
     for name, ok, detail in verdicts:
         print(f"  {verdict(ok)}  {name}: {detail}")
     all_pass = all(ok for _, ok, _ in verdicts) and not failed
-    results_dir = REPO / "bench" / "results"
-    results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / f"sync-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    payload = {
-        "products": products,
-        "machine": info,
-        "naive_baseline": baseline,
-        "queries_per_page": queries,
-        "runs": {
-            run.label: {
-                **{k: v for k, v in asdict(run.process).items() if k not in ("stdout", "stderr")},
-                "products": run.products,
-                "rows": run.rows,
-                "summary": run.summary,
-            }
-            for run in runs
-        },
-        "verdicts": [{"target": name, "pass": ok, "detail": detail} for name, ok, detail in verdicts],
-        "profiles": profiles,
-    }
+    payload["verdicts"] = [{"target": name, "pass": ok, "detail": detail} for name, ok, detail in verdicts]
     path.write_text(json.dumps(payload, indent=2, default=str))
     print(f"\nresults: {path.relative_to(REPO)}")
     return {"all_pass": all_pass}
