@@ -170,7 +170,7 @@ def run_measured(label: str, argv: list[str], *, env: dict[str, str], sandbox_pi
     """Run ``argv`` (in ``cwd``) to completion; wall time, CPU and peak RSS from ``os.wait4`` of that process."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         load = os.getloadavg()[0]
-        code = code_state()
+        code = code_state() if cwd == REPO else f"tree {cwd.name}"
         sandbox_before = process_cpu_seconds(sandbox_pid)
         started = time.monotonic()
         process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err)
