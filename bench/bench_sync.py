@@ -525,7 +525,9 @@ def machine() -> dict[str, str]:
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         pg = cursor.fetchone()[0]
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     return {
+        "commit": head.stdout.strip(),
         "code": code_state(),
         "nproc": str(os.cpu_count()),
         "cpu": model,
@@ -535,17 +537,22 @@ def machine() -> dict[str, str]:
     }
 
 
+CODE_PATHS = ("sync", "catalog", "common", "crushme_project")
+
+
 def code_state() -> str:
-    """HEAD plus a digest of uncommitted changes to the code under test (the checkout is shared: the sync
-    may change while the benchmark runs, which would mix two versions in one report)."""
+    """The code under test: git tree ids of the app folders plus a digest of their uncommitted changes
+    (the checkout is shared: the sync may change while the benchmark runs, which would mix two versions
+    in one report). Commits elsewhere (tests, docs) leave it unchanged."""
     import hashlib
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout
 
-    head = git("rev-parse", "--short", "HEAD").strip()
-    diff = git("diff", "HEAD", "--", "sync", "catalog", "common", "crushme_project")
-    return f"{head}+dirty:{hashlib.sha1(diff.encode()).hexdigest()[:8]}" if diff else head
+    trees = git("rev-parse", *(f"HEAD:{path}" for path in CODE_PATHS))
+    diff = git("diff", "HEAD", "--", *CODE_PATHS)
+    state = hashlib.sha1(trees.encode()).hexdigest()[:8]
+    return f"{state}+dirty:{hashlib.sha1(diff.encode()).hexdigest()[:8]}" if diff else state
 
 
 def verdict(ok: bool) -> str:
@@ -814,7 +821,7 @@ def report(
     print(f"machine: {info['nproc']} CPUs, {info['cpu']}, PostgreSQL {info['postgresql']}, Python {info['python']}")
     codes = {run.process.code for run in runs}
     if len(codes) == 1:
-        print(f"code: {info['code']} (unchanged during the run)")
+        print(f"code: commit {info['commit']}, app folders {info['code']} (unchanged during the run)")
     else:
         print(
             "!! the code under test CHANGED during the run: "
