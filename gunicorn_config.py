@@ -81,7 +81,10 @@ def build_settings(environ: dict[str, str]) -> dict[str, object]:
         "threads": _env_int(environ, "GUNICORN_THREADS", 1),
         "timeout": _env_int(environ, "GUNICORN_TIMEOUT", 120),
         "graceful_timeout": _env_int(environ, "GUNICORN_GRACEFUL_TIMEOUT", 30),
-        "keepalive": _env_int(environ, "GUNICORN_KEEPALIVE", 5),
+        # 0: close each connection after its response. A kept-alive connection stays with the gevent
+        # worker that accepted it (and its greenlet is not served fairly inside the worker): at 50
+        # connections the p99 was 0.4-2.8 s with 5 s keep-alive, ~70 ms without (docs/performance.md).
+        "keepalive": _env_int(environ, "GUNICORN_KEEPALIVE", 0),
         "max_requests": _env_int(environ, "GUNICORN_MAX_REQUESTS", 1000),
         "max_requests_jitter": _env_int(environ, "GUNICORN_MAX_REQUESTS_JITTER", 50),
         "preload_app": preload_app,

@@ -37,7 +37,7 @@ def test_defaults_are_the_guides():
     assert settings["worker_connections"] == 500
     assert settings["timeout"] == 120
     assert settings["graceful_timeout"] == 30
-    assert settings["keepalive"] == 5
+    assert settings["keepalive"] == 0
     assert settings["max_requests"] == 1000
     assert settings["max_requests_jitter"] == 50
     assert settings["preload_app"] is False
@@ -55,7 +55,7 @@ def test_every_setting_comes_from_the_environment():
             "GUNICORN_THREADS": "4",
             "GUNICORN_TIMEOUT": "60",
             "GUNICORN_GRACEFUL_TIMEOUT": "10",
-            "GUNICORN_KEEPALIVE": "0",
+            "GUNICORN_KEEPALIVE": "2",
             "GUNICORN_MAX_REQUESTS": "500",
             "GUNICORN_MAX_REQUESTS_JITTER": "25",
             "GUNICORN_ACCESS_LOG": "/var/log/crushme/access.log",
@@ -66,7 +66,7 @@ def test_every_setting_comes_from_the_environment():
     assert settings["bind"] == ["unix:/run/crushme/gunicorn.sock"]
     assert (settings["workers"], settings["worker_class"], settings["threads"]) == (3, "gthread", 4)
     assert (settings["worker_connections"], settings["timeout"], settings["graceful_timeout"]) == (100, 60, 10)
-    assert settings["keepalive"] == 0
+    assert settings["keepalive"] == 2
     assert (settings["max_requests"], settings["max_requests_jitter"]) == (500, 25)
     assert settings["accesslog"] == "/var/log/crushme/access.log"
     assert settings["control_socket"] == "/run/crushme/gunicorn.ctl"
