@@ -84,11 +84,11 @@ bench-export: venv
 
 ## Worker RSS idle and after 10,000 requests, gevent and sync workers (docs/performance.md).
 bench-memory: venv deps
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) bench/bench_memory.py
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) bench/bench_memory.py $(BENCH_MEMORY_ARGS)
 
 ## API p99 under load with and without a --full sync under the crushme-sync@ unit's limits.
 bench-sync-limits: venv deps
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) bench/bench_sync_limits.py
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) bench/bench_sync_limits.py $(BENCH_SYNC_LIMITS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
