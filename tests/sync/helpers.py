@@ -76,17 +76,23 @@ def expected_live_products(catalog) -> dict[int, dict]:
     return {pid: catalog.product_payload(pid) for pid, p in list(catalog.products.items()) if p["status"] != "trash"}
 
 
-def mirror_differences(catalog) -> list[str]:
-    """Every difference between the sandbox and the mirror, field by field ([] when equal)."""
+def mirror_differences(catalog, *, mirrored_only: bool = False) -> list[str]:
+    """Every difference between the sandbox and the mirror, field by field ([] when equal).
+
+    ``mirrored_only``: rows not mirrored yet are not a difference (after a partial run), but every
+    mirrored row must still equal the store and no row may be extra.
+    """
     problems: list[str] = []
+
+    def ids_differ(what: str, expected: set[int], mirrored: set[int]) -> None:
+        missing = set() if mirrored_only else expected - mirrored
+        extra = mirrored - expected
+        if missing or extra:
+            problems.append(f"{what} ids differ: missing {sorted(missing)[:10]}, extra {sorted(extra)[:10]}")
 
     expected_categories = {cid: parse_category(catalog.category_payload(cid)) for cid in list(catalog.categories)}
     mirrored_categories = {c.id: c for c in Category.objects.all()}
-    if set(expected_categories) != set(mirrored_categories):
-        problems.append(
-            f"category ids differ: missing {sorted(set(expected_categories) - set(mirrored_categories))[:10]}, "
-            f"extra {sorted(set(mirrored_categories) - set(expected_categories))[:10]}"
-        )
+    ids_differ("category", set(expected_categories), set(mirrored_categories))
     for cid, record in expected_categories.items():
         row = mirrored_categories.get(cid)
         if row is None:
@@ -97,11 +103,7 @@ def mirror_differences(catalog) -> list[str]:
 
     payloads = expected_live_products(catalog)
     mirrored = {p.id: p for p in Product.objects.filter(deleted_at__isnull=True).exclude(status="trash")}
-    if set(payloads) != set(mirrored):
-        problems.append(
-            f"live product ids differ: missing {sorted(set(payloads) - set(mirrored))[:10]}, "
-            f"extra {sorted(set(mirrored) - set(payloads))[:10]}"
-        )
+    ids_differ("live product", set(payloads), set(mirrored))
     links: dict[int, set[int]] = {}
     for product_id, category_id in Product.categories.through.objects.values_list("product_id", "category_id"):
         links.setdefault(product_id, set()).add(category_id)
@@ -122,11 +124,7 @@ def mirror_differences(catalog) -> list[str]:
             expected_variations[vid] = parse_variation(catalog.variation_payload(vid), product_id=pid)
 
     mirrored_variations = {v.id: v for v in ProductVariation.objects.filter(deleted_at__isnull=True)}
-    if set(expected_variations) != set(mirrored_variations):
-        problems.append(
-            f"live variation ids differ: missing {sorted(set(expected_variations) - set(mirrored_variations))[:10]}, "
-            f"extra {sorted(set(mirrored_variations) - set(expected_variations))[:10]}"
-        )
+    ids_differ("live variation", set(expected_variations), set(mirrored_variations))
     for vid, record in expected_variations.items():
         row = mirrored_variations.get(vid)
         if row is None:

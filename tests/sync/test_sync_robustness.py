@@ -35,7 +35,7 @@ def test_faulty_store_ends_complete_or_partial_with_failed_pages_named_then_next
     server.set_faults(
         rate=0.2,
         kinds=("500", "502", "504", "429", "timeout", "malformed", "drop"),
-        seed=4,
+        seed=7,  # with this seed two pages fail beyond their retries: the partial path is the one taken
         retry_after=0,
         timeout_seconds=1.0,
     )
@@ -50,10 +50,10 @@ def test_faulty_store_ends_complete_or_partial_with_failed_pages_named_then_next
         assert "page" in run.error_summary
     else:
         assert run.status == "succeeded"
-    # Nothing half-written: every mirrored product equals the store, with all its links.
-    payloads = {pid: p for pid, p in server.catalog.products.items()}
-    for product in Product.objects.all():
-        assert product.name == payloads[product.id]["name"]
+    # Nothing half-written: every mirrored category, product (with its category links) and variation
+    # equals the store field by field; what is missing is what the failed pages held.
+    assert Product.objects.exists()
+    assert mirror_differences(server.catalog, mirrored_only=True) == []
 
     server.clear_faults()
     healed = run_sync("--full", "--batch-size", "20")
@@ -233,19 +233,44 @@ def test_sigterm_finishes_the_page_records_partial_and_exits_6(make_sandbox):
     assert Product.objects.count() < 300
 
 
-@pytest.mark.django_db
-def test_booting_the_wsgi_application_makes_no_request_and_starts_no_sync(make_sandbox, monkeypatch):
-    import importlib
-    import sys
+# A fresh interpreter boots the WSGI application (django.setup(), every AppConfig.ready()) and serves
+# catalog requests through it, as a gunicorn worker does; then it idles so that any background work
+# started at boot would have time to reach the store.
+BOOT_AND_SERVE = """
+import sys, time
+from wsgiref.util import setup_testing_defaults
+from crushme_project.wsgi import application
 
+for path in ("/api/health/", "/api/products/", "/api/categories/"):
+    environ = {"PATH_INFO": path}
+    setup_testing_defaults(environ)
+    statuses = []
+    body = application(environ, lambda status, headers, exc_info=None: statuses.append(status))
+    b"".join(body)
+    print(path, statuses[0], flush=True)
+time.sleep(1.0)
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_booting_the_wsgi_application_makes_no_request_and_starts_no_sync(make_sandbox):
     server = make_sandbox(products=10, seed=71)
-    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "crushme_project.settings.test")
-    sys.modules.pop("crushme_project.wsgi", None)
 
-    wsgi = importlib.import_module("crushme_project.wsgi")
+    booted = subprocess.run(
+        [sys.executable, "-c", BOOT_AND_SERVE],
+        cwd=PROJECT_ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
-    assert callable(wsgi.application)
-    time.sleep(0.5)  # give any (wrongly) scheduled background work a chance to show up
+    assert booted.returncode == 0, booted.stderr
+    assert booted.stdout.split("\n")[:3] == [
+        "/api/health/ 200 OK",
+        "/api/products/ 200 OK",
+        "/api/categories/ 200 OK",
+    ]
     assert server.stats["requests"] == 0
     assert SyncRun.objects.count() == 0
 
