@@ -71,3 +71,77 @@ def test_production_settings_refuse_to_start_naming_what_is_missing(missing):
     line = next(line for line in result.stderr.splitlines() if "ImproperlyConfigured" in line)
     assert not any(name in line for name in present)
     assert "cs_production_secret_value" not in result.stderr
+
+
+SETTINGS_PROBE = (
+    "import json, django; django.setup(); from django.conf import settings as s; "
+    "print(json.dumps({"
+    "'timeout': s.WOOCOMMERCE_TIMEOUT, 'retries': s.WOOCOMMERCE_MAX_RETRIES, 'batch': s.WOOCOMMERCE_SYNC_BATCH_SIZE, "
+    "'conn_max_age': s.DATABASES['default']['CONN_MAX_AGE'], 'rates': s.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'], "
+    "'num_proxies': s.REST_FRAMEWORK['NUM_PROXIES'], 'ttl': [s.CATALOG_CACHE_TTL_CATEGORIES, "
+    "s.CATALOG_CACHE_TTL_PRODUCT_LIST, s.CATALOG_CACHE_TTL_PRODUCT_DETAIL], "
+    "'live_timeout': s.LIVE_STOCK_TIMEOUT_SECONDS}))"
+)
+
+
+def probe_settings(env: dict[str, str]) -> dict:
+    import json
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "WOO", "THROTTLE", "CATALOG", "LIVE"))}
+    clean.pop("CONN_MAX_AGE", None)
+    clean.pop("NUM_PROXIES", None)
+    result = subprocess.run(
+        [sys.executable, "-c", SETTINGS_PROBE],
+        cwd=PROJECT_ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "crushme_project.settings.base", "DATABASE_URL": "", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_documented_defaults():
+    values = probe_settings({})
+
+    assert values == {
+        "timeout": 30.0,
+        "retries": 2,
+        "batch": 50,
+        "conn_max_age": 60,
+        "rates": {"anon": "100/hour", "user": "1000/hour", "staff": "5000/hour"},
+        "num_proxies": 1,
+        "ttl": [3600, 300, 300],
+        "live_timeout": 2.0,
+    }
+
+
+def test_documented_settings_come_from_the_environment():
+    values = probe_settings(
+        {
+            "WOOCOMMERCE_TIMEOUT": "12.5",
+            "WOOCOMMERCE_MAX_RETRIES": "4",
+            "WOOCOMMERCE_SYNC_BATCH_SIZE": "100",
+            "CONN_MAX_AGE": "0",
+            "THROTTLE_RATE_ANON": "10/minute",
+            "THROTTLE_RATE_USER": "20/minute",
+            "THROTTLE_RATE_STAFF": "30/minute",
+            "NUM_PROXIES": "2",
+            "CATALOG_CACHE_TTL_CATEGORIES": "60",
+            "CATALOG_CACHE_TTL_PRODUCT_LIST": "30",
+            "CATALOG_CACHE_TTL_PRODUCT_DETAIL": "15",
+            "LIVE_STOCK_TIMEOUT_SECONDS": "1.5",
+        }
+    )
+
+    assert values == {
+        "timeout": 12.5,
+        "retries": 4,
+        "batch": 100,
+        "conn_max_age": 0,
+        "rates": {"anon": "10/minute", "user": "20/minute", "staff": "30/minute"},
+        "num_proxies": 2,
+        "ttl": [60, 30, 15],
+        "live_timeout": 1.5,
+    }

@@ -271,6 +271,35 @@ def test_dry_run_reports_and_writes_nothing(make_sandbox):
     assert SyncRun.objects.count() == 0
 
 
+def mirror_snapshot() -> tuple:
+    return (
+        sorted(Category.objects.values_list("id", "name", "updated_at")),
+        sorted(Product.objects.values_list("id", "price", "stock_quantity", "status", "deleted_at", "updated_at")),
+        sorted(ProductVariation.objects.values_list("id", "price", "stock_quantity", "updated_at")),
+        list(SyncRun.objects.values_list("id", "status", "finished_at")),
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("mode", ["--stock", "--products", "--categories", "--full"])
+def test_dry_run_of_every_mode_reports_changes_and_writes_nothing_to_a_mirror(make_sandbox, mode):
+    server = make_sandbox(products=60, variable_share=0.2, categories=8, seed=32)
+    assert run_sync("--full").code == 0
+    product_id = next(pid for pid, p in server.catalog.products.items() if p["status"] == "publish")
+    server.catalog.sell(product_id, 1)  # stock: not in date_modified
+    server.catalog.edit_product(product_id, regular_price="999.00")  # --products
+    server.catalog.edit_category(next(iter(server.catalog.categories)), name="Renamed")  # --categories
+    before = mirror_snapshot()
+
+    result = run_sync(mode, "--dry-run")
+
+    assert result.code == 0, result.stderr
+    assert "dry run: nothing written" in result.stdout
+    expected = {"--stock": 1, "--products": 1, "--categories": 1, "--full": 2}[mode]  # --full: product + category
+    assert f"would create 0 · would update {expected} ·" in result.stdout
+    assert mirror_snapshot() == before
+
+
 @pytest.mark.django_db
 def test_a_product_sync_creates_stub_categories_it_does_not_know_yet(make_sandbox):
     server = make_sandbox(products=40, categories=6, seed=37)

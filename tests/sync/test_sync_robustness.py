@@ -142,8 +142,10 @@ def test_help_documents_modes_and_exit_codes(capsys):
     result = run_sync("--help")
     out = capsys.readouterr().out + result.stdout
     assert result.code == 0
-    for text in ("--stock", "--products", "--categories", "--full", "--dry-run", "exit codes", "75"):
+    for text in ("--stock", "--products", "--categories", "--full", "--dry-run", "exit codes:"):
         assert text in out
+    documented = {line.split()[0] for line in out.split("exit codes:")[1].splitlines() if line[:3].strip().isdigit()}
+    assert documented == {"0", "1", "2", "3", "4", "5", "6", "75"}
 
 
 @pytest.mark.django_db
