@@ -91,6 +91,26 @@ def test_repeated_failures_open_the_circuit_and_stop_calling_woocommerce(make_sa
 
 
 @pytest.mark.django_db
+def test_the_circuit_closes_again_after_its_open_window(make_sandbox, settings):
+    settings.LIVE_WOOCOMMERCE_CIRCUIT_FAILURES = 2
+    settings.LIVE_WOOCOMMERCE_CIRCUIT_OPEN_SECONDS = 1
+    server = make_sandbox(products=20, variable_share=0.0, seed=108)
+    assert run_sync("--full").code == 0
+    product_id = next(pid for pid, p in server.catalog.products.items() if p["status"] == "publish")
+    server.set_faults(rate=1.0, kinds=("500",))
+    reasons = [product_stock_live_fetch(product_id=product_id, variable=False).reason for _ in range(3)]
+    assert reasons == ["error", "error", "circuit open"]
+    server.clear_faults()
+    server.reset_stats()
+
+    time.sleep(1.2)
+    result = product_stock_live_fetch(product_id=product_id, variable=False)
+
+    assert result.source == "live"
+    assert server.stats["requests"] == 1
+
+
+@pytest.mark.django_db
 def test_an_unknown_product_is_fetched_on_demand_with_its_variations(make_sandbox):
     server = make_sandbox(products=40, variable_share=0.5, seed=109)
     product_id = next(
@@ -128,6 +148,21 @@ def test_a_woocommerce_404_is_remembered_so_bad_ids_cannot_hammer_the_store(make
 
     assert server.stats["requests"] == 2
     assert not Product.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_remembered_404_is_forgotten_after_its_time(make_sandbox, settings):
+    settings.ON_DEMAND_NOT_FOUND_CACHE_SECONDS = 1
+    server = make_sandbox(products=10, seed=128)
+    assert product_fetch_on_demand(slug="arrives-later") is None
+    server.catalog.add_product(name="Arrives later", slug="arrives-later", status="publish")
+    assert product_fetch_on_demand(slug="arrives-later") is None  # still remembered: WooCommerce not asked
+
+    time.sleep(1.2)
+    found = product_fetch_on_demand(slug="arrives-later")
+
+    assert found is not None
+    assert Product.objects.get(id=found).slug == "arrives-later"
 
 
 @pytest.mark.django_db
