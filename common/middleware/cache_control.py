@@ -2,8 +2,9 @@
 
 Rules, first match wins:
 
-1. A response marked ``response.cache_private = True`` (live-stock answers, the CSV export) and
-   any response to a staff user: ``private, no-store`` — nothing in between may keep it.
+1. A response marked ``response.cache_private = True`` (live-stock answers, the CSV export), and
+   a response to a staff user on a URL named in ``CACHE_CONTROL_MAX_AGE``: ``private, no-store`` —
+   nothing in between may keep it.
 2. A GET/HEAD on a URL named in ``CACHE_CONTROL_MAX_AGE`` (``"namespace:url-name": seconds``)
    answering 200 or 304: ``public, max-age=<seconds>``. Browsers and nginx keep it that long;
    after that they revalidate with ``If-None-Match`` and get a cheap 304.
@@ -38,15 +39,17 @@ class CacheControlMiddleware:
 def cache_control_for(request: HttpRequest, response: HttpResponseBase) -> str | None:
     if getattr(response, "cache_private", False):
         return PRIVATE
-    user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated and user.is_staff:
-        return PRIVATE
     match = request.resolver_match
     if match is None:
         return None
     max_age = getattr(settings, "CACHE_CONTROL_MAX_AGE", {}).get(match.view_name)
     if max_age is None:
         return None
+    # Only now: request.user is lazy and loading it reads the session table, which on another URL
+    # (the health check during a database outage) would turn an answer into a 500.
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and user.is_staff:
+        return PRIVATE
     if request.method in ("GET", "HEAD") and response.status_code in (200, 304):
         return f"public, max-age={int(max_age)}"
     return "no-store"

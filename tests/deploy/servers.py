@@ -36,17 +36,17 @@ def postgres_url(*, name: str, port: int = 5432, host: str = "127.0.0.1") -> str
     return f"postgres://{credentials}@{host}:{port}/{name}"
 
 
-def http_get(url: str, *, timeout: float = 10.0) -> tuple[int, bytes]:
+def http_get(url: str, *, timeout: float = 10.0, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     """GET ``url``; (status, body) for any HTTP answer, including 4xx/5xx."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
 
 
-def http_get_json(url: str, *, timeout: float = 10.0) -> tuple[int, dict]:
-    status, body = http_get(url, timeout=timeout)
+def http_get_json(url: str, *, timeout: float = 10.0, headers: dict[str, str] | None = None) -> tuple[int, dict]:
+    status, body = http_get(url, timeout=timeout, headers=headers)
     return status, json.loads(body)
 
 

@@ -65,6 +65,9 @@ def test_health_is_503_while_postgres_is_unreachable_and_recovers_without_restar
             assert body["checks"]["database"]["ok"] is False
             assert "sync" not in body
             assert elapsed < 5
+            # a browser's session cookie must not turn it into a 500 (the session lives in the database)
+            status, body = http_get_json(health, headers={"Cookie": "sessionid=" + "s" * 32}, timeout=10)
+            assert status == 503, body
 
             # when PostgreSQL is back on the same address
             proxy.restore()
