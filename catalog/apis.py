@@ -354,7 +354,8 @@ def _timestamp(value: Any) -> str:
 def export_rows(chunk_size: int) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(EXPORT_COLUMNS)
-    for p in selectors.product_export_iter(chunk_size=chunk_size):
+    fields = [column for column in EXPORT_COLUMNS if column != "categories"]
+    for p in selectors.product_export_iter(fields=fields, chunk_size=chunk_size):
         quantity = format_quantity(p.stock_quantity)
         yield writer.writerow(
             (
