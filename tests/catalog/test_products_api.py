@@ -213,6 +213,19 @@ def test_orderby_id_and_default_order_is_newest_first(client):
     assert ids(client.get(LIST)) == [p.id for p in reversed(products)]
 
 
+def test_orderby_id_descending_does_not_follow_the_dates(client):
+    products = ProductFactory.create_batch(3)
+    oldest = products[0].date_created_gmt
+    type(products[2]).objects.filter(id=products[2].id).update(date_created_gmt=oldest - datetime.timedelta(days=1))
+
+    assert ids(client.get(LIST, {"orderby": "id", "order": "desc"})) == [p.id for p in reversed(products)]
+    assert ids(client.get(LIST, {"orderby": "date", "order": "desc"})) == [
+        products[1].id,
+        products[0].id,
+        products[2].id,
+    ]
+
+
 def test_ties_are_broken_by_id_so_pages_are_stable(client):
     products = ProductFactory.create_batch(5, price=Decimal("9"))
 
