@@ -65,13 +65,9 @@ class SandboxControl:
     def reset_stats(self) -> dict:
         return self._call("POST", "stats/reset")
 
-    def configure(self, *, latency_ms: float | None = None, store_variations: bool | None = None) -> dict:
-        body: dict[str, Any] = {}
-        if latency_ms is not None:
-            body["latency_ms"] = latency_ms
-        if store_variations is not None:
-            body["store_variations"] = store_variations
-        return self._call("POST", "config", body)
+    def configure(self, **config: Any) -> dict:
+        """``latency_ms``, ``store_variations``, ``page_limit`` (None lifts the limit); others are kept."""
+        return self._call("POST", "config", config)
 
     def set_faults(self, **options: Any) -> dict:
         """Same keys as ``SandboxServer.set_faults`` (rate, kinds, seed, paths, count, retry_after,

@@ -63,12 +63,16 @@ class SandboxServer:
         latency_ms: float = 0,
         site_url: str | None = None,
         batch_limit: int = 100,
+        page_limit: int | None = None,
     ) -> None:
         self.catalog = catalog
         self.host = host
         self.port = port
         self.store_variations = store_variations
         self.latency_ms = latency_ms
+        # The most items a listing renders before the store's PHP time limit: a GET asking for more per
+        # page answers the proxy's 504, as stores behind nginx do with pages of 100 (None: no limit).
+        self.page_limit = page_limit
         self._site_url = site_url.rstrip("/") if site_url else None
         self._keys = [ApiKey(consumer_key, consumer_secret, permissions)]
         self._faults = FaultInjector()
@@ -194,6 +198,7 @@ class SandboxServer:
             "counts": self.catalog.counts(),
             "config": {
                 "latency_ms": self.latency_ms,
+                "page_limit": self.page_limit,
                 "store_variations": self.store_variations,
                 "timezone": self.catalog.timezone_name,
                 "batch_limit": self._batch_limit,
@@ -218,6 +223,15 @@ class SandboxServer:
             return not self._stop_event.is_set()
         return not self._stop_event.wait(seconds)
 
+    def _over_page_limit(self, request: ApiRequest) -> bool:
+        if self.page_limit is None or request.method != "GET":
+            return False
+        try:
+            per_page = int(str(request.query.get("per_page", 10)))
+        except ValueError:
+            return False  # the API answers its own 400
+        return per_page > self.page_limit
+
     def serve_api(self, handler: _Handler, request: ApiRequest) -> None:
         started = time.perf_counter()
         api = self.api
@@ -227,6 +241,11 @@ class SandboxServer:
         config = self._faults.config
         if not self._wait(self.latency_ms / 1000):
             handler.drop()
+            return
+        if self._over_page_limit(request):
+            status, body = fault_page("504")
+            self._finish(request, endpoint, str(status), False, started)
+            handler.send(ApiResponse(status, body, [], _HTML_CONTENT_TYPE), head=request.method == "HEAD")
             return
         if fault in ("500", "502", "504", "429"):
             status, body = fault_page(fault)
@@ -294,7 +313,7 @@ class SandboxServer:
             self.reset_stats()
             return 200, self.stats
         if route == ("POST", "config"):
-            unknown = set(data) - {"latency_ms", "store_variations"}
+            unknown = set(data) - {"latency_ms", "store_variations", "page_limit"}
             if unknown:
                 raise ValueError(f"unknown config keys: {sorted(unknown)}")
             if "latency_ms" in data:
@@ -304,6 +323,11 @@ class SandboxServer:
                 self.latency_ms = latency
             if "store_variations" in data:
                 self.store_variations = bool(data["store_variations"])
+            if "page_limit" in data:
+                limit = data["page_limit"]
+                if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+                    raise ValueError("page_limit must be a positive integer or null")
+                self.page_limit = limit
             return 200, self.state()["config"]
         if route == ("POST", "faults"):
             allowed = {"rate", "kinds", "seed", "paths", "count", "retry_after", "timeout_seconds"}

@@ -6,11 +6,16 @@ thread while the current one is written. Pages are requested with
 ``orderby=id&order=asc`` so they stay stable while the store changes, items already
 seen are dropped, and a page that still fails after the client's retries is recorded
 and skipped: the run goes on and ends ``partial`` with the page named.
+
+A page that fails with a gateway error (502/504) or a timeout is first read again as
+smaller pages covering the same items: a store at its PHP time limit often serves 50
+products in two pages of 25 where one page of 50 times out (woocommerce-rest-api#243).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -32,6 +37,15 @@ logger = logging.getLogger(__name__)
 # Failures worth skipping a page for; anything else (401, 404 route, 400) is a
 # configuration problem that would fail every page, so it ends the run.
 TRANSIENT_ERRORS = (WooCommerceTimeout, WooCommerceUnavailable, WooCommerceRateLimited, WooCommerceBadResponse)
+
+# Worth reading a page again in smaller pieces: the store (or the proxy in front) gave up on its size.
+SHRINK_STATUSES = frozenset({502, 504})
+# 50 -> 25 -> 5: two levels bound what a store that is simply down costs before the page is given up.
+SHRINK_LEVELS = 2
+
+# Pages in a row that fail after retries (and shrinking) before the listing is given up: the store is
+# down, and reading on would cost every remaining page its full retry budget.
+MAX_FAILED_PAGES_IN_A_ROW = 3
 
 # A listing without X-WP-TotalPages stops at a short page; this bounds it anyway.
 MAX_PAGES_WITHOUT_TOTAL = 100_000
@@ -115,7 +129,7 @@ class Listing:
 
     def _fetch(self, number: int) -> FetchedPage | None:
         try:
-            page: Page = self.client.get_page(self.endpoint, page=number, per_page=self.per_page, params=self.params)
+            page = self._page_get(number, self.per_page, levels=SHRINK_LEVELS)
             extra = self.enrich(page.items) if self.enrich is not None and page.items else None
         except TRANSIENT_ERRORS as error:
             logger.warning("sync: page %s of %s failed after retries: %s", number, self.endpoint, error)
@@ -130,6 +144,35 @@ class Listing:
             items=page.items,
             extra=extra,
         )
+
+    def _page_get(self, number: int, per_page: int, *, levels: int) -> Page:
+        """Page ``number`` of ``per_page`` items; after a 502/504 or a timeout, the same items in smaller pages."""
+        try:
+            return self.client.get_page(self.endpoint, page=number, per_page=per_page, params=self.params)
+        except (WooCommerceTimeout, WooCommerceUnavailable) as error:
+            smaller = _smaller_page_size(per_page)
+            shrinkable = isinstance(error, WooCommerceTimeout) or error.status in SHRINK_STATUSES
+            if not shrinkable or levels == 0 or smaller is None:
+                raise
+            logger.warning(
+                "sync: page %s of %s (%s per page) failed after retries (%s); reading it again %s at a time",
+                number,
+                self.endpoint,
+                per_page,
+                error,
+                smaller,
+            )
+        pieces = per_page // smaller
+        items: list[dict] = []
+        total: int | None = None
+        for piece in range((number - 1) * pieces + 1, number * pieces + 1):
+            part = self._page_get(piece, smaller, levels=levels - 1)
+            items += part.items
+            total = part.total if part.total is not None else total
+            if len(part.items) < smaller:
+                break  # the end of the listing
+        total_pages = math.ceil(total / per_page) if total is not None else None
+        return Page(self.endpoint, number, per_page, items, total, total_pages)
 
     def _next_number(self, number: int, page: FetchedPage | None) -> int | None:
         if page is not None and page.total_pages is not None:
@@ -158,13 +201,21 @@ class Listing:
 
     def __iter__(self) -> Iterator[FetchedPage]:
         pending: Prefetch | None = Prefetch(self._fetch, 1)
+        failed_in_a_row = 0
         while pending is not None:
             number = pending.number
             page = pending.result()
             self.stats.pages += page is not None
+            failed_in_a_row = 0 if page is not None else failed_in_a_row + 1
             next_number = self._next_number(number, page)
             if page is None and number == 1 and self.total_pages is None:
                 break  # the first page tells how many follow; without it the listing is lost
+            if failed_in_a_row >= MAX_FAILED_PAGES_IN_A_ROW and next_number is not None:
+                self.stats.notes.append(
+                    f"stopped reading {self.endpoint} at page {number}: {failed_in_a_row} pages in a row failed "
+                    "(the store looks down); the rest of the listing was not read"
+                )
+                break
             if next_number is not None and self.should_stop():
                 self.interrupted = True
                 next_number = None
@@ -183,3 +234,8 @@ class Listing:
                 break
         else:
             self.finished = not self.interrupted
+
+
+def _smaller_page_size(per_page: int) -> int | None:
+    """The largest size that splits a page of ``per_page`` into at least two whole pieces (None for 1)."""
+    return next((size for size in range(per_page // 2, 0, -1) if per_page % size == 0), None)

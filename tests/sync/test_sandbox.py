@@ -691,6 +691,26 @@ def test_latency_delays_api_but_not_control(sandbox):
     assert control_seconds < 0.3
 
 
+def test_page_limit_answers_the_proxys_504_to_bigger_pages_and_can_be_changed_over_http(sandbox):
+    control = SandboxControl(sandbox.url)
+    assert control.configure(page_limit=20)["page_limit"] == 20
+    api = wc(sandbox)
+
+    too_big = api.get("products", params={"per_page": 21})
+    fits = api.get("products", params={"per_page": 20})
+    default = api.get("products")  # WooCommerce's default per_page is 10
+
+    assert too_big.status_code == 504
+    assert "Gateway Time-out" in too_big.text
+    assert too_big.headers["Content-Type"].startswith("text/html")
+    assert (fits.status_code, len(fits.json())) == (200, 20)
+    assert default.status_code == 200
+    assert control.configure(page_limit=None)["page_limit"] is None
+    assert api.get("products", params={"per_page": 100}).status_code == 200
+    with pytest.raises(SandboxControlError):
+        control.configure(page_limit=0)
+
+
 # --- control interface over HTTP ----------------------------------------------------------------------
 
 

@@ -63,6 +63,49 @@ def test_faulty_store_ends_complete_or_partial_with_failed_pages_named_then_next
 
 
 @pytest.mark.django_db
+def test_a_store_failing_big_pages_is_read_in_smaller_pages(make_sandbox, settings, caplog):
+    settings.WOOCOMMERCE_MAX_RETRIES = 1
+    server = make_sandbox(products=130, variable_share=0.2, seed=45, page_limit=20)
+
+    result = run_sync("--full", "--batch-size", "50")
+
+    assert result.code == 0, result.stderr
+    assert last_run().status == "succeeded"
+    assert mirror_differences(server.catalog) == []
+    assert server.stats["by_status"]["504"] > 0
+    assert "reading it again 25 at a time" in caplog.text
+    assert "reading it again 5 at a time" in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_store_that_goes_down_mid_listing_is_given_up_after_three_failed_pages(make_sandbox, settings):
+    import threading
+
+    settings.WOOCOMMERCE_MAX_RETRIES = 0
+    server = make_sandbox(products=200, variable_share=0.0, seed=46, latency_ms=50)
+
+    def fail_after_the_first_page() -> None:
+        deadline = time.monotonic() + 30
+        while server.stats["by_endpoint"].get("GET products", 0) < 1 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        server.set_faults(rate=1.0, kinds=("500",), paths=r"/products$")
+
+    saboteur = threading.Thread(target=fail_after_the_first_page)
+    saboteur.start()
+    result = run_sync("--products", "--batch-size", "10")
+    saboteur.join()
+
+    assert result.code == 3, result.stderr
+    run = last_run()
+    assert run.status == "partial"
+    assert len(run.failed_pages) == 3
+    assert "3 pages in a row failed" in run.error_summary
+    # 20 pages in the listing: after the first one or two, three failures, then nothing more is asked.
+    assert server.stats["by_endpoint"]["GET products"] <= 5
+    assert run.listing_complete is False
+
+
+@pytest.mark.django_db
 def test_a_bad_item_is_reported_and_the_rest_of_its_page_lands(make_sandbox):
     server = make_sandbox(products=30, variable_share=0.0, seed=43)
     broken = next(pid for pid, p in server.catalog.products.items() if p["status"] == "publish")

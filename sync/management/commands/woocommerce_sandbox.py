@@ -55,6 +55,14 @@ class Command(BaseCommand):
             "--latency-ms", type=float, default=0, help="Delay added to every API response, in ms (default 0)."
         )
         parser.add_argument(
+            "--page-limit",
+            type=int,
+            default=None,
+            metavar="N",
+            help="Answer 504 (the proxy's gateway timeout) to listings asking for more than N items per page, "
+            "as stores hitting their PHP time limit do (default: no limit).",
+        )
+        parser.add_argument(
             "--consumer-key", default=None, help="API consumer key (default: settings.WOOCOMMERCE_CONSUMER_KEY)."
         )
         parser.add_argument(
@@ -82,6 +90,8 @@ class Command(BaseCommand):
         share = float(options["variable_share"])  # type: ignore[arg-type]
         if products < 0 or categories < 1 or not 0 <= share <= 1:
             raise CommandError("--products must be >= 0, --categories >= 1 and --variable-share within 0..1")
+        if options["page_limit"] is not None and options["page_limit"] < 1:
+            raise CommandError("--page-limit must be >= 1")
         if int(options["verbosity"]) >= 2:  # type: ignore[arg-type]
             logging.getLogger("sync.sandbox").setLevel(logging.DEBUG)
 
@@ -109,6 +119,7 @@ class Command(BaseCommand):
             consumer_secret=str(options["consumer_secret"] or settings.WOOCOMMERCE_CONSUMER_SECRET),
             store_variations=not options["no_store_variations"],
             latency_ms=float(options["latency_ms"]),  # type: ignore[arg-type]
+            page_limit=options["page_limit"],  # type: ignore[arg-type]
             site_url=options["site_url"] or None,  # type: ignore[arg-type]
         )
         try:
