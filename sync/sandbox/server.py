@@ -29,6 +29,8 @@ logger = logging.getLogger("sync.sandbox")
 
 CONTROL_PREFIX = "/__sandbox__"
 _HTML_CONTENT_TYPE = "text/html; charset=UTF-8"
+# Collections (paged; WooCommerce's default per_page is 10), as named in the request stats.
+_LISTINGS = frozenset({"GET products", "GET products/categories", "GET products/<id>/variations", "GET variations"})
 _REST_HEADERS = (
     ("X-Robots-Tag", "noindex"),
     ("X-Content-Type-Options", "nosniff"),
@@ -223,8 +225,8 @@ class SandboxServer:
             return not self._stop_event.is_set()
         return not self._stop_event.wait(seconds)
 
-    def _over_page_limit(self, request: ApiRequest) -> bool:
-        if self.page_limit is None or request.method != "GET":
+    def _over_page_limit(self, endpoint: str, request: ApiRequest) -> bool:
+        if self.page_limit is None or endpoint not in _LISTINGS:
             return False
         try:
             per_page = int(str(request.query.get("per_page", 10)))
@@ -242,7 +244,7 @@ class SandboxServer:
         if not self._wait(self.latency_ms / 1000):
             handler.drop()
             return
-        if self._over_page_limit(request):
+        if self._over_page_limit(endpoint, request):
             status, body = fault_page("504")
             self._finish(request, endpoint, str(status), False, started)
             handler.send(ApiResponse(status, body, [], _HTML_CONTENT_TYPE), head=request.method == "HEAD")

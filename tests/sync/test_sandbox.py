@@ -705,6 +705,10 @@ def test_page_limit_answers_the_proxys_504_to_bigger_pages_and_can_be_changed_ov
     assert too_big.headers["Content-Type"].startswith("text/html")
     assert (fits.status_code, len(fits.json())) == (200, 20)
     assert default.status_code == 200
+    control.configure(page_limit=5)
+    one = next(iter(sandbox.catalog.products))
+    assert api.get(f"products/{one}").status_code == 200  # a single item is not a page
+    assert api.get("products").status_code == 504  # 10 per page by default
     assert control.configure(page_limit=None)["page_limit"] is None
     assert api.get("products", params={"per_page": 100}).status_code == 200
     with pytest.raises(SandboxControlError):
