@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
@@ -24,6 +28,25 @@ class CommandResult:
     code: int
     stdout: str
     stderr: str
+
+
+@contextmanager
+def after_first_products_page(server, action: Callable[[], object]) -> Iterator[None]:
+    """Run ``action`` on a thread once the store has answered its first product listing page
+    (to change the store while a sync reads it); waits for it on leaving the block."""
+
+    def wait_then_act() -> None:
+        deadline = time.monotonic() + 30
+        while server.stats["by_endpoint"].get("GET products", 0) < 1 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        action()
+
+    thread = threading.Thread(target=wait_then_act)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
 
 
 def run_sync(*args: str) -> CommandResult:

@@ -1,12 +1,13 @@
 """sync_woocommerce in its four modes, against the sandbox over HTTP through the real client."""
 
+import time
 from decimal import Decimal
 
 import pytest
 
 from catalog.models import Category, Product, ProductVariation
 from sync.models import SyncRun
-from tests.sync.helpers import mirror_differences, run_sync
+from tests.sync.helpers import after_first_products_page, mirror_differences, run_sync
 
 
 def last_run() -> SyncRun:
@@ -153,24 +154,15 @@ def test_an_edit_made_while_a_run_reads_the_store_is_picked_up_by_the_next_incre
     # The watermark is the run's start (minus the overlap), not its end: an edit to a page already read
     # during a run lies between the two. A 1 s overlap (WooCommerce dates have whole seconds) and a run of
     # over 3 s (300 ms per request) make the difference visible.
-    import threading
-    import time
-
     settings.SYNC_INCREMENTAL_OVERLAP_SECONDS = 1
     server = make_sandbox(products=100, variable_share=0.0, seed=17, latency_ms=300)
     first_id = min(pid for pid, p in server.catalog.products.items() if p["status"] == "publish")
 
-    def edit_after_the_first_page() -> None:
-        deadline = time.monotonic() + 30
-        while server.stats["by_endpoint"].get("GET products", 0) < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        server.catalog.edit_product(first_id, regular_price="77.70", sale_price="")
-
-    editor = threading.Thread(target=edit_after_the_first_page)
-    editor.start()
     started = time.monotonic()
-    assert run_sync("--products", "--batch-size", "10").code == 0
-    editor.join()
+    with after_first_products_page(
+        server, lambda: server.catalog.edit_product(first_id, regular_price="77.70", sale_price="")
+    ):
+        assert run_sync("--products", "--batch-size", "10").code == 0
     assert time.monotonic() - started > 3.0
     assert Product.objects.get(id=first_id).price != Decimal("77.70")  # read before the edit
 

@@ -11,7 +11,14 @@ from django.conf import settings
 from catalog.models import Category, Product, ProductVariation
 from sync.models import SyncRun
 from sync.services.products import product_upsert_page
-from tests.sync.helpers import PROJECT_ROOT, mirror_differences, run_sync, start_sync_process, subprocess_env
+from tests.sync.helpers import (
+    PROJECT_ROOT,
+    after_first_products_page,
+    mirror_differences,
+    run_sync,
+    start_sync_process,
+    subprocess_env,
+)
 
 
 def last_run() -> SyncRun:
@@ -79,21 +86,11 @@ def test_a_store_failing_big_pages_is_read_in_smaller_pages(make_sandbox, settin
 
 @pytest.mark.django_db
 def test_a_store_that_goes_down_mid_listing_is_given_up_after_three_failed_pages(make_sandbox, settings):
-    import threading
-
     settings.WOOCOMMERCE_MAX_RETRIES = 0
     server = make_sandbox(products=200, variable_share=0.0, seed=46, latency_ms=50)
 
-    def fail_after_the_first_page() -> None:
-        deadline = time.monotonic() + 30
-        while server.stats["by_endpoint"].get("GET products", 0) < 1 and time.monotonic() < deadline:
-            time.sleep(0.005)
-        server.set_faults(rate=1.0, kinds=("500",), paths=r"/products$")
-
-    saboteur = threading.Thread(target=fail_after_the_first_page)
-    saboteur.start()
-    result = run_sync("--products", "--batch-size", "10")
-    saboteur.join()
+    with after_first_products_page(server, lambda: server.set_faults(rate=1.0, kinds=("500",), paths=r"/products$")):
+        result = run_sync("--products", "--batch-size", "10")
 
     assert result.code == 3, result.stderr
     run = last_run()
