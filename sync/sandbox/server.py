@@ -244,15 +244,12 @@ class SandboxServer:
         if not self._wait(self.latency_ms / 1000):
             handler.drop()
             return
-        if self._over_page_limit(endpoint, request):
-            status, body = fault_page("504")
-            self._finish(request, endpoint, str(status), False, started)
-            handler.send(ApiResponse(status, body, [], _HTML_CONTENT_TYPE), head=request.method == "HEAD")
-            return
-        if fault in ("500", "502", "504", "429"):
-            status, body = fault_page(fault)
-            headers = [("Retry-After", str(config.retry_after if config else 1))] if fault == "429" else []
-            self._finish(request, endpoint, str(status), True, started)
+        page_too_big = self._over_page_limit(endpoint, request)  # store behaviour, not an injected fault
+        if page_too_big or fault in ("500", "502", "504", "429"):
+            kind = "504" if page_too_big else fault
+            status, body = fault_page(kind)
+            headers = [("Retry-After", str(config.retry_after if config else 1))] if kind == "429" else []
+            self._finish(request, endpoint, str(status), not page_too_big, started)
             handler.send(ApiResponse(status, body, headers, _HTML_CONTENT_TYPE), head=request.method == "HEAD")
             return
         if fault == "drop":
