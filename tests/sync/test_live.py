@@ -28,6 +28,13 @@ def variable_product_with_managed_variation(catalog) -> tuple[int, int]:
     raise AssertionError("no variable product with a managed variation in this catalog")
 
 
+def mirrored_simple_store(make_sandbox, *, seed: int):
+    """A 20-product store without variations, mirrored by --full; returns it and a published product id."""
+    server = make_sandbox(products=20, variable_share=0.0, seed=seed)
+    assert run_sync("--full").code == 0
+    return server, next(pid for pid, p in server.catalog.products.items() if p["status"] == "publish")
+
+
 @pytest.mark.django_db
 def test_live_stock_is_fetched_stored_and_reused_within_its_cache_time(make_sandbox):
     server = make_sandbox(products=60, variable_share=0.5, seed=101)
@@ -56,9 +63,7 @@ def test_live_stock_is_fetched_stored_and_reused_within_its_cache_time(make_sand
 @pytest.mark.django_db
 def test_live_stock_against_a_slow_store_answers_local_within_the_budget(make_sandbox, settings):
     settings.LIVE_STOCK_TIMEOUT_SECONDS = 0.5
-    server = make_sandbox(products=20, variable_share=0.0, seed=103)
-    assert run_sync("--full").code == 0
-    product_id = next(pid for pid, p in server.catalog.products.items() if p["status"] == "publish")
+    server, product_id = mirrored_simple_store(make_sandbox, seed=103)
     before = Product.objects.get(id=product_id).stock_quantity
     server.latency_ms = 5000
 
@@ -75,9 +80,7 @@ def test_live_stock_against_a_slow_store_answers_local_within_the_budget(make_sa
 @pytest.mark.django_db
 def test_repeated_failures_open_the_circuit_and_stop_calling_woocommerce(make_sandbox, settings):
     settings.LIVE_WOOCOMMERCE_CIRCUIT_FAILURES = 3
-    server = make_sandbox(products=20, variable_share=0.0, seed=107)
-    assert run_sync("--full").code == 0
-    product_id = next(pid for pid, p in server.catalog.products.items() if p["status"] == "publish")
+    server, product_id = mirrored_simple_store(make_sandbox, seed=107)
     server.set_faults(rate=1.0, kinds=("500",))
     server.reset_stats()
 
@@ -94,9 +97,7 @@ def test_repeated_failures_open_the_circuit_and_stop_calling_woocommerce(make_sa
 def test_the_circuit_closes_again_after_its_open_window(make_sandbox, settings):
     settings.LIVE_WOOCOMMERCE_CIRCUIT_FAILURES = 2
     settings.LIVE_WOOCOMMERCE_CIRCUIT_OPEN_SECONDS = 1
-    server = make_sandbox(products=20, variable_share=0.0, seed=108)
-    assert run_sync("--full").code == 0
-    product_id = next(pid for pid, p in server.catalog.products.items() if p["status"] == "publish")
+    server, product_id = mirrored_simple_store(make_sandbox, seed=108)
     server.set_faults(rate=1.0, kinds=("500",))
     reasons = [product_stock_live_fetch(product_id=product_id, variable=False).reason for _ in range(3)]
     assert reasons == ["error", "error", "circuit open"]
