@@ -94,6 +94,13 @@ def start_sync_process(*args: str, **env: str) -> subprocess.Popen:
     )
 
 
+def run_python(*args: str) -> subprocess.CompletedProcess:
+    """``python <args>`` in a fresh interpreter on this test's database and sandbox; waits up to 60 s."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=PROJECT_ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=60
+    )
+
+
 def expected_live_products(catalog) -> dict[int, dict]:
     """Sandbox products a mirror must hold as live rows: everything but the trash."""
     return {pid: catalog.product_payload(pid) for pid, p in list(catalog.products.items()) if p["status"] != "trash"}

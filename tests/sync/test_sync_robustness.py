@@ -1,8 +1,6 @@
 """sync_woocommerce under failure: faults, bad credentials, concurrency, kills, signals, start-up."""
 
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -12,12 +10,11 @@ from catalog.models import Category, Product, ProductVariation
 from sync.models import SyncRun
 from sync.services.products import product_upsert_page
 from tests.sync.helpers import (
-    PROJECT_ROOT,
     after_first_products_page,
     mirror_differences,
+    run_python,
     run_sync,
     start_sync_process,
-    subprocess_env,
 )
 
 
@@ -166,14 +163,7 @@ def test_unreachable_store_fails_with_exit_1(settings):
     ],
 )
 def test_usage_errors_exit_2_from_the_command_line(args):
-    process = subprocess.run(
-        [sys.executable, "manage.py", "sync_woocommerce", *args],
-        cwd=PROJECT_ROOT,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    process = run_python("manage.py", "sync_woocommerce", *args)
     assert process.returncode == 2, process.stderr
     assert "error" in process.stderr.lower()
 
@@ -298,14 +288,7 @@ time.sleep(1.0)
 def test_booting_the_wsgi_application_makes_no_request_and_starts_no_sync(make_sandbox):
     server = make_sandbox(products=10, seed=71)
 
-    booted = subprocess.run(
-        [sys.executable, "-c", BOOT_AND_SERVE],
-        cwd=PROJECT_ROOT,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    booted = run_python("-c", BOOT_AND_SERVE)
 
     assert booted.returncode == 0, booted.stderr
     assert booted.stdout.split("\n")[:3] == [
