@@ -115,6 +115,8 @@ _ROUTES = (
 class WooCommerceApi:
     """Answers WooCommerce REST v3 requests from a :class:`SandboxCatalog`."""
 
+    routes: tuple[_Route, ...] = _ROUTES  # a subclass adds its own (``rest_store.StoreApi``)
+
     def __init__(
         self,
         catalog: SandboxCatalog,
@@ -135,7 +137,7 @@ class WooCommerceApi:
         return f"{request.method} {route.name}" if route else f"{request.method} unknown"
 
     def _match(self, request: ApiRequest) -> tuple[_Route | None, dict[str, str]]:
-        for route in _ROUTES:
+        for route in self.routes:
             match = route.pattern.match(request.route)
             if match:
                 if route.name == "variations" and not self._store_variations():
