@@ -629,3 +629,104 @@ def test_a_ping_not_answered_200_is_sent_again_after_each_delivery(sandbox, rece
 
     assert [r["body"] for r in receiver.pings] == [f"webhook_id={webhook_id}".encode()] * 3
     assert [r["status_code"] for r in sandbox.webhooks.pings] == [204, 204, 200]
+
+
+# --- fault injection, the control interface, the background runner ------------------------------------
+
+
+def test_injected_failures_lose_the_delivery_and_count(sandbox, receiver):
+    mug, other = new_simple(sandbox), new_simple(sandbox, name="Other")
+    webhook_id = add_webhook(sandbox, receiver, "product.updated")
+    sandbox.webhooks.set_faults(fail_rate=1.0)
+
+    lost = edit_and_deliver(sandbox, mug)
+    sandbox.webhooks.set_faults(fail_rate=0.5, seed=3)
+    for product_id in (mug, other) * 10:
+        sandbox.catalog.edit_product(product_id, regular_price="6.50")
+        sandbox.deliver_webhooks()
+
+    assert (lost["status_code"], lost["error"], lost["success"]) == (None, "injected failure", False)
+    records = sandbox.webhook_deliveries[1:]
+    failed = [r for r in records if not r["success"]]
+    assert 0 < len(failed) < 20  # seeded: some lost, some delivered
+    assert len(receiver.deliveries) == 20 - len(failed)  # a lost delivery never reaches the receiver
+    assert all(r["error"] == "injected failure" for r in failed)
+    assert sandbox.webhooks.pending_count == 0  # and is not retried
+    trailing = len(records) - max((i + 1 for i, r in enumerate(records) if r["success"]), default=0)
+    assert failure_count(sandbox, webhook_id) == trailing  # consecutive failures since the last success
+
+
+def test_a_slow_network_holds_up_the_whole_queue(sandbox, receiver):
+    first, second = new_simple(sandbox), new_simple(sandbox, name="Other")
+    add_webhook(sandbox, receiver, "product.updated")
+    sandbox.webhooks.set_faults(delay_ms=200)
+    sandbox.catalog.edit_product(first, regular_price="7.50")
+    sandbox.catalog.edit_product(second, regular_price="7.50")
+
+    started = time.monotonic()
+    records = sandbox.deliver_webhooks()
+    elapsed = time.monotonic() - started
+
+    assert [r["success"] for r in records] == [True, True]
+    assert all(r["duration"] >= 0.2 for r in records)
+    assert elapsed >= 0.4  # one after another, never in parallel
+
+
+def test_the_control_interface_runs_inspects_disables_and_faults(sandbox, receiver):
+    mug = new_simple(sandbox)
+    with SandboxControl(sandbox.url) as control:
+        webhook = control.add_webhook(topic="product.updated", delivery_url=receiver.url, secret=HOOK_SECRET)
+        control.edit_product(mug, regular_price="8.50")
+        state = control.webhooks()
+        assert state["pending"] == 1
+        assert state["pending_deliveries"] == [{"webhook_id": webhook["id"], "resource_id": mug}]
+        [record] = control.deliver_webhooks()
+        assert (record["topic"], record["resource_id"], record["status_code"]) == ("product.updated", mug, 200)
+
+        assert control.set_webhook_faults(fail_rate=1, delay_ms=10)["faults"] == {
+            "fail_rate": 1.0,
+            "delay_ms": 10.0,
+            "seed": 1,
+        }
+        control.sell(mug, 1)
+        [lost] = control.deliver_webhooks()
+        assert control.clear_webhook_faults() == {"faults": None}
+        listed = control.webhooks()
+        assert [(w["id"], w["failure_count"], w["status"]) for w in listed["webhooks"]] == [
+            (webhook["id"], 1, "active")
+        ]
+        assert len(listed["deliveries"]) == 2
+        assert [p["status_code"] for p in listed["pings"]] == [200]
+
+        assert control.disable_webhook(webhook["id"])["status"] == "disabled"
+        assert control.edit_webhook(webhook["id"], status="active", failure_count=6)["failure_count"] == 6
+        for bad in ({"fail_rate": 2}, {"fail_rate": "x"}, {"delay_ms": -1}, {"retries": 3}):
+            with pytest.raises(SandboxControlError) as error:
+                control._call("POST", "webhooks/faults", bad)
+            assert error.value.status == 400
+        with pytest.raises(SandboxControlError) as missing:
+            control.disable_webhook(999)
+        assert missing.value.status == 404
+        with pytest.raises(SandboxControlError) as bad_topic:
+            control.add_webhook(topic="product.exploded", delivery_url=receiver.url, secret="s")
+        assert bad_topic.value.status == 400
+
+    assert lost["error"] == "injected failure"
+    [delivered] = receiver.deliveries  # the injected failure never reached the receiver
+    assert verifies(delivered)
+
+
+def test_the_background_runner_delivers_without_being_asked(make_sandbox, receiver):
+    sandbox = make_sandbox(webhook_delivery_interval=0.1)
+    mug = new_simple(sandbox)
+    add_webhook(sandbox, receiver, "product.updated")
+
+    wc(sandbox).put(f"products/{mug}", {"regular_price": "9.75"})
+    deadline = time.monotonic() + 5
+    while not receiver.deliveries and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    [request] = receiver.deliveries
+    assert json.loads(request["body"])["regular_price"] == "9.75"
+    sandbox.stop()
+    assert sandbox.webhooks._thread is None  # stopped with the server
