@@ -5,12 +5,18 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from woocommerce import API
 
 from sync.sandbox.control import SandboxControl, SandboxControlError
@@ -730,3 +736,55 @@ def test_the_background_runner_delivers_without_being_asked(make_sandbox, receiv
     assert json.loads(request["body"])["regular_price"] == "9.75"
     sandbox.stop()
     assert sandbox.webhooks._thread is None  # stopped with the server
+
+
+# --- the command ------------------------------------------------------------------------------------------
+
+
+def test_command_help_documents_the_webhook_options(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("woocommerce_sandbox", "--help")
+
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0
+    assert "--webhook-interval" in out and "--webhook-timeout" in out
+
+
+@pytest.mark.parametrize("option", [("--webhook-interval", "-1"), ("--webhook-timeout", "0")])
+def test_command_refuses_bad_webhook_options(option):
+    with pytest.raises(CommandError, match="--webhook-interval must be within"):
+        call_command("woocommerce_sandbox", "--products", "1", *option)
+
+
+def test_the_command_delivers_webhooks_from_its_background_queue(receiver):
+    manage = Path(__file__).resolve().parents[2] / "manage.py"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "crushme_project.settings.test", "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, str(manage), "woocommerce_sandbox", "--port", "0", "--products", "5", "--seed", "2"]
+    command += ["--consumer-key", "ck_cmd", "--consumer-secret", "cs_cmd", "--webhook-interval", "0.2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        url = None
+        deadline = time.monotonic() + 30
+        while url is None and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            if line.startswith("WooCommerce sandbox:"):
+                url = line.split()[-1]
+        assert url is not None
+        api = API(url=url, consumer_key="ck_cmd", consumer_secret="cs_cmd", timeout=5)
+        body = {"topic": "product.updated", "delivery_url": receiver.url, "secret": HOOK_SECRET}
+        assert api.post("webhooks", body).status_code == 201
+        product_id = api.get("products", params={"per_page": 1}).json()[0]["id"]
+        assert api.put(f"products/{product_id}", {"regular_price": "12.50"}).status_code == 200
+        deadline = time.monotonic() + 10
+        while not receiver.deliveries and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=15)
+
+    [request] = receiver.deliveries
+    assert verifies(request)
+    assert json.loads(request["body"])["regular_price"] == "12.50"
+    assert process.returncode == 0
