@@ -158,3 +158,11 @@ class SandboxControl:
     def create_order(self, line_items: list[dict], *, status: str = "processing", set_paid: bool = True) -> dict:
         """A paid order: stock sold, ``order.created``/``order.updated``/``product.updated`` queued."""
         return self._call("POST", "orders", {"line_items": line_items, "status": status, "set_paid": set_paid})
+
+    def set_write_latency(self, latency_ms: float) -> dict:
+        """Delay every REST write request by ``latency_ms`` (a batch is one request)."""
+        return self._call("POST", "writes", {"latency_ms": latency_ms})
+
+    def writes(self) -> dict:
+        """``{"latency_ms", "writes", "writes_in_flight", "max_writes_in_flight"}``."""
+        return self._call("GET", "writes")

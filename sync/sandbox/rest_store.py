@@ -36,6 +36,7 @@ from .rest import (
     _single_fields,
 )
 from .webhooks import Webhook, WebhookDispatcher, valid_topic
+from .write_rules import write_fields
 
 _CANNOT_LIST = ("woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
 _CANNOT_VIEW = ("woocommerce_rest_cannot_view", "Sorry, you cannot view this resource.")
@@ -239,7 +240,7 @@ class StoreApi(WooCommerceApi):
     def _update_variation(self, request: ApiRequest, key: ApiKey | None, url: dict[str, int]) -> ApiResponse:
         if self._variation_of(url["product_id"], url["id"]) is not None:
             self._require_key(key, _CANNOT_EDIT)
-        return self._json(self._update_variation_one(url["product_id"], url["id"], _json_body(request)))
+        return self._json(self._update_variation_one(url["product_id"], url["id"], _json_body(request), batch=False))
 
     def _batch_variations(self, request: ApiRequest, key: ApiKey | None, url: dict[str, int]) -> ApiResponse:
         self._require_key(key, _CANNOT_BATCH)
@@ -264,7 +265,8 @@ class StoreApi(WooCommerceApi):
         if updates:
             result["update"] = [
                 self._batch_item(
-                    lambda item=item: self._update_variation_one(parent_id, _int_id(item), item), _int_id(item)
+                    lambda item=item: self._update_variation_one(parent_id, _int_id(item), item, batch=True),
+                    _int_id(item),
                 )
                 for item in updates
             ]
@@ -281,12 +283,13 @@ class StoreApi(WooCommerceApi):
             return None
         return variation
 
-    def _update_variation_one(self, parent_id: int, variation_id: int, body: object) -> dict:
+    def _update_variation_one(self, parent_id: int, variation_id: int, body: object, *, batch: bool) -> dict:
         if not isinstance(body, dict):
             raise WpError("rest_invalid_param", "Invalid parameter(s): body", 400)
-        if self._variation_of(parent_id, variation_id) is None:
+        variation = self._variation_of(parent_id, variation_id)
+        if variation is None:
             raise WpError(*_INVALID_VARIATION, 404)
-        fields = {k: v for k, v in body.items() if k not in ("id", "product_id", "parent_id")}
+        fields = write_fields(body, variation, batch=batch)
         try:
             self.catalog.edit_variation(variation_id, **fields)
         except (CatalogError, TypeError, ValueError) as error:
@@ -296,7 +299,7 @@ class StoreApi(WooCommerceApi):
     def _create_variation_one(self, parent_id: int, body: object) -> dict:
         if not isinstance(body, dict):
             raise WpError("rest_invalid_param", "Invalid parameter(s): body", 400)
-        fields = {k: v for k, v in body.items() if k not in ("id", "product_id", "parent_id")}
+        fields = write_fields(body, None, batch=True)
         try:
             variation_id = self.catalog.add_variation(parent_id, **fields)
         except (CatalogError, TypeError, ValueError) as error:

@@ -27,6 +27,7 @@ from .rest import JSON_CONTENT_TYPE, ApiRequest, ApiResponse, WooCommerceApi, en
 from .rest_store import StoreApi
 from .webhooks import DELIVERY_TIMEOUT, WebhookDispatcher
 from .webhooks_control import webhook_control
+from .write_meter import WriteMeter
 
 logger = logging.getLogger("sync.sandbox")
 
@@ -97,6 +98,7 @@ class SandboxServer:
         self.webhooks = WebhookDispatcher(
             catalog, site_url=lambda: self.url, stop_event=self._stop_event, timeout=webhook_timeout
         )
+        self.writes = WriteMeter()  # write latency and writes in flight (sync/sandbox/write_meter.py)
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -203,13 +205,15 @@ class SandboxServer:
 
     @property
     def stats(self) -> dict:
-        """``{"requests", "by_endpoint", "faults_injected", "by_status"}`` for API requests (a copy)."""
+        """``{"requests", "by_endpoint", "faults_injected", "by_status"}`` for API requests (a copy), plus
+        ``writes``, ``writes_in_flight`` and ``max_writes_in_flight`` (the most write requests seen at once)."""
         with self._stats_lock:
-            return copy.deepcopy(self._stats)
+            return {**copy.deepcopy(self._stats), **self.writes.stats()}
 
     def reset_stats(self) -> None:
         with self._stats_lock:
             self._stats = _empty_stats()
+        self.writes.reset()
 
     def state(self) -> dict:
         return {
@@ -268,6 +272,14 @@ class SandboxServer:
         except ValueError:
             return False  # the API answers its own 400
         return per_page > self.page_limit
+
+    def serve_rest(self, handler: _Handler, request: ApiRequest) -> None:
+        """:meth:`serve_api`, counting writes in flight and delaying them by the write latency."""
+        with self.writes.track(request.method) as is_write:
+            if is_write and not self._wait(self.writes.latency_ms / 1000):
+                handler.drop()
+                return
+            self.serve_api(handler, request)
 
     def serve_api(self, handler: _Handler, request: ApiRequest) -> None:
         started = time.perf_counter()
@@ -339,7 +351,7 @@ class SandboxServer:
         fields = data.get("fields", data) if isinstance(data.get("fields", data), dict) else data
         route = (method, *[p if not p.isdigit() else "<id>" for p in parts])
         ids = [int(p) for p in parts if p.isdigit()]
-        if parts and parts[0] in ("webhooks", "orders"):
+        if parts and parts[0] in ("webhooks", "orders", "writes"):
             return webhook_control(self, method, parts, data)
         if route == ("GET", "state"):
             return 200, self.state()
@@ -530,7 +542,7 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             headers={k.lower(): v for k, v in self.headers.items()},
         )
-        sandbox.serve_api(self, request)
+        sandbox.serve_rest(self, request)
 
     def send(
         self,

@@ -1,4 +1,4 @@
-"""The control interface's ``webhooks`` and ``orders`` routes (``/__sandbox__/webhooks...``).
+"""The control interface's ``webhooks``, ``orders`` and ``writes`` routes (``/__sandbox__/webhooks...``).
 
 | Method and path | Body | Effect |
 |---|---|---|
@@ -9,6 +9,7 @@
 | `POST webhooks/<id>/disable`, `DELETE webhooks/<id>` | | disable / delete |
 | `POST webhooks/faults`, `DELETE webhooks/faults` | `{fail_rate, delay_ms, seed}` | delivery faults |
 | `POST orders`, `GET orders/<id>` | `{line_items, status?, set_paid?}` | a paid order (stock sold, events queued) |
+| `GET writes`, `POST writes` | `{"latency_ms": n}` | write latency; writes in flight, most seen at once |
 """
 
 from __future__ import annotations
@@ -76,6 +77,15 @@ def webhook_control(server: SandboxServer, method: str, parts: list[str], data: 
         return 201, server.create_order(**data)
     if route == ("GET", "orders", "<id>"):
         return 200, server.catalog.orders.order_payload(ids[0])
+    if route == ("GET", "writes"):
+        return 200, {"latency_ms": server.writes.latency_ms, **server.writes.stats()}
+    if route == ("POST", "writes"):
+        unknown = set(data) - {"latency_ms"}
+        if unknown:
+            raise ValueError(f"unknown write keys: {sorted(unknown)}")
+        if "latency_ms" in data:
+            server.writes.set_latency(data["latency_ms"])
+        return 200, {"latency_ms": server.writes.latency_ms, **server.writes.stats()}
     return 404, {"error": f"no control endpoint {method} {'/'.join(parts)}"}
 
 

@@ -788,3 +788,130 @@ def test_the_command_delivers_webhooks_from_its_background_queue(receiver):
     assert verifies(request)
     assert json.loads(request["body"])["regular_price"] == "12.50"
     assert process.returncode == 0
+
+
+# --- writes as a real store takes them (issue 11) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "price", "stock"),
+    [
+        ({"regular_price": "abc"}, 200, "", 30),  # a price is a string: wc_format_decimal clears it
+        ({"stock_quantity": "x"}, 400, "9.50", 30),
+        ({"stock_quantity": 2.5}, 400, "9.50", 30),
+        ({"stock_quantity": "-5"}, 200, "9.50", -5),
+        ({"stock_quantity": {"n": 1}}, 400, "9.50", 30),
+        ({"regular_price": ["9"]}, 400, "9.50", 30),
+    ],
+)
+def test_a_single_put_validates_stock_and_clears_a_bad_price(sandbox, body, status, price, stock):
+    mug = new_simple(sandbox)
+
+    response = wc(sandbox).put(f"products/{mug}", body)
+
+    assert response.status_code == status
+    if status == 400:
+        assert response.json()["code"] == "rest_invalid_param"
+    product = sandbox.catalog.products[mug]
+    assert (product["regular_price"], product["stock_quantity"]) == (price, stock)
+
+
+def test_a_batch_coerces_bad_values_silently(sandbox):
+    mug, other, third = new_simple(sandbox), new_simple(sandbox, name="Other"), new_simple(sandbox, name="Third")
+    parent, small, medium = new_variable(sandbox)
+    api = wc(sandbox)
+
+    products = api.post(
+        "products/batch",
+        {
+            "update": [
+                {"id": mug, "regular_price": "abc"},
+                {"id": other, "stock_quantity": "x"},
+                {"id": third, "stock_quantity": 2.5},
+                {"id": 999_999, "stock_quantity": 1},
+            ]
+        },
+    )
+    variations = api.post(
+        f"products/{parent}/variations/batch",
+        {"update": [{"id": small, "stock_quantity": "x"}, {"id": medium, "regular_price": "abc"}, {"id": mug}]},
+    )
+
+    assert products.status_code == 200
+    assert [(i.get("regular_price"), i.get("stock_quantity")) for i in products.json()["update"][:3]] == [
+        ("", 30),
+        ("9.50", 0),
+        ("9.50", 2),
+    ]
+    assert products.json()["update"][3]["error"]["code"] == "woocommerce_rest_product_invalid_id"
+    assert variations.status_code == 200
+    small_now, medium_now, error = variations.json()["update"]
+    assert (small_now["stock_quantity"], medium_now["regular_price"]) == (0, "")
+    assert (error["id"], error["error"]["code"], error["error"]["data"]["status"]) == (
+        mug,
+        "woocommerce_rest_product_variation_invalid_id",
+        404,
+    )
+    too_many = api.post(f"products/{parent}/variations/batch", {"update": [{"id": small}] * 101})
+    assert (too_many.status_code, too_many.json()["code"]) == (413, "woocommerce_rest_request_entity_too_large")
+
+
+def test_every_write_bumps_date_modified_and_ignores_one_in_the_body(sandbox):
+    mug = new_simple(sandbox)
+    sandbox.catalog.edit_product(mug, date_modified_gmt="2020-01-01T00:00:00")
+
+    response = wc(sandbox).put(f"products/{mug}", {"date_modified_gmt": "2019-05-05T05:05:05"})
+
+    assert response.status_code == 200
+    assert response.json()["date_modified_gmt"] not in ("2020-01-01T00:00:00", "2019-05-05T05:05:05")
+
+
+def test_meta_data_is_merged_and_shown_as_sent(sandbox, receiver):
+    mug = new_simple(sandbox, meta_data=[{"id": 7, "key": "_supplier_code", "value": "SUP-1"}])
+    add_webhook(sandbox, receiver, "product.updated")
+    api = wc(sandbox)
+
+    first = api.put(f"products/{mug}", {"meta_data": [{"key": "_sync_origin", "value": "op-1"}]}).json()
+    second = api.put(f"products/{mug}", {"meta_data": [{"key": "_sync_origin", "value": "op-2"}, "junk"]}).json()
+    sandbox.deliver_webhooks()
+
+    assert [(m["key"], m["value"]) for m in first["meta_data"]] == [
+        ("_supplier_code", "SUP-1"),
+        ("_sync_origin", "op-1"),
+    ]
+    assert second["meta_data"] == [
+        {"id": 7, "key": "_supplier_code", "value": "SUP-1"},
+        {"id": first["meta_data"][1]["id"], "key": "_sync_origin", "value": "op-2"},
+    ]
+    echo = json.loads(receiver.deliveries[0]["body"])
+    assert echo["meta_data"] == second["meta_data"]
+    assert echo["date_modified_gmt"] == second["date_modified_gmt"]
+
+
+def test_write_latency_and_the_writes_in_flight_are_counted(sandbox):
+    products = [new_simple(sandbox, name=f"Mug {n}") for n in range(5)]
+    with SandboxControl(sandbox.url) as control:
+        control.set_write_latency(800)
+        control.reset_stats()
+        barrier = threading.Barrier(5)
+
+        def write(product_id: int) -> None:
+            api = wc(sandbox)
+            barrier.wait()
+            assert api.put(f"products/{product_id}", {"regular_price": "1.50"}).status_code == 200
+
+        threads = [threading.Thread(target=write, args=(product_id,)) for product_id in products]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
+        wc(sandbox).get("products", params={"per_page": 1})  # reads are not writes
+        stats = control.stats()
+        with pytest.raises(SandboxControlError):
+            control.set_write_latency(-1)
+
+    assert (stats["writes"], stats["writes_in_flight"], stats["max_writes_in_flight"]) == (5, 0, 5)
+    assert elapsed >= 0.8  # max_writes_in_flight == 5: the latency is outside the catalog's lock
+    assert all(sandbox.catalog.products[p]["regular_price"] == "1.50" for p in products)
