@@ -147,7 +147,7 @@ class SandboxControl:
 
     def deliver_webhooks(self) -> list[dict]:
         """Run the pending delivery queue now; one record per delivery."""
-        return self._call("POST", "webhooks/deliver")["deliveries"]
+        return self._call("POST", "webhooks/deliver")
 
     def set_webhook_faults(self, *, fail_rate: float = 0.0, delay_ms: float = 0.0, seed: int = 1) -> dict:
         return self._call("POST", "webhooks/faults", {"fail_rate": fail_rate, "delay_ms": delay_ms, "seed": seed})

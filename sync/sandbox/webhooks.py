@@ -159,6 +159,7 @@ class WebhookDispatcher:
 
     def create(self, *, name: str, topic: str, delivery_url: str, secret: str) -> Webhook:
         """Register an active webhook (no ping: the REST layer sends it outside the catalog's lock)."""
+        topic = topic.lower() if isinstance(topic, str) else topic
         if not valid_topic(topic):
             raise ValueError(f"invalid topic {topic!r}")
         now = int(time.time())

@@ -4,7 +4,7 @@
 |---|---|---|
 | `GET webhooks` | | webhooks with `failure_count`, pending deliveries, deliveries, pings, faults |
 | `POST webhooks` | `{name?, topic, delivery_url, secret?}` | register one, pinged like `POST webhooks` over REST |
-| `POST webhooks/deliver` | | run the pending queue now: `{"deliveries": [...], "pending": n}` |
+| `POST webhooks/deliver` | | run the pending queue now; answers the delivery records (a list) |
 | `POST webhooks/<id>` | `{status?, delivery_url?, secret?, topic?, name?, failure_count?}` | edit |
 | `POST webhooks/<id>/disable`, `DELETE webhooks/<id>` | | disable / delete |
 | `POST webhooks/faults`, `DELETE webhooks/faults` | `{fail_rate, delay_ms, seed}` | delivery faults |
@@ -40,8 +40,7 @@ def webhook_control(server: SandboxServer, method: str, parts: list[str], data: 
         webhook = _create(server, data)
         return 201, {**dispatcher.webhook_json(webhook), "failure_count": webhook.failure_count}
     if route == ("POST", "webhooks", "deliver"):
-        records = server.deliver_webhooks()
-        return 200, {"deliveries": records, "pending": dispatcher.pending_count}
+        return 200, server.deliver_webhooks()
     if route == ("POST", "webhooks", "faults"):
         unknown = set(data) - {"fail_rate", "delay_ms", "seed"}
         if unknown:
