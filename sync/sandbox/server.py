@@ -67,11 +67,11 @@ class SandboxServer:
         *,
         permissions: str = "read_write",
         latency_ms: float = 0,
+        webhook_delivery_interval: float | None = None,
+        webhook_timeout: float = DELIVERY_TIMEOUT,
         site_url: str | None = None,
         batch_limit: int = 100,
         page_limit: int | None = None,
-        webhook_delivery_interval: float | None = None,
-        webhook_timeout: float = DELIVERY_TIMEOUT,
     ) -> None:
         self.catalog = catalog
         self.host = host
@@ -205,9 +205,9 @@ class SandboxServer:
 
     @property
     def stats(self) -> dict:
-        """``{"requests", "by_endpoint", "faults_injected", "by_status"}`` for API requests (a copy), plus
-        ``writes``, ``writes_in_flight`` and ``max_writes_in_flight`` (the most write requests seen at once)."""
+        """``{"requests", "by_endpoint", "faults_injected", "by_status"}`` for API requests (a copy)."""
         with self._stats_lock:
+            # writes, writes_in_flight, max_writes_in_flight: the most write requests seen at once.
             return {**copy.deepcopy(self._stats), **self.writes.stats()}
 
     def reset_stats(self) -> None:
