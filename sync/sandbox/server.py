@@ -20,14 +20,11 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
+from . import rest_store, webhooks, webhooks_control, write_meter
 from .catalog import CatalogError, SandboxCatalog, UnknownObject
 from .faults import FAULT_KINDS, FaultInjector, fault_page
 from .oauth import ApiKey, OAuthVerifier, php_build_query, php_parse_qs
 from .rest import JSON_CONTENT_TYPE, ApiRequest, ApiResponse, WooCommerceApi, encode_json
-from .rest_store import StoreApi
-from .webhooks import DELIVERY_TIMEOUT, WebhookDispatcher
-from .webhooks_control import webhook_control
-from .write_meter import WriteMeter
 
 logger = logging.getLogger("sync.sandbox")
 
@@ -68,7 +65,7 @@ class SandboxServer:
         permissions: str = "read_write",
         latency_ms: float = 0,
         webhook_delivery_interval: float | None = None,
-        webhook_timeout: float = DELIVERY_TIMEOUT,
+        webhook_timeout: float = webhooks.DELIVERY_TIMEOUT,
         site_url: str | None = None,
         batch_limit: int = 100,
         page_limit: int | None = None,
@@ -95,10 +92,10 @@ class SandboxServer:
         # Webhooks (sync/sandbox/webhooks.py): queued by catalog changes, sent by deliver_webhooks() or,
         # with webhook_delivery_interval, by a background thread standing in for WP-Cron.
         self.webhook_delivery_interval = webhook_delivery_interval
-        self.webhooks = WebhookDispatcher(
+        self.webhooks = webhooks.WebhookDispatcher(
             catalog, site_url=lambda: self.url, stop_event=self._stop_event, timeout=webhook_timeout
         )
-        self.writes = WriteMeter()  # write latency and writes in flight (sync/sandbox/write_meter.py)
+        self.writes = write_meter.WriteMeter()  # write latency and writes in flight (sync/sandbox/write_meter.py)
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -112,7 +109,7 @@ class SandboxServer:
         self._httpd = httpd
         self.catalog.set_site_url(self.url)
         self.verifier = OAuthVerifier(self.url, self._keys)
-        self.api = StoreApi(
+        self.api = rest_store.StoreApi(
             self.catalog,
             self.verifier,
             store_variations=lambda: self.store_variations,
@@ -352,7 +349,7 @@ class SandboxServer:
         route = (method, *[p if not p.isdigit() else "<id>" for p in parts])
         ids = [int(p) for p in parts if p.isdigit()]
         if parts and parts[0] in ("webhooks", "orders", "writes"):
-            return webhook_control(self, method, parts, data)
+            return webhooks_control.webhook_control(self, method, parts, data)
         if route == ("GET", "state"):
             return 200, self.state()
         if route == ("GET", "stats"):
