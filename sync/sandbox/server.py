@@ -91,6 +91,8 @@ class SandboxServer:
         self.api: WooCommerceApi | None = None
         # Webhooks (sync/sandbox/webhooks.py): queued by catalog changes, sent by deliver_webhooks() or,
         # with webhook_delivery_interval, by a background thread standing in for WP-Cron.
+        if webhook_delivery_interval is not None and not webhook_delivery_interval > 0:
+            raise ValueError("webhook_delivery_interval must be > 0 (or None)")
         self.webhook_delivery_interval = webhook_delivery_interval
         self.webhooks = webhooks.WebhookDispatcher(
             catalog, site_url=lambda: self.url, stop_event=self._stop_event, timeout=webhook_timeout
