@@ -239,8 +239,8 @@ class SandboxServer:
 
     @property
     def webhook_deliveries(self) -> list[dict]:
-        """Every delivery record so far (a copy)."""
-        return self.webhooks.describe()["deliveries"]
+        """Every delivery record so far, oldest first (a copy; the newest 100,000)."""
+        return self.webhooks.delivery_records()
 
     def create_order(self, **fields: object) -> dict:
         """``POST orders``: ``line_items=[{"product_id", "variation_id"?, "quantity"}]``, ``status``
