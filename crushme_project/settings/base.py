@@ -153,13 +153,14 @@ AUTHENTICATION_BACKENDS = [
 # Admin login (django-axes, database handler: attempts are rows, visible in the admin, reset with
 # `manage.py axes_reset`). A client that fails AXES_FAILURE_LIMIT times for one user name is refused (429)
 # for AXES_COOLOFF_MINUTES, even with the right password; another user name or another client is not
-# affected, so an attacker cannot lock the staff out from elsewhere. The client address is the one the
-# API's throttles use (NUM_PROXIES).
+# affected, so an attacker cannot lock the staff out from elsewhere. Failures also count in the per-client
+# counter of the API's failed tokens (THROTTLE_RATE_AUTH_FAILURES), whatever the user name
+# (common/login_limits.py). The client address is the one the API's throttles use (NUM_PROXIES).
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_HANDLER = "common.login_limits.ClientLimitedAxesHandler"
 AXES_CLIENT_IP_CALLABLE = "common.throttling.client_ident"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False  # no start-up banner in every process's log; failures and lockouts are still logged

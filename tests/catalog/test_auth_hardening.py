@@ -206,3 +206,28 @@ def test_a_successful_admin_login_resets_the_count(client, admin_user):
 
     assert failures == [200] * 4
     assert _login(client, "boss", "right-pw").status_code == 302
+
+
+def test_one_client_trying_many_user_names_is_refused_past_the_per_client_limit(client, admin_user, auth_failure_rate):
+    auth_failure_rate("6/hour")
+    guesser = {"REMOTE_ADDR": "203.0.113.9"}
+
+    # three user names, two tries each: no (client, user name) pair reaches axes' limit of 5
+    failures = [_login(client, name, "guess", **guesser).status_code for name in ("a", "b", "c") for _ in range(2)]
+    refused = _login(client, "boss", "right-pw", **guesser)
+    elsewhere = _login(client, "boss", "right-pw", REMOTE_ADDR="198.51.100.4")
+
+    assert failures == [200] * 5 + [429]  # the 6th failure reaches the per-client limit
+    assert refused.status_code == 429
+    assert elsewhere.status_code == 302
+
+
+def test_failed_admin_logins_and_failed_tokens_share_the_per_client_limit(
+    client, admin_user, robot_token, auth_failure_rate
+):
+    auth_failure_rate("3/hour")
+
+    for i in range(3):
+        _login(client, f"nobody-{i}", "guess")
+
+    assert client.get(EXPORT, HTTP_AUTHORIZATION=f"Token {robot_token}").status_code == 429
