@@ -52,7 +52,8 @@ MIDDLEWARE = [
     "common.middleware.cache_control.CacheControlMiddleware",
     # Under /api/: a database outage (or a full pool) answers 503 JSON with Retry-After, not an HTML 500.
     "common.middleware.database_unavailable.DatabaseUnavailableMiddleware",
-    # Last, as django-axes requires: answers a locked-out admin login with 429 before any password check.
+    # Last, as django-axes requires: turns a login its backend refused (locked out, before any password
+    # hash) into the 429 answer.
     "axes.middleware.AxesMiddleware",
 ]
 
