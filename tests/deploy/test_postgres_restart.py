@@ -169,3 +169,36 @@ def test_postgres_restart_under_load_gives_503_json_then_200_and_never_500():
             )
     finally:
         proxy.cut()
+
+
+def test_a_restart_no_request_saw_costs_at_most_one_fast_503_then_200():
+    # The pool only learns that its idle connections died when a request is handed one. If PostgreSQL
+    # restarted while nothing asked for it, the first request may meet two dead connections in a row
+    # (psycopg waits 1 s after the first failed check): it answers 503 JSON quickly, never 500, and the
+    # dead connections are discarded for everyone after it (docs/operations.md, "Outages").
+    ProductFactory.create_batch(3)
+    proxy = TcpProxy(target_port=int(connection.settings_dict.get("PORT") or 5432))
+    proxy.start()
+    env = gunicorn_env(
+        DATABASE_URL=postgres_url(name=connection.settings_dict["NAME"], port=proxy.port),
+        DB_POOL_ENABLED="true",
+        THROTTLE_RATE_ANON="1000000/hour",
+    )
+    try:
+        with running_gunicorn(env=env) as server:
+            assert {fetch(server.url, uncached()).status for _ in range(5)} == {200}  # the pool is warm
+
+            proxy.cut()
+            time.sleep(3)  # no request during the outage
+            proxy.restore()
+            first = fetch(server.url, uncached())
+            following = [fetch(server.url, uncached()) for _ in range(5)]
+
+            assert first.status in (200, 503), first.body
+            if first.status == 503:
+                assert json.loads(first.body)["code"] == "database_unavailable"
+            assert first.seconds < 2.0
+            assert {a.status for a in following} == {200}
+            print(f"\nquiet restart: first request {first.status} in {first.seconds:.2f}s, then 200")
+    finally:
+        proxy.cut()
