@@ -15,6 +15,7 @@ import base64
 import pytest
 from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import MD5PasswordHasher
 from rest_framework.authtoken.models import Token
 
 from tests.catalog.fixtures import free_port, redis_caches
@@ -231,3 +232,29 @@ def test_failed_admin_logins_and_failed_tokens_share_the_per_client_limit(
         _login(client, f"nobody-{i}", "guess")
 
     assert client.get(EXPORT, HTTP_AUTHORIZATION=f"Token {robot_token}").status_code == 429
+
+
+class CountingHasher(MD5PasswordHasher):
+    """The test settings' hasher, counting every hash it computes (a login's real cost)."""
+
+    hashes = 0
+
+    def encode(self, password: str, salt: str) -> str:
+        CountingHasher.hashes += 1
+        return super().encode(password, salt)
+
+
+def test_a_locked_out_admin_login_hashes_no_password(client, admin_user, settings):
+    settings.PASSWORD_HASHERS = [f"{__name__}.CountingHasher"]
+    admin_user.set_password("right-pw")
+    admin_user.save()
+    start = CountingHasher.hashes
+    for i in range(5):
+        _login(client, "boss", f"wrong-{i}")
+    before = CountingHasher.hashes
+    assert before - start == 5  # each failure before the lockout cost one hash
+
+    answers = [_login(client, "boss", "right-pw").status_code for _ in range(3)]
+
+    assert answers == [429] * 3
+    assert CountingHasher.hashes == before  # refused before any password check
