@@ -90,5 +90,10 @@ bench-memory: venv deps
 bench-sync-limits: venv deps
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) bench/bench_sync_limits.py $(BENCH_SYNC_LIMITS_ARGS)
 
+## What wrong Basic/token credentials from 16 clients cost a normal client, Basic off vs on (issue 8).
+.PHONY: bench-auth
+bench-auth: venv
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) bench/bench_auth.py $(BENCH_AUTH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

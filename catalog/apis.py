@@ -343,7 +343,9 @@ class _Echo:
 
 
 def _cell(value: str) -> str:
-    # A spreadsheet would run "=HYPERLINK(…)" from a product name: neutralise formulas.
+    # A spreadsheet would run "=HYPERLINK(…)" from any text the store sent (name, slug, even status:
+    # the mirror stores what WooCommerce says): neutralise formulas in every text column. Numbers are
+    # formatted by us and left alone, so a negative stock stays a number.
     return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
 
 
@@ -362,18 +364,18 @@ def export_rows(chunk_size: int) -> Iterator[str]:
                 p.id,
                 _cell(p.sku),
                 _cell(p.name),
-                p.slug,
-                p.type,
-                p.status,
-                p.catalog_visibility,
+                _cell(p.slug),
+                _cell(p.type),
+                _cell(p.status),
+                _cell(p.catalog_visibility),
                 format_price(p.price),
                 format_price(p.regular_price),
                 format_price(p.sale_price),
                 int(p.on_sale),
                 int(p.manage_stock),
                 "" if quantity is None else quantity,
-                p.stock_status,
-                "|".join(c.slug for c in p.categories.all()),
+                _cell(p.stock_status),
+                _cell("|".join(c.slug for c in p.categories.all())),
                 _timestamp(p.date_modified_gmt),
                 _timestamp(p.synced_at),
             )

@@ -11,6 +11,10 @@ Rates come from ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (scopes ``anon``, `
 is DRF's ``get_ident``, which honours ``NUM_PROXIES`` (the proxies in front of gunicorn: nginx
 is 1). When the cache is unavailable the request is allowed: throttling must not take the API
 down with Redis.
+
+Failed authentications have their own per-client counter (scope ``auth_failure``,
+``THROTTLE_RATE_AUTH_FAILURES``): DRF authenticates before it throttles, so a request with a wrong
+credential never reaches ``RoleRateThrottle``. ``common.authentication`` reads and feeds it.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ from typing import Any
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
-from common.cache import cache_incr
+from common.cache import cache_get, cache_incr
 
 _DURATIONS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+AUTH_FAILURE_SCOPE = "auth_failure"
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
@@ -34,6 +39,52 @@ def parse_rate(rate: str) -> tuple[int, int]:
         return int(num), _DURATIONS[period.strip()[0].lower()]
     except (ValueError, KeyError, IndexError) as exc:
         raise ValueError(f"invalid throttle rate {rate!r}: expected '<number>/<s|m|h|d>'") from exc
+
+
+def client_ident(request: Any) -> str:
+    """The client address the throttles (and the admin login's lockout) key on.
+
+    DRF's ``get_ident``: with ``NUM_PROXIES`` = N it is the N-th address from the end of
+    ``X-Forwarded-For``, else ``REMOTE_ADDR``. Trust comes from the deployment, not from here:
+    gunicorn listens on a unix socket only nginx can reach, and nginx sets ``X-Forwarded-For`` to
+    the address it saw, so a client cannot choose it. Works for DRF and plain Django requests.
+    """
+    return BaseThrottle().get_ident(request)
+
+
+def _auth_failure_window(request: Any) -> tuple[str, int, float] | None:
+    """(counter key, limit, seconds left in the window), or None when failures are not limited."""
+    rate = api_settings.DEFAULT_THROTTLE_RATES.get(AUTH_FAILURE_SCOPE)
+    if rate is None:
+        return None
+    limit, duration = parse_rate(rate)
+    now = time.time()
+    window = int(now // duration)
+    return f"throttle:{AUTH_FAILURE_SCOPE}:{client_ident(request)}:{window}", limit, (window + 1) * duration - now
+
+
+def auth_failure_wait(request: Any) -> int | None:
+    """Seconds until this client may try to authenticate again, or None when it may now.
+
+    Read before a credential is checked, so a throttled client costs one cache read. Like the
+    request throttles it fails open: with the cache down every attempt is checked.
+    """
+    window = _auth_failure_window(request)
+    if window is None:
+        return None
+    key, limit, left = window
+    count = cache_get(key)
+    if count is None or int(count) < limit:
+        return None
+    return max(1, math.ceil(left))
+
+
+def auth_failure_record(request: Any) -> None:
+    """Count one failed authentication for this client in the current window."""
+    window = _auth_failure_window(request)
+    if window is not None:
+        key, _, left = window
+        cache_incr(key, timeout=left + 1)
 
 
 class RoleRateThrottle(BaseThrottle):

@@ -34,6 +34,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.db import database_pool_discard_idle
 from sync.models import SyncMode
 from sync.selectors import sync_run_last_succeeded_by_mode
 
@@ -61,6 +62,7 @@ def _check_database() -> dict[str, Any]:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except DatabaseError as exc:
+        database_pool_discard_idle()  # after a restart, the next request gets a live connection at once
         return {"ok": False, "error": type(exc).__name__, "latency_ms": _ms_since(start)}
     return {"ok": True, "latency_ms": _ms_since(start)}
 

@@ -8,7 +8,8 @@ Rules, first match wins:
 2. A GET/HEAD on a URL named in ``CACHE_CONTROL_MAX_AGE`` (``"namespace:url-name": seconds``)
    answering 200 or 304: ``public, max-age=<seconds>``. Browsers and nginx keep it that long;
    after that they revalidate with ``If-None-Match`` and get a cheap 304.
-3. Any other response from those URLs (400, 404, 429…): ``no-store``.
+3. Any other response from those URLs (400, 404, 429, 5xx…): ``no-store``; a 5xx is decided
+   without looking at the user, whose session may live in the database that just failed.
 
 Other URLs are left alone. The max-ages are short on purpose: a catalog version bump
 invalidates the server cache at once but cannot reach copies already held by browsers.
@@ -45,6 +46,9 @@ def cache_control_for(request: HttpRequest, response: HttpResponseBase) -> str |
     max_age = getattr(settings, "CACHE_CONTROL_MAX_AGE", {}).get(match.view_name)
     if max_age is None:
         return None
+    if response.status_code >= 500:
+        # Decided before request.user: a 503 may mean the database (and so the session table) is down.
+        return "no-store"
     # Only now: request.user is lazy and loading it reads the session table, which on another URL
     # (the health check during a database outage) would turn an answer into a 500.
     user = getattr(request, "user", None)

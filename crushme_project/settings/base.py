@@ -6,6 +6,7 @@ sandbox (``manage.py woocommerce_sandbox``). Every variable is documented in
 ``deploy/.env.example``.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -30,7 +31,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "drf_spectacular",
+    "axes",
     "common",
     "catalog",
     "sync",
@@ -47,6 +50,11 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "common.middleware.cache_control.CacheControlMiddleware",
+    # Under /api/: a database outage (or a full pool) answers 503 JSON with Retry-After, not an HTML 500.
+    "common.middleware.database_unavailable.DatabaseUnavailableMiddleware",
+    # Last, as django-axes requires: turns a login its backend refused (locked out, before any password
+    # hash) into the 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "crushme_project.urls"
@@ -93,10 +101,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 DB_POOL_ENABLED = env.bool("DB_POOL_ENABLED", default=False)
 if DB_POOL_ENABLED and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses a pool with persistent connections.
+    # CONN_HEALTH_CHECKS (above) makes Django create the pool with check=ConnectionPool.check_connection:
+    # a connection is tested before a request gets it. A failed check costs psycopg a 1, 2, 4 s back-off
+    # before the next idle connection is tried, so a request that meets a database error discards every
+    # idle connection at once (common/db.py: database_pool_discard_idle), which are all dead after a restart.
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
         "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
-        "timeout": env.float("DB_POOL_TIMEOUT", default=5.0),  # seconds a request waits for a free connection
+        # Seconds a request waits for a connection: also how long an uncached request and /api/health/
+        # take to answer 503 while PostgreSQL is down.
+        "timeout": env.float("DB_POOL_TIMEOUT", default=1.5),
+        # A lost connection is retried in the background for this long (back-off 1, 2, 4 s...), then given
+        # up: the next request that waits opens a new one at once instead of waiting for a late retry.
+        "reconnect_timeout": env.float("DB_POOL_RECONNECT_TIMEOUT", default=2.0),
+        # Connections are replaced after this many seconds (psycopg adds 5% jitter), and closed after
+        # max_idle seconds unused (down to min_size).
+        "max_lifetime": env.float("DB_POOL_MAX_LIFETIME", default=600.0),
+        "max_idle": env.float("DB_POOL_MAX_IDLE", default=300.0),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -125,6 +146,25 @@ else:
     }
 
 # --- Auth, i18n, static ----------------------------------------------------
+# django-axes first: a locked-out admin login is refused before any password is hashed.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Admin login (django-axes, database handler: attempts are rows, visible in the admin, reset with
+# `manage.py axes_reset`). A client that fails AXES_FAILURE_LIMIT times for one user name is refused (429)
+# for AXES_COOLOFF_MINUTES, even with the right password; another user name or another client is not
+# affected, so an attacker cannot lock the staff out from elsewhere. Failures also count in the per-client
+# counter of the API's failed tokens (THROTTLE_RATE_AUTH_FAILURES), whatever the user name
+# (common/login_limits.py). The client address is the one the API's throttles use (NUM_PROXIES).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "common.login_limits.ClientLimitedAxesHandler"
+AXES_CLIENT_IP_CALLABLE = "common.throttling.client_ident"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False  # no start-up banner in every process's log; failures and lockouts are still logged
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -141,12 +181,22 @@ STATIC_ROOT = env("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 # --- REST framework --------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Explicit, and no Basic: a Basic header would cost a password hash (~230 ms) per request, before
+    # any throttle. Browsers of staff use the admin session; scripts and staff tools use a token
+    # (`Authorization: Token <key>`, rest_framework.authtoken), whose failures are throttled per client.
+    # An `Authorization: Basic ...` header is ignored: the request is anonymous.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "common.authentication.ThrottledTokenAuthentication",
+    ],
     # One counter per client and window (common/throttling.py); health and schema views opt out.
     "DEFAULT_THROTTLE_CLASSES": ["common.throttling.RoleRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("THROTTLE_RATE_ANON", default="100/hour"),
         "user": env("THROTTLE_RATE_USER", default="1000/hour"),
         "staff": env("THROTTLE_RATE_STAFF", default="5000/hour"),
+        # Failed token authentications per client; beyond it every token attempt gets 429 until the window ends.
+        "auth_failure": env("THROTTLE_RATE_AUTH_FAILURES", default="20/hour"),
     },
     # Proxies in front of gunicorn (nginx: 1): the client IP is that many hops from the end of X-Forwarded-For.
     "NUM_PROXIES": env.int("NUM_PROXIES", default=1),

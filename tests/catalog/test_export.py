@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime
 import io
@@ -10,6 +11,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 from django.http import StreamingHttpResponse
+from rest_framework.authtoken.models import Token
 
 from tests.factories import CategoryFactory, ProductFactory
 
@@ -92,13 +94,62 @@ def test_export_refuses_non_staff_users(client):
     assert response.json()["code"] == "rest_permission_denied"
 
 
-def test_export_accepts_basic_auth_for_scripts(client):
-    get_user_model().objects.create_user("robot", password="s3cret-pw", is_staff=True)
+def test_export_accepts_a_token_for_scripts(client):
+    robot = get_user_model().objects.create_user("robot", password="s3cret-pw", is_staff=True)
+    token = Token.objects.create(user=robot)
     ProductFactory()
-    import base64
 
-    token = base64.b64encode(b"robot:s3cret-pw").decode()
-    response = client.get(EXPORT, HTTP_AUTHORIZATION=f"Basic {token}")
+    response = client.get(EXPORT, HTTP_AUTHORIZATION=f"Token {token.key}")
 
     assert response.status_code == 200
     assert len(_rows(response)) == 1
+
+
+def test_export_ignores_basic_auth_even_with_the_right_password(client):
+    # Basic is off: checking it cost a password hash per request, before any throttle.
+    get_user_model().objects.create_user("robot", password="s3cret-pw", is_staff=True)
+    ProductFactory()
+
+    credentials = base64.b64encode(b"robot:s3cret-pw").decode()
+    response = client.get(EXPORT, HTTP_AUTHORIZATION=f"Basic {credentials}")
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "rest_not_authenticated"
+
+
+def test_export_neutralises_formulas_in_every_text_column(staff_client):
+    category = CategoryFactory(slug="@SUM(A1:A9)")
+    ProductFactory(
+        sku="-2+3",
+        name="\tcmd",
+        slug="=cmd|'/c calc'!A1",
+        type="+external",
+        status="@draft",
+        catalog_visibility="\rhidden",
+        stock_status="=instock",
+        categories=[category],
+    )
+
+    row = _rows(staff_client.get(EXPORT))[0]
+
+    assert row["sku"] == "'-2+3"
+    assert row["name"] == "'\tcmd"
+    assert row["slug"] == "'=cmd|'/c calc'!A1"
+    assert row["type"] == "'+external"
+    assert row["status"] == "'@draft"
+    assert row["catalog_visibility"] == "'\rhidden"
+    assert row["stock_status"] == "'=instock"
+    assert row["categories"] == "'@SUM(A1:A9)"
+
+
+def test_export_leaves_numbers_and_harmless_text_alone(staff_client):
+    shirts = CategoryFactory(slug="shirts")
+    ProductFactory(
+        sku="S-1", name="Shirt", slug="shirt", manage_stock=True, stock_quantity=Decimal("-3"), categories=[shirts]
+    )
+
+    row = _rows(staff_client.get(EXPORT))[0]
+
+    assert (row["sku"], row["name"], row["slug"], row["categories"]) == ("S-1", "Shirt", "shirt", "shirts")
+    assert (row["type"], row["status"], row["catalog_visibility"]) == ("simple", "publish", "visible")
+    assert row["stock_quantity"] == "-3"  # a backorder is a number, not a formula
