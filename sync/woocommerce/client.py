@@ -454,7 +454,6 @@ class WooCommerceClient:
             "backoff_seconds": getattr(settings, "WOOCOMMERCE_BACKOFF_SECONDS", 1.0),
             "backoff_max_seconds": getattr(settings, "WOOCOMMERCE_BACKOFF_MAX_SECONDS", 30.0),
             "verify_ssl": getattr(settings, "WOOCOMMERCE_VERIFY_SSL", True),
-            "user_agent": getattr(settings, "WOOCOMMERCE_USER_AGENT", None),
         }
         kwargs.update(overrides)
         return cls(**kwargs)
