@@ -50,7 +50,7 @@ deps:
 	  status=$$?; [ -z "$$policy" ] || $$sudo rm -f /usr/sbin/policy-rc.d; exit $$status; \
 	fi
 
-## The deployment checks alone (issue 4): units, timers, crontab, nginx, deploy.sh, gunicorn, health, memory.
+## The deployment checks alone: units, timers, crontab, nginx, deploy.sh, gunicorn, health, memory.
 deploy-check: venv deps
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest tests/deploy tests/test_health.py \
 	  tests/common/test_memory_middleware.py tests/common/test_check_memory.py $(PYTEST_ARGS)

@@ -386,7 +386,7 @@ def _run(args: argparse.Namespace, database_url: str, redis_url: str) -> int:
     for name, ratio in summary.items():
         print(f"{name}: {ratio:.2f}")
     print()
-    # The targets, for the default configuration (gevent, keep-alive 0).
+    # The targets the API is held to (docs/performance.md), for the default configuration (gevent, keep-alive 0).
     targets = [
         ("cached list / naive list", summary.get("cached list / naive list"), 30.0, ">="),
         ("cached list / ceiling", summary.get("cached list / ceiling"), 0.60, ">="),

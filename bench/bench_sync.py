@@ -1,4 +1,4 @@
-"""Sync benchmark (issue 2, acceptance 8): ``sync_woocommerce`` vs a naive ``update_or_create`` loop.
+"""Sync benchmark: ``sync_woocommerce`` vs a naive ``update_or_create`` loop.
 
     make bench-sync                               # 20,000 products, 10% variable (~10 minutes)
     make bench-sync BENCH_SYNC_ARGS=--quick       # 5,000 products, a smoke run
@@ -66,7 +66,7 @@ SUMMARY = re.compile(
     r" · unchanged (?P<unchanged>\d+) · delete (?P<deleted>\d+) · failed (?P<failed>\d+)"
 )
 
-# Targets of issue 2, acceptance 8.
+# The targets the sync is held to (docs/performance.md, "Sync").
 TARGET_INITIAL = 4.0  # ours ≥ 4 x naive products/s
 TARGET_RESYNC = 10.0  # ours ≥ 10 x naive products/s
 TARGET_STORE_BOUND = 1.1  # wall ≤ 1.1 x requests x latency

@@ -1,4 +1,4 @@
-"""Acceptance 4: API p99 under load, without a sync, with ``sync_woocommerce --full`` under the
+"""API p99 under load, without a sync, with ``sync_woocommerce --full`` under the
 ``crushme-sync@.service`` limits, and (for contrast) with the same sync unlimited.
 
     make bench-sync-limits

@@ -26,7 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
-from catalog import selectors, services
+from catalog import presentation, selectors, services
 from catalog.serializers import (
     CategoryDetailSerializer,
     CategoryListQuerySerializer,
@@ -145,7 +145,7 @@ class CatalogApi(APIView):
 
     def cached(self, request: Request, endpoint: str, params: dict[str, Any]) -> HttpResponseBase:
         try:
-            entry = services.catalog_response_get(endpoint=endpoint, params=params)
+            entry = presentation.catalog_response_get(endpoint=endpoint, params=params)
         except services.CatalogNotFound as exc:
             raise (ProductNotFound() if exc.kind == "product" else CategoryNotFound()) from exc
         except services.CatalogUnavailable as exc:
@@ -283,7 +283,7 @@ class ProductDetailApi(CatalogApi):
             "synced_at": WooDateTimeField().to_representation(detail.synced_at),
             "reason": detail.stock_note,
         }
-        response = respond(request, services.render_json(data))
+        response = respond(request, presentation.render_json(data))
         response.cache_private = True  # type: ignore[attr-defined]
         return response
 

@@ -23,10 +23,8 @@ from django.core.cache import cache
 from django.db import DatabaseError, connection
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
-from django_redis.exceptions import ConnectionInterrupted
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from redis.exceptions import RedisError
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
@@ -34,6 +32,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.cache import CACHE_ERRORS
 from common.db import database_pool_discard_idle
 from sync.models import SyncMode
 from sync.selectors import sync_run_last_succeeded_by_mode
@@ -46,8 +45,6 @@ SYNC_MAX_AGE = {
     SyncMode.CATEGORIES.value: timedelta(days=32),
 }
 
-# django-redis wraps socket errors in ConnectionInterrupted; redis-py raises RedisError subclasses.
-_CACHE_ERRORS = (RedisError, ConnectionInterrupted, OSError)
 _PROBE_KEY = "health:probe"
 
 
@@ -73,7 +70,7 @@ def _check_cache() -> dict[str, Any]:
     try:
         cache.set(_PROBE_KEY, token, timeout=30)
         read_back = cache.get(_PROBE_KEY)
-    except _CACHE_ERRORS as exc:
+    except CACHE_ERRORS as exc:
         return {"ok": False, "error": type(exc).__name__, "latency_ms": _ms_since(start)}
     # Another worker may have written its own token in between: any token proves a round trip.
     if read_back is None:

@@ -5,21 +5,23 @@ a per-product cache of the last answer, and one circuit breaker (shared by all w
 workers through the cache) that stops calling WooCommerce for a while after
 repeated failures. When WooCommerce is slow or down, the caller answers from the
 mirror instead.
+
+``WooCommerceLiveSource`` is the catalog's ``LiveSource`` hook (``catalog.services``): the
+catalog declares what it needs and this module provides it, so ``catalog`` never imports
+``sync``. ``SyncConfig.ready()`` registers it.
 """
 
 from __future__ import annotations
 
 import logging
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
-from typing import Literal
 
 from django.conf import settings
 from django.utils import timezone
 
 from catalog.models import Product, ProductVariation
+from catalog.services import CatalogUnavailable, LiveStock
 from common.cache import cache_get, cache_set
 from common.circuit import CircuitBreaker
 from sync.services.products import (
@@ -36,13 +38,6 @@ from sync.woocommerce.types import STOCK_API_FIELDS
 logger = logging.getLogger(__name__)
 
 _STOCK_FIELDS_PARAM = ",".join(STOCK_API_FIELDS)
-
-
-@dataclass(frozen=True, slots=True)
-class LiveStock:
-    source: Literal["live", "local"]
-    fetched_at: datetime | None  # when WooCommerce answered (live), else None
-    reason: str = ""  # why the figures are local: "timeout", "circuit open", "error", "not found"
 
 
 def _breaker() -> CircuitBreaker:
@@ -201,3 +196,16 @@ def product_fetch_on_demand(*, product_id: int | None = None, slug: str | None =
     product_upsert_page(records=[record], variations=variations, synced_at=timezone.now())
     logger.info("on-demand product %s stored as #%s", reference, record.id)
     return record.id
+
+
+class WooCommerceLiveSource:
+    """The catalog's ``LiveSource``: the two functions above, in the catalog's terms."""
+
+    def product_fetch(self, *, product_id: int | None, slug: str | None) -> int | None:
+        try:
+            return product_fetch_on_demand(product_id=product_id, slug=slug)
+        except WooCommerceUnreachable as exc:
+            raise CatalogUnavailable(str(exc)) from None
+
+    def product_stock_fetch(self, *, product_id: int, variable: bool) -> LiveStock:
+        return product_stock_live_fetch(product_id=product_id, variable=variable)

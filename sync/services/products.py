@@ -19,7 +19,7 @@ from catalog.models import Category, Product, ProductCategory, ProductVariation
 from sync.services.paging import TRANSIENT_ERRORS, FetchedPage, Listing
 from sync.services.results import ItemFailure, SyncStats, WriteResult, records_parse
 from sync.services.upsert import rows_diff, rows_upsert
-from sync.woocommerce.client import WooCommerceClient, WooCommerceNotFound
+from sync.woocommerce.client import MAX_PER_PAGE, WooCommerceClient, WooCommerceNotFound
 from sync.woocommerce.types import (
     PRODUCT_DIGEST_KEYS,
     PRODUCT_FIELDS,
@@ -41,7 +41,6 @@ logger = logging.getLogger(__name__)
 
 PRODUCTS = "products"
 VARIATIONS = "variations"  # store-wide, WooCommerce >= 10.3
-MAX_PER_PAGE = 100  # WooCommerce's per_page maximum
 # Variations per product are few; one page of the per-product listing nearly always holds them.
 VARIATIONS_PER_PARENT_PAGE = 100
 

@@ -19,9 +19,9 @@ from django.db import transaction
 from catalog.models import Product, ProductVariation
 from sync.services.guard import DeletionGuard
 from sync.services.paging import TRANSIENT_ERRORS
-from sync.services.products import MAX_PER_PAGE, PRODUCTS, product_records_parse, product_upsert_page
+from sync.services.products import PRODUCTS, product_records_parse, product_upsert_page
 from sync.services.results import SyncStats, WriteResult
-from sync.woocommerce.client import WooCommerceClient
+from sync.woocommerce.client import MAX_PER_PAGE, WooCommerceClient
 
 logger = logging.getLogger(__name__)
 

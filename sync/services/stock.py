@@ -73,7 +73,7 @@ def _stock_listing_sync(
     dry_run: bool,
     should_stop: Callable[[], bool],
     on_page: Callable[[FetchedPage], None] | None,
-) -> Listing:
+) -> None:
     resource = "variation" if model is ProductVariation else "product"
     listing = Listing(
         client=client,
@@ -89,7 +89,6 @@ def _stock_listing_sync(
         stats.add(stock_apply_page(model=model, records=records, synced_at=synced_at, dry_run=dry_run))
         if on_page is not None:
             on_page(page)
-    return listing
 
 
 def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
@@ -105,11 +104,11 @@ def _variation_stock_per_parent_sync(
     synced_at: datetime,
     dry_run: bool,
     should_stop: Callable[[], bool],
-) -> list[int]:
+) -> None:
     """Stores without ``GET variations``: read each mirrored variable product's variations.
 
     Parents are taken ``per_page`` at a time; each group is one transaction, and the
-    next group is fetched while the current one is written. Returns failed group numbers.
+    next group is fetched while the current one is written. A group that fails is recorded in ``stats``.
     """
     parent_ids = list(
         Product.objects.filter(type=ProductType.VARIABLE, deleted_at__isnull=True)
@@ -117,7 +116,6 @@ def _variation_stock_per_parent_sync(
         .values_list("id", flat=True)
     )
     groups = list(_chunks(parent_ids, per_page))
-    failed_groups: list[int] = []
 
     def fetch(number: int) -> FetchedPage | None:
         records: list[StockRecord] = []
@@ -133,7 +131,6 @@ def _variation_stock_per_parent_sync(
                     stats.add(WriteResult(failures=tuple(failures)))
             except TRANSIENT_ERRORS as error:
                 stats.page_failed(endpoint=f"{PRODUCTS}/{parent_id}/variations", page=1, error=str(error))
-                failed_groups.append(number)
         return FetchedPage(
             endpoint="products/<id>/variations",
             number=number,
@@ -153,7 +150,6 @@ def _variation_stock_per_parent_sync(
             stats.add(
                 stock_apply_page(model=ProductVariation, records=page.extra, synced_at=synced_at, dry_run=dry_run)
             )
-    return failed_groups
 
 
 def stock_sync(
@@ -166,8 +162,12 @@ def stock_sync(
     dry_run: bool = False,
     should_stop: Callable[[], bool] = lambda: False,
     on_page: Callable[[FetchedPage], None] | None = None,
-) -> bool:
-    """Refresh stock and prices of all products, then all variations. Returns True when every page was read."""
+) -> None:
+    """Refresh stock and prices of all products, then all variations.
+
+    A page that could not be read is recorded in ``stats`` (so the run ends partial); there is no
+    incremental watermark to guard here, so nothing else needs to know whether the listing was complete.
+    """
     common = {
         "client": client,
         "stats": stats,
@@ -176,11 +176,10 @@ def stock_sync(
         "dry_run": dry_run,
         "should_stop": should_stop,
     }
-    products = _stock_listing_sync(endpoint=PRODUCTS, model=Product, on_page=on_page, **common)
+    _stock_listing_sync(endpoint=PRODUCTS, model=Product, on_page=on_page, **common)
     if should_stop():
-        return False
+        return
     if store_variations:
-        variations = _stock_listing_sync(endpoint=VARIATIONS, model=ProductVariation, on_page=on_page, **common)
-        return products.complete and variations.complete
-    failed_groups = _variation_stock_per_parent_sync(**common)
-    return products.complete and not failed_groups and not should_stop()
+        _stock_listing_sync(endpoint=VARIATIONS, model=ProductVariation, on_page=on_page, **common)
+    else:
+        _variation_stock_per_parent_sync(**common)

@@ -1,4 +1,4 @@
-"""Acceptance 5: /api/health/ answers 200, 503 while PostgreSQL is unreachable, and 200 again once it is back,
+"""/api/health/ answers 200, 503 while PostgreSQL is unreachable, and 200 again once it is back,
 from the same gunicorn (no restart).
 
 The outage is a TCP proxy between gunicorn and the shared PostgreSQL that drops its listener and every

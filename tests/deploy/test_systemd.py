@@ -1,4 +1,4 @@
-"""deploy/systemd/: every unit passes ``systemd-analyze verify`` and says what the issue asks.
+"""deploy/systemd/: every unit passes ``systemd-analyze verify`` and does what the operations guide says.
 
 systemd is not PID 1 in CI containers, but ``systemd-analyze verify`` only needs the unit files and the
 executables they name. The committed units name the documented install path (/opt/crushme); the test

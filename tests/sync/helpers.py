@@ -10,15 +10,17 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, models
 
 from catalog.models import Category, Product, ProductVariation
-from sync.woocommerce.types import PRODUCT_FIELDS, VARIATION_FIELDS, parse_category, parse_product, parse_variation
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,11 +108,53 @@ def expected_live_products(catalog) -> dict[int, dict]:
     return {pid: catalog.product_payload(pid) for pid, p in list(catalog.products.items()) if p["status"] != "trash"}
 
 
+# Columns the mirror keeps for itself; every other concrete column must equal the store's value.
+_LOCAL_COLUMNS = {"id", "synced_at", "sync_hash", "updated_at", "deleted_at"}
+
+
+def store_columns(model: type[models.Model]) -> list[models.Field]:
+    return [f for f in model._meta.concrete_fields if f.name not in _LOCAL_COLUMNS]
+
+
+def expected_column(field: models.Field, raw: dict[str, Any]) -> Any:
+    """What the mirror must hold in ``field`` for the raw WooCommerce item ``raw``.
+
+    Written from WooCommerce's documented shapes and the model's declaration alone, never through
+    the sync's parsers: a parser bug must show up as a difference here.
+    """
+    if isinstance(field, models.ForeignKey):  # category.parent: WooCommerce sends 0 for a root
+        return raw[field.name] or None
+    if field.name == "stock_managed_by_parent":
+        return raw["manage_stock"] == "parent"
+    if field.name == "manage_stock":
+        return raw["manage_stock"] in (True, "parent")
+    if field.name == "image" and raw[field.name] in ([], {}):  # PHP's empty array: no image
+        return None
+    value = raw[field.name]
+    if isinstance(field, models.DateTimeField):
+        return None if value is None else datetime.strptime(value, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    if isinstance(field, models.DecimalField):
+        if value in ("", None):
+            return None if field.null else field.default
+        return Decimal(str(value))
+    if isinstance(field, models.BooleanField):
+        assert isinstance(value, bool), f"{field.name}: {value!r}"
+        return value
+    if isinstance(field, models.IntegerField):
+        return None if value is None else int(value)
+    if isinstance(field, models.CharField | models.TextField):
+        return value or (field.default if isinstance(field.default, str) else "")
+    if isinstance(field, models.JSONField):
+        return value
+    raise AssertionError(f"no rule for {field.model.__name__}.{field.name}: teach expected_column")
+
+
 def mirror_differences(catalog, *, mirrored_only: bool = False) -> list[str]:
     """Every difference between the sandbox and the mirror, field by field ([] when equal).
 
     ``mirrored_only``: rows not mirrored yet are not a difference (after a partial run), but every
-    mirrored row must still equal the store and no row may be extra.
+    mirrored row must still equal the store and no row may be extra. Expected values come from the
+    raw payloads through ``expected_column``, never from the sync's own parsing.
     """
     problems: list[str] = []
 
@@ -120,16 +164,19 @@ def mirror_differences(catalog, *, mirrored_only: bool = False) -> list[str]:
         if missing or extra:
             problems.append(f"{what} ids differ: missing {sorted(missing)[:10]}, extra {sorted(extra)[:10]}")
 
-    expected_categories = {cid: parse_category(catalog.category_payload(cid)) for cid in list(catalog.categories)}
+    def columns_differ(what: str, row: models.Model, raw: dict[str, Any], columns: list[models.Field]) -> None:
+        for field in columns:
+            expected, mirrored_value = expected_column(field, raw), getattr(row, field.attname)
+            if mirrored_value != expected:
+                problems.append(f"{what} {row.pk}.{field.name}: mirror {mirrored_value!r} != store {expected!r}")
+
+    category_payloads = {cid: catalog.category_payload(cid) for cid in list(catalog.categories)}
     mirrored_categories = {c.id: c for c in Category.objects.all()}
-    ids_differ("category", set(expected_categories), set(mirrored_categories))
-    for cid, record in expected_categories.items():
-        row = mirrored_categories.get(cid)
-        if row is None:
-            continue
-        for name, value in record.model_fields().items():
-            if getattr(row, name) != value:
-                problems.append(f"category {cid}.{name}: mirror {getattr(row, name)!r} != store {value!r}")
+    ids_differ("category", set(category_payloads), set(mirrored_categories))
+    category_columns = store_columns(Category)
+    for cid, raw in category_payloads.items():
+        if (row := mirrored_categories.get(cid)) is not None:
+            columns_differ("category", row, raw, category_columns)
 
     payloads = expected_live_products(catalog)
     mirrored = {p.id: p for p in Product.objects.filter(deleted_at__isnull=True).exclude(status="trash")}
@@ -137,31 +184,25 @@ def mirror_differences(catalog, *, mirrored_only: bool = False) -> list[str]:
     links: dict[int, set[int]] = {}
     for product_id, category_id in Product.categories.through.objects.values_list("product_id", "category_id"):
         links.setdefault(product_id, set()).add(category_id)
-    expected_variations = {}
-    for pid, payload in payloads.items():
-        record = parse_product(payload)
-        row = mirrored.get(pid)
-        if row is None:
+    product_columns = store_columns(Product)
+    variation_payloads: dict[int, tuple[int, dict[str, Any]]] = {}
+    for pid, raw in payloads.items():
+        if (row := mirrored.get(pid)) is None:
             continue
-        for name in PRODUCT_FIELDS:
-            if getattr(row, name) != getattr(record, name):
-                problems.append(
-                    f"product {pid}.{name}: mirror {getattr(row, name)!r} != store {getattr(record, name)!r}"
-                )
-        if links.get(pid, set()) != {ref.id for ref in record.categories}:
-            problems.append(f"product {pid} categories: mirror {links.get(pid)} != store {record.categories}")
-        for vid in record.variation_ids:
-            expected_variations[vid] = parse_variation(catalog.variation_payload(vid), product_id=pid)
+        columns_differ("product", row, raw, product_columns)
+        store_categories = {ref["id"] for ref in raw["categories"]}
+        if links.get(pid, set()) != store_categories:
+            problems.append(f"product {pid} categories: mirror {links.get(pid)} != store {store_categories}")
+        for vid in raw["variations"]:
+            variation_payloads[vid] = (pid, catalog.variation_payload(vid))
 
     mirrored_variations = {v.id: v for v in ProductVariation.objects.filter(deleted_at__isnull=True)}
-    ids_differ("live variation", set(expected_variations), set(mirrored_variations))
-    for vid, record in expected_variations.items():
-        row = mirrored_variations.get(vid)
-        if row is None:
+    ids_differ("live variation", set(variation_payloads), set(mirrored_variations))
+    variation_columns = [f for f in store_columns(ProductVariation) if f.name != "product"]
+    for vid, (pid, raw) in variation_payloads.items():
+        if (row := mirrored_variations.get(vid)) is None:
             continue
-        for name in VARIATION_FIELDS:
-            if getattr(row, name) != getattr(record, name):
-                problems.append(
-                    f"variation {vid}.{name}: mirror {getattr(row, name)!r} != store {getattr(record, name)!r}"
-                )
+        if row.product_id != pid:
+            problems.append(f"variation {vid}.product: mirror {row.product_id} != store {pid}")
+        columns_differ("variation", row, raw, variation_columns)
     return problems

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from catalog.services import CacheUnavailable, catalog_cache_warmup
+from catalog.warmup import CacheUnavailable, catalog_cache_warmup
 
 
 class Command(BaseCommand):

@@ -1,0 +1,137 @@
+"""The rendered responses of the public catalog endpoints, shared by the views and the warmup.
+
+Each public endpoint's body is built here from validated, normalised parameters (the output
+of its query serializer, defaults filled in), rendered once to bytes with an ETag and cached
+under (catalog version, endpoint, parameters). The API views (``catalog.apis``) and the warmup
+(``catalog.warmup``) share these builders, so a warmed entry is byte for byte what a request
+would have built. This is the presentation layer: it reads through selectors and services and
+renders with the serializers; services and selectors never import it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
+
+from catalog import selectors
+from catalog.selectors import CategoryListing
+from catalog.serializers import (
+    ProductDetailSerializer,
+    ProductFilterQuerySerializer,
+    ProductSerializer,
+    VariationSerializer,
+    category_representation,
+    facets_representation,
+)
+from catalog.services import CatalogNotFound, product_detail_get
+from common.cache import CachedResponse, catalog_cached, etag_for
+
+_renderer = JSONRenderer()
+
+
+def render_json(data: Any, *, headers: tuple[tuple[str, str], ...] = ()) -> CachedResponse:
+    body = _renderer.render(data)
+    return CachedResponse(status=200, body=body, etag=etag_for(body), headers=headers)
+
+
+def _page(results: list[Any], *, total: int, total_pages: int, page: int, per_page: int) -> CachedResponse:
+    body = {"total": total, "total_pages": total_pages, "page": page, "per_page": per_page, "results": results}
+    return render_json(body, headers=(("X-WP-Total", str(total)), ("X-WP-TotalPages", str(total_pages))))
+
+
+def categories_build(params: dict[str, Any], listing: CategoryListing | None = None) -> CachedResponse:
+    listing = listing or selectors.category_listing()
+    tree = listing.tree
+    ids = [
+        i
+        for i in tree.order
+        if (params["parent"] is None or (tree.nodes[i].parent or 0) == params["parent"])
+        and (not params["hide_empty"] or listing.counts.get(i))
+    ]
+    per_page = params["per_page"] or max(len(ids), 1)
+    start = (params["page"] - 1) * per_page
+    results = [category_representation(listing, i) for i in ids[start : start + per_page]]
+    return _page(
+        results, total=len(ids), total_pages=math.ceil(len(ids) / per_page), page=params["page"], per_page=per_page
+    )
+
+
+def category_build(params: dict[str, Any], listing: CategoryListing | None = None) -> CachedResponse:
+    listing = listing or selectors.category_listing()
+    found = params["id"] if params["id"] in listing.categories else listing.tree.by_slug.get(params["slug"] or "")
+    if found is None:
+        raise CatalogNotFound("category")
+    return render_json(category_representation(listing, found, detail=True))
+
+
+def _products_build(params: dict[str, Any]) -> CachedResponse:
+    page = selectors.product_list(
+        filters=ProductFilterQuerySerializer.to_filters(params),
+        orderby=params["orderby"],
+        order=params["order"],
+        page=params["page"],
+        per_page=params["per_page"],
+    )
+    results = ProductSerializer(page.items, many=True).data
+    return _page(
+        results, total=page.total, total_pages=page.total_pages, page=params["page"], per_page=params["per_page"]
+    )
+
+
+def _facets_build(params: dict[str, Any]) -> CachedResponse:
+    return render_json(
+        facets_representation(selectors.product_facets(filters=ProductFilterQuerySerializer.to_filters(params)))
+    )
+
+
+def _product_build(params: dict[str, Any]) -> CachedResponse:
+    detail = product_detail_get(product_id=params["id"], slug=params["slug"])
+    if detail is None:
+        raise CatalogNotFound("product")
+    return render_json(ProductDetailSerializer(detail.product).data)
+
+
+def _variations_build(params: dict[str, Any]) -> CachedResponse:
+    found = selectors.product_id_public(product_id=params["id"], slug=params["slug"])
+    if found is None:
+        raise CatalogNotFound("product")
+    page = selectors.variation_list(product_id=found, page=params["page"], per_page=params["per_page"])
+    results = VariationSerializer(page.items, many=True).data
+    return _page(
+        results, total=page.total, total_pages=page.total_pages, page=params["page"], per_page=params["per_page"]
+    )
+
+
+# endpoint name → (builder, TTL setting)
+ENDPOINTS: dict[str, tuple[Callable[[dict[str, Any]], CachedResponse], str]] = {
+    "categories": (categories_build, "CATALOG_CACHE_TTL_CATEGORIES"),
+    "category": (category_build, "CATALOG_CACHE_TTL_CATEGORIES"),
+    "products": (_products_build, "CATALOG_CACHE_TTL_PRODUCT_LIST"),
+    "facets": (_facets_build, "CATALOG_CACHE_TTL_PRODUCT_LIST"),
+    "product": (_product_build, "CATALOG_CACHE_TTL_PRODUCT_DETAIL"),
+    "variations": (_variations_build, "CATALOG_CACHE_TTL_PRODUCT_DETAIL"),
+}
+
+
+def catalog_response_get(*, endpoint: str, params: dict[str, Any]) -> CachedResponse:
+    """The rendered response of ``endpoint`` for validated ``params``, from the cache or built.
+
+    Raises ``CatalogNotFound`` (never cached) for an unknown product or category. With the cache
+    unavailable the response is built from the database every time.
+    """
+    build, ttl_setting = ENDPOINTS[endpoint]
+    return catalog_cached(
+        name=endpoint, params=params, timeout=getattr(settings, ttl_setting), build=lambda: build(params)
+    )
+
+
+def query_defaults(serializer_class: type[serializers.Serializer], **values: Any) -> dict[str, Any]:
+    """Normalised parameters as a request with these query values would have them (for warmup)."""
+    serializer = serializer_class(data={k: str(v) for k, v in values.items()})
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
