@@ -125,3 +125,9 @@ class SandboxControl:
 
     def delete_category(self, category_id: int) -> None:
         self._call("DELETE", f"categories/{category_id}")
+
+    def set_raw_item(self, kind: str, item_id: int, text: str | None) -> dict:
+        """Serve ``text`` (any JSON text) in place of a product, variation or category; None restores it."""
+        if text is None:
+            return self._call("DELETE", f"raw/{kind}/{item_id}")
+        return self._call("POST", f"raw/{kind}/{item_id}", {"json": text})

@@ -17,6 +17,7 @@ from django.db import connection
 
 from catalog.models import Category, Product, ProductVariation
 from sync.models import SyncRun
+from sync.sandbox.control import SandboxControl, SandboxControlError
 from sync.services.live import product_fetch_on_demand
 from sync.woocommerce.types import (
     CATEGORY_FIELDS,
@@ -406,4 +407,42 @@ def test_products_fetches_a_new_subcategory_with_its_new_parent(make_sandbox):
         assert {n: getattr(row, n) for n in CATEGORY_FIELDS} == expected.model_fields()
     assert Category.objects.get(id=child).parent_id == parent
     assert Category.objects.get(id=child).count == 1
+    assert set(Product.objects.get(id=product).categories.values_list("id", flat=True)) == {child}
+
+
+@pytest.mark.django_db
+def test_the_control_interface_serves_a_raw_item_and_restores_it(make_sandbox):
+    server = make_sandbox(products=10, variable_share=0.0, categories=3, seed=329)
+    hostile = simple_product(server.catalog)
+    with SandboxControl(server.url) as control:
+        control.set_raw_item("product", hostile, "[" * 100_000 + "]" * 100_000)
+        with pytest.raises(SandboxControlError):
+            control.set_raw_item("order", hostile, "42")
+
+        run = assert_closed_without_traceback(run_sync("--full"), code=3)
+        assert [(f["id"], "nested too deep" in f["error"]) for f in run.failed_items] == [(None, True)]
+
+        control.set_raw_item("product", hostile, None)
+    assert run_sync("--full").code == 0
+    assert mirror_differences(server.catalog) == []
+
+
+@pytest.mark.django_db
+def test_new_categories_the_store_fails_to_serve_are_left_as_stubs(make_sandbox, settings):
+    settings.WOOCOMMERCE_MAX_RETRIES = 1
+    server = make_sandbox(products=30, variable_share=0.0, categories=5, seed=331)
+    assert run_sync("--full").code == 0
+    catalog = server.catalog
+    parent = catalog.add_category(name="Parent")
+    child = catalog.add_category(name="Stub Child", parent=parent)
+    product = simple_product(catalog)
+    catalog.edit_product(product, categories=[{"id": child}])
+    server.set_faults(count=2, kinds=("500",), paths=r"/products/categories$")  # the include= request, retried
+
+    result = run_sync("--products")
+
+    assert result.code == 0, result.stderr
+    stub = Category.objects.get(id=child)
+    assert (stub.name, stub.parent_id, stub.count) == ("Stub Child", None, 0)
+    assert not Category.objects.filter(id=parent).exists()
     assert set(Product.objects.get(id=product).categories.values_list("id", flat=True)) == {child}
