@@ -264,6 +264,8 @@ class SandboxCatalog:
         self.raw_items: dict[tuple[str, int], str] = {}
         # When set, every listing announces this X-WP-Total (and the pages it implies) whatever it holds.
         self.claimed_total: int | None = None
+        # When True, listings answer page 1 whatever ``page`` asks (a page cache in front of /wp-json/).
+        self.ignores_page = False
 
     # --- dates -------------------------------------------------------------------------------------
 

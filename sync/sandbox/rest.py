@@ -207,7 +207,7 @@ class WooCommerceApi:
         total = len(ids) if self.catalog.claimed_total is None else self.catalog.claimed_total
         max_pages = math.ceil(total / per_page)
         start = params["offset"] if params.get("offset") is not None else (page - 1) * per_page
-        start = max(start, 0)
+        start = 0 if self.catalog.ignores_page else max(start, 0)
         page_ids = ids[start : start + per_page]
         items = [render(item_id) for item_id in page_ids]
         fields = _requested_fields(request.query)

@@ -230,7 +230,15 @@ class Listing:
             page = pending.result()
             self.stats.pages += page is not None
             failed_in_a_row = 0 if page is not None else failed_in_a_row + 1
+            fresh = self._unseen(number, page.items) if page is not None else []
             next_number = self._next_number(number, page)
+            if next_number is not None and page is not None and page.items and not fresh:
+                # Only items already read: a store (or a cache) that ignores ``page`` would repeat it forever.
+                self.cut_short = True
+                self.stats.anomaly(
+                    f"{self.endpoint}: page {number} held only items already read: the listing was read up to there"
+                )
+                next_number = None
             if page is None and number == 1 and self.total_pages is None:
                 break  # the first page tells how many follow; without it the listing is lost
             if failed_in_a_row >= MAX_FAILED_PAGES_IN_A_ROW and next_number is not None:
@@ -249,7 +257,7 @@ class Listing:
                     number=page.number,
                     total_pages=page.total_pages,
                     total=page.total,
-                    items=self._unseen(page.number, page.items),
+                    items=fresh,
                     extra=page.extra,
                 )
             if pending is not None and self.should_stop():

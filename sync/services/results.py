@@ -15,6 +15,7 @@ MAX_REPORTED_FAILURES = 200
 # Past this, an error text is cut: a record stays small whatever the store sends (a 100 KB
 # price once made a 100 KB record). 200 failures of 300 characters bound failed_items to ~60 KB.
 MAX_ERROR_CHARS = 300
+MAX_ANOMALY_NOTES = 20
 
 
 def shorten(text: str, limit: int = MAX_ERROR_CHARS) -> str:
@@ -102,9 +103,12 @@ class SyncStats:
         self.failed_pages.append({"endpoint": endpoint, "page": page, "error": shorten(error)})
 
     def anomaly(self, note: str) -> None:
-        """The store contradicted itself: noted, and the run ends partial."""
+        """The store contradicted itself: noted (the first MAX_ANOMALY_NOTES), and the run ends partial."""
         self.anomalies += 1
-        self.notes.append(shorten(note))
+        if self.anomalies <= MAX_ANOMALY_NOTES:
+            self.notes.append(shorten(note))
+        elif self.anomalies == MAX_ANOMALY_NOTES + 1:
+            self.notes.append("more contradictions of the store followed: counted, not listed")
 
     @property
     def changed(self) -> int:

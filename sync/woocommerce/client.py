@@ -52,7 +52,7 @@ from urllib3.exceptions import ReadTimeoutError
 from woocommerce import API
 from woocommerce.oauth import OAuth
 
-from sync.woocommerce.types import UnreadableItem
+from sync.woocommerce.types import INT64_MAX, UnreadableItem
 
 logger = logging.getLogger(__name__)
 
@@ -239,7 +239,8 @@ def _undecodable(error: BaseException) -> str:
 
 def _unreadable(entry: bytes, reason: str) -> UnreadableItem:
     match = _LEADING_ID.match(entry)
-    return UnreadableItem(id=int(match.group(1)) if match else None, reason=reason)
+    item_id = int(match.group(1)) if match else None
+    return UnreadableItem(id=item_id if item_id and item_id <= INT64_MAX else None, reason=reason)
 
 
 def _top_level_entries(array: bytes) -> list[bytes]:

@@ -307,6 +307,35 @@ def test_a_store_claiming_a_million_pages_is_read_up_to_its_first_empty_page(mak
 
 
 @pytest.mark.django_db
+def test_a_store_repeating_its_first_page_forever_is_read_once(make_sandbox):
+    server = make_sandbox(products=120, variable_share=0.0, categories=5, seed=318)
+    server.catalog.claimed_total = 100 * 10**6
+    server.catalog.ignores_page = True
+
+    run = assert_closed_without_traceback(run_sync("--full", "--batch-size", "100"), code=3)
+
+    assert server.stats["requests"] <= 8  # each listing: its first page, then the repeat that ends it
+    assert "products: page 2 held only items already read" in run.error_summary
+    assert Product.objects.count() == 100
+
+
+@pytest.mark.django_db
+def test_a_100_kb_value_makes_a_short_failure_record(make_sandbox):
+    server = make_sandbox(products=30, variable_share=0.0, categories=5, seed=333)
+    hostile = simple_product(server.catalog)
+    server.catalog.set_raw_item(
+        "product", hostile, raw_with(server.catalog.product_payload(hostile), regular_price="9" * 100_000)
+    )
+
+    run = assert_closed_without_traceback(run_sync("--full"), code=3)
+
+    [failure] = run.failed_items
+    assert failure["id"] == hostile
+    assert failure["error"].startswith("field 'regular_price': number out of range: '99999")
+    assert len(json.dumps(run.failed_items)) < 300
+
+
+@pytest.mark.django_db
 def test_an_id_listed_twice_ends_partial_with_a_note_and_reconciles_nothing(make_sandbox):
     server = make_sandbox(products=30, variable_share=0.0, categories=5, seed=319)
     assert run_sync("--full").code == 0
