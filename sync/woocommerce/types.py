@@ -301,11 +301,12 @@ def _decimal(value: Any, field_name: str) -> Decimal | None:
         number = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         raise PayloadError(field_name, f"expected a number, got {shown(value)}") from None
-    if not number.is_finite() or abs(number) >= _DECIMAL_MAX:
+    # copy_abs() is exact: abs() would round in the context and trap on an exponent like 1e999999999999.
+    if number.is_finite() and number.copy_abs() < _DECIMAL_MAX and number.as_tuple().exponent < -6:  # type: ignore[operator]
+        number = number.quantize(_DECIMAL_PLACES, rounding=ROUND_HALF_UP)  # may round up to the limit
+    if not number.is_finite() or number.copy_abs() >= _DECIMAL_MAX:
         # A price or a stock quantity has no honest clamped value: the item fails.
         raise PayloadError(field_name, f"number out of range: {shown(value)}")
-    if number.as_tuple().exponent < -6:  # type: ignore[operator]
-        number = number.quantize(_DECIMAL_PLACES, rounding=ROUND_HALF_UP)
     return number
 
 
