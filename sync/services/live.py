@@ -138,8 +138,14 @@ def product_stock_live_fetch(*, product_id: int, variable: bool) -> LiveStock:
         logger.warning(
             "live stock of product %s: %s %s: %s", product_id, failure.resource, failure.item_id, failure.error
         )
-    stock_apply_page(model=Product, records=products, synced_at=fetched_at)
-    stock_apply_page(model=ProductVariation, records=variations, synced_at=fetched_at)
+    try:
+        stock_apply_page(model=Product, records=products, synced_at=fetched_at)
+        stock_apply_page(model=ProductVariation, records=variations, synced_at=fetched_at)
+    except WRITE_ERRORS as error:
+        if isinstance(error, DatabaseError) and database_lost(error):
+            raise
+        logger.warning("live stock of product %s: the database refused it: %s", product_id, error)
+        return LiveStock(source="local", fetched_at=None, reason="error")
     cache_set(_live_stock_key(product_id), fetched_at, settings.LIVE_STOCK_CACHE_SECONDS)
     return LiveStock(source="live", fetched_at=fetched_at)
 

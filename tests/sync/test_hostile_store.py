@@ -368,16 +368,17 @@ def test_a_5xx_on_the_variations_probe_falls_back_to_per_product_variations(make
     assert server.stats["by_endpoint"].get("GET products/<id>/variations", 0) > 0
 
 
-def refuse_product_name(name: str) -> None:
-    """Make the database itself refuse a product with this name (the parser has nothing against it)."""
+def refuse_product(column: str, value: str) -> None:
+    """Make the database itself refuse a product row with this value (the parser has nothing against it)."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"ALTER TABLE catalog_product ADD CONSTRAINT refuse_name CHECK (name <> '{name}')")
+            cursor.execute(f"ALTER TABLE catalog_product ADD CONSTRAINT refuse_{column} CHECK ({column} <> '{value}')")
         else:
-            cursor.execute(
-                "CREATE TRIGGER refuse_name BEFORE INSERT ON catalog_product "
-                f"WHEN NEW.name = '{name}' BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"
-            )
+            for event in ("INSERT", "UPDATE"):
+                cursor.execute(
+                    f"CREATE TRIGGER refuse_{column}_{event} BEFORE {event} ON catalog_product "
+                    f"WHEN NEW.{column} = '{value}' BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"
+                )
 
 
 @pytest.mark.django_db
@@ -385,7 +386,7 @@ def test_a_page_the_database_refuses_is_written_item_by_item(make_sandbox):
     server = make_sandbox(products=40, variable_share=0.3, categories=5, seed=323, store_variations=False)
     refused = simple_product(server.catalog)
     server.catalog.edit_product(refused, name="Refused by the database")
-    refuse_product_name("Refused by the database")
+    refuse_product("name", "Refused by the database")
 
     run = assert_closed_without_traceback(run_sync("--full", "--batch-size", "20"), code=3)
 
@@ -475,3 +476,26 @@ def test_new_categories_the_store_fails_to_serve_are_left_as_stubs(make_sandbox,
     assert (stub.name, stub.parent_id, stub.count) == ("Stub Child", None, 0)
     assert not Category.objects.filter(id=parent).exists()
     assert set(Product.objects.get(id=product).categories.values_list("id", flat=True)) == {child}
+
+
+@pytest.mark.django_db
+def test_live_stock_the_database_refuses_answers_local_not_500(make_sandbox, client, caplog):
+    server = make_sandbox(products=10, variable_share=0.0, categories=3, seed=335)
+    assert run_sync("--full").code == 0
+    hostile = next(
+        pid
+        for pid, p in server.catalog.products.items()
+        if p["status"] == "publish" and p["type"] == "simple" and p["catalog_visibility"] == "visible"
+    )
+    server.catalog.set_raw_item(
+        "product", hostile, raw_with(server.catalog.product_payload(hostile), stock_status="refused")
+    )
+    refuse_product("stock_status", "refused")
+
+    response = client.get(f"/api/products/{hostile}/", {"real_time_stock": "true"})
+
+    assert response.status_code == 200
+    source = response.json()["stock_source"]
+    assert (source["source"], source["reason"]) == ("local", "error")
+    assert "the database refused it" in caplog.text
+    assert Product.objects.get(id=hostile).stock_status != "refused"
