@@ -59,14 +59,17 @@ def categories_fetch_missing(
     """Fetch by id (``include=``) the categories that ``records`` name but the mirror lacks, and their
     missing ancestors, and write them: a new subcategory shows under its parent after ``--products``.
 
-    One SELECT when nothing is missing. A request that fails is logged and left to the page
-    write's stubs (name and slug only) and to the next ``--categories``.
+    One SELECT when nothing is missing; each id is asked for once per run. A request that
+    fails is logged and left to the page write's stubs (name and slug only) and to the next
+    ``--categories``.
     """
     wanted = {ref.id for record in records for ref in record.categories}
     for _ in range(MAX_ANCESTOR_LEVELS):
         if not wanted:
             return
-        missing = sorted(wanted - set(Category.objects.filter(id__in=wanted).values_list("id", flat=True)))
+        known = set(Category.objects.filter(id__in=wanted).values_list("id", flat=True))
+        missing = sorted(wanted - known - stats.category_ids_fetched)
+        stats.category_ids_fetched.update(missing)
         wanted = set()
         for start in range(0, len(missing), MAX_PER_REQUEST):
             chunk = missing[start : start + MAX_PER_REQUEST]
@@ -119,6 +122,8 @@ def categories_sync(
     for page in listing:
         records, failures = records_parse(page.items, parse=parse_category, resource="category")
         stats.add(WriteResult(failures=tuple(failures)))
+        # Reported once: products naming a failed category get a stub, not another failing request.
+        stats.category_ids_fetched.update(failure.item_id for failure in failures if failure.item_id is not None)
         stats.add(category_page_write(records=records, synced_at=synced_at, dry_run=dry_run))
         if on_page is not None:
             on_page(page)

@@ -82,6 +82,8 @@ class SyncStats:
     # Store contradictions that make the run partial although every page and item was written
     # (an id listed twice, an empty page before the announced last one); also in ``notes``.
     anomalies: int = 0
+    # Categories already asked for by id in this run: one that failed is not asked for again per page.
+    category_ids_fetched: set[int] = field(default_factory=set)
 
     def add(self, result: WriteResult) -> None:
         self.created += result.created

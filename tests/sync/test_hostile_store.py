@@ -499,3 +499,22 @@ def test_live_stock_the_database_refuses_answers_local_not_500(make_sandbox, cli
     assert (source["source"], source["reason"]) == ("local", "error")
     assert "the database refused it" in caplog.text
     assert Product.objects.get(id=hostile).stock_status != "refused"
+
+
+@pytest.mark.django_db
+def test_a_failed_category_is_reported_once_and_its_products_still_land(make_sandbox):
+    server = make_sandbox(products=40, variable_share=0.0, categories=4, seed=337)
+    catalog = server.catalog
+    counts: dict[int, int] = {}
+    for product in catalog.products.values():
+        for ref in product["categories"]:
+            counts[ref["id"]] = counts.get(ref["id"], 0) + 1
+    hostile = max(counts, key=counts.get)  # the category most products name, on many pages
+    catalog.set_raw_item("category", hostile, raw_with(catalog.category_payload(hostile), image=DEEP))
+
+    run = assert_closed_without_traceback(run_sync("--full", "--batch-size", "5"), code=3)
+
+    assert [(f["resource"], f["id"]) for f in run.failed_items] == [("category", hostile)]
+    stub = Category.objects.get(id=hostile)
+    assert (stub.name, stub.count) == (catalog.categories[hostile]["name"], 0)
+    assert good_items_differences(catalog, hostile=("category", hostile)) == []
