@@ -69,7 +69,12 @@ class SyncOutcome:
     deletion_refused: DeletionRefused | None = None
     error: WooCommerceError | None = None
     database_error: str | None = None  # the database failed mid-run: what it said
+    database_lost: bool = True  # ... by losing the connection (else a statement outside a page failed)
     recorded: bool = False  # the run record holds this outcome
+
+    @property
+    def database_failure(self) -> str:
+        return "the database became unavailable" if self.database_lost else "the database failed"
 
     @property
     def database_line(self) -> str:
@@ -83,7 +88,7 @@ class SyncOutcome:
         else:
             record = f"run #{self.run.pk} could not be recorded: the next run closes it"
         return (
-            f"the database became unavailable after {self.stats.pages} pages ({self.database_error}); "
+            f"{self.database_failure} after {self.stats.pages} pages ({self.database_error}); "
             f"pages written before stay, the next run converges; {record}"
         )
 
@@ -95,7 +100,7 @@ class SyncOutcome:
     def error_summary(self) -> str:
         lines = []
         if self.database_error is not None:
-            lines.append(f"the database became unavailable mid-run: {self.database_error}")
+            lines.append(f"{self.database_failure} mid-run: {self.database_error}")
         if self.error is not None:
             lines.append(f"{type(self.error).__name__}: {self.error}")
         if self.deletion_refused is not None:
@@ -281,10 +286,8 @@ def sync_execute(
         outcome.database_error = str(error)
     except DatabaseError as error:
         # Not a refused item (pages retry those one by one): the connection, or a statement outside a page.
-        lost = database_lost(error)
-        outcome.database_error = shorten(f"{type(error).__name__}: {_first_line(error)}", 200) + (
-            "" if lost else " (the connection still worked)"
-        )
+        outcome.database_lost = database_lost(error)
+        outcome.database_error = shorten(f"{type(error).__name__}: {_first_line(error)}", 200)
     outcome.interrupted = should_stop()
     outcome.finished_at = timezone.now()
     outcome.requests = client.requests_sent

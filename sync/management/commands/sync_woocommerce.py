@@ -40,14 +40,15 @@ exit codes:
   {EXIT_SUCCEEDED}   succeeded
   {EXIT_FAILED}   failed (store unreachable after retries, or an unexpected error)
   {EXIT_USAGE}   usage error (bad options)
-  {EXIT_PARTIAL}   partial: some pages or items failed (named in the run record); the rest was written
+  {EXIT_PARTIAL}   partial: some pages or items failed, or the store contradicted itself (named in the run
+      record); the rest was written
   {EXIT_CONFIGURATION}   WooCommerce refused the credentials or the request (check WOOCOMMERCE_URL, key, secret,
       the key's read permission, a WAF): nothing was written
   {EXIT_MASS_DELETE_REFUSED}   a deletion beyond SYNC_MASS_DELETE_MAX_SHARE was refused (rerun with --allow-mass-delete
       if it is real); everything else was written
   {EXIT_INTERRUPTED}   stopped by SIGTERM/SIGINT after finishing its current page (recorded as partial)
-  {EXIT_DATABASE}   the database became unavailable (before or during the run): pages written before stay; the
-      run is recorded as failed, or closed by the next run, which converges
+  {EXIT_DATABASE}   the database became unavailable (before or during the run) or failed outside an item: pages
+      written before stay; the run is recorded as failed, or closed by the next run, which converges
   {EXIT_LOCKED}  skipped: another sync_woocommerce is running (not an error for cron)
 """
 
