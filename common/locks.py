@@ -13,10 +13,10 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from django.db import connections
+from django.db import OperationalError, connections
 
 # Keys of DATABASES["default"]["OPTIONS"] that are Django's, not libpq's.
 _DJANGO_ONLY_OPTIONS = {"pool", "isolation_level", "server_side_binding", "assume_role", "cursor_factory"}
@@ -46,18 +46,27 @@ def _postgres_lock(name: str, using: str) -> Iterator[None]:
         **options,
     }
     # A dedicated connection: Django's own may be closed or returned to a pool mid-run.
-    conn = psycopg.connect(
-        **{k: v for k, v in params.items() if v is not None}, autocommit=True, application_name=f"lock:{name}"
-    )
+    key = _advisory_key(name)
+    conn = None
     try:
-        key = _advisory_key(name)
+        conn = psycopg.connect(
+            **{k: v for k, v in params.items() if v is not None}, autocommit=True, application_name=f"lock:{name}"
+        )
         acquired = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
+    except psycopg.Error as error:
+        if conn is not None:
+            conn.close()
+        # As Django reports it, so that callers handle one kind of "database unavailable".
+        raise OperationalError(f"cannot take the {name} lock: {error}") from error
+    try:
         if not acquired:
             raise LockHeld(f"{name} is already running (PostgreSQL advisory lock {key} is held)")
         try:
             yield
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            # When the connection is gone, the server released the lock with it.
+            with suppress(psycopg.Error):
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
     finally:
         conn.close()
 

@@ -267,6 +267,12 @@ class SandboxCatalog:
         self._queries: OrderedDict[tuple, list[int]] = OrderedDict()
         self._category_counts_version = -1
         self._offsets: dict[int, int] = {}
+        # (kind, id) -> JSON text served in that item's place, byte for byte (see set_raw_item).
+        self.raw_items: dict[tuple[str, int], str] = {}
+        # When set, every listing announces this X-WP-Total (and the pages it implies) whatever it holds.
+        self.claimed_total: int | None = None
+        # When True, listings answer page 1 whatever ``page`` asks (a page cache in front of /wp-json/).
+        self.ignores_page = False
 
     # --- dates -------------------------------------------------------------------------------------
 
@@ -1105,6 +1111,22 @@ class SandboxCatalog:
             if category["parent"]:
                 links["up"] = [{"href": self._api(f"products/categories/{category['parent']}")}]
             return {**category, "_links": links}
+
+    def set_raw_item(self, kind: str, item_id: int, text: str | None) -> None:
+        """Serve ``text`` (any JSON value, not checked) instead of item ``item_id`` wherever it is
+        listed or read (``kind``: product, variation or category); None restores the item.
+
+        For hostile-store tests: a payload ``json.dumps`` cannot make (nested 100,000 deep), an entry
+        that is not an object, or a value a store sends but the catalog would not hold. Queries
+        still select the item by its real fields.
+        """
+        if kind not in ("product", "variation", "category"):
+            raise CatalogError(f"unknown kind {kind!r}")
+        with self.lock:
+            if text is None:
+                self.raw_items.pop((kind, item_id), None)
+            else:
+                self.raw_items[(kind, item_id)] = text
 
     def product_payload(self, product_id: int) -> dict:
         """Exactly what ``GET products/<id>`` returns (a deep copy)."""

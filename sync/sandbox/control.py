@@ -166,3 +166,9 @@ class SandboxControl:
     def writes(self) -> dict:
         """``{"latency_ms", "writes", "writes_in_flight", "max_writes_in_flight"}``."""
         return self._call("GET", "writes")
+
+    def set_raw_item(self, kind: str, item_id: int, text: str | None) -> dict:
+        """Serve ``text`` (any JSON text) in place of a product, variation or category; None restores it."""
+        if text is None:
+            return self._call("DELETE", f"raw/{kind}/{item_id}")
+        return self._call("POST", f"raw/{kind}/{item_id}", {"json": text})

@@ -72,6 +72,14 @@ def encode_json(data: object) -> bytes:
     return json.dumps(data, separators=(",", ":")).replace("/", "\\/").encode("ascii")
 
 
+def encode_page(items: list[object], raw: list[str | None]) -> bytes:
+    """A JSON list of ``items``, except where ``raw`` holds a text to serve in an item's place."""
+    if not any(text is not None for text in raw):
+        return encode_json(items)
+    parts = [text.encode() if text is not None else encode_json(item) for item, text in zip(items, raw, strict=True)]
+    return b"[" + b",".join(parts) + b"]"
+
+
 def error_response(error: WpError, endpoint: str = "unknown") -> ApiResponse:
     return ApiResponse(status=error.status, body=encode_json(error.body()), endpoint=endpoint)
 
@@ -195,14 +203,16 @@ class WooCommerceApi:
         params: dict,
         base_route: str,
         render: Callable[[int], dict],
+        kind: str,
     ) -> ApiResponse:
         per_page: int = params["per_page"]
         page: int = params["page"]
-        total = len(ids)
+        total = len(ids) if self.catalog.claimed_total is None else self.catalog.claimed_total
         max_pages = math.ceil(total / per_page)
         start = params["offset"] if params.get("offset") is not None else (page - 1) * per_page
-        start = max(start, 0)
-        items = [render(item_id) for item_id in ids[start : start + per_page]]
+        start = 0 if self.catalog.ignores_page else max(start, 0)
+        page_ids = ids[start : start + per_page]
+        items = [render(item_id) for item_id in page_ids]
         fields = _requested_fields(request.query)
         if fields:
             items = [_filter_fields(item, fields) for item in items]
@@ -210,7 +220,8 @@ class WooCommerceApi:
         link = self._link_header(request, base_route, page, max_pages)
         if link:
             headers.append(("Link", link))
-        return self._json(items, headers=headers)
+        raw = [self.catalog.raw_items.get((kind, item_id)) for item_id in page_ids]
+        return ApiResponse(status=200, body=encode_page(items, raw), headers=headers)
 
     def _link_header(self, request: ApiRequest, base_route: str, page: int, max_pages: int) -> str:
         # WC_REST_CRUD_Controller::get_items: add_query_arg( $request->get_query_params(), rest_url(...) ).
@@ -263,7 +274,7 @@ class WooCommerceApi:
         params = validate_params(request.query, PRODUCT_LIST_ARGS)
         self._require_key(key, _CANNOT_LIST)
         ids = self.catalog.query_products(self._product_query(params, product_list=True))
-        return self._paginate(request, ids, params, f"{NAMESPACE}/products", self.catalog.product_dict)
+        return self._paginate(request, ids, params, f"{NAMESPACE}/products", self.catalog.product_dict, "product")
 
     def _get_product(self, request: ApiRequest, key: ApiKey | None, url: dict[str, int]) -> ApiResponse:
         validate_params(request.query, SINGLE_ARGS)
@@ -275,6 +286,9 @@ class WooCommerceApi:
             item = self.catalog.product_dict(product_id)
         except UnknownObject:
             raise WpError("woocommerce_rest_product_invalid_id", "Invalid ID.", 404) from None
+        raw = self.catalog.raw_items.get(("product", product_id))
+        if raw is not None:
+            return ApiResponse(status=200, body=raw.encode())
         return self._json(_single_fields(item, request.query))
 
     def _create_product(self, request: ApiRequest, key: ApiKey | None, url: dict[str, int]) -> ApiResponse:
@@ -393,6 +407,7 @@ class WooCommerceApi:
             params,
             f"{NAMESPACE}/products/{product_id}/variations",
             self.catalog.variation_dict,
+            "variation",
         )
 
     def _get_variation(self, request: ApiRequest, key: ApiKey | None, url: dict[str, int]) -> ApiResponse:
@@ -411,7 +426,7 @@ class WooCommerceApi:
         def render(variation_id: int) -> dict:
             return self.catalog.variation_dict(variation_id, with_parent_id=True)
 
-        return self._paginate(request, ids, params, f"{NAMESPACE}/variations", render)
+        return self._paginate(request, ids, params, f"{NAMESPACE}/variations", render, "variation")
 
     # --- categories ---------------------------------------------------------------------------------
 
@@ -430,7 +445,9 @@ class WooCommerceApi:
             order=params["order"],
         )
         ids = self.catalog.query_categories(query)
-        return self._paginate(request, ids, params, f"{NAMESPACE}/products/categories", self.catalog.category_dict)
+        return self._paginate(
+            request, ids, params, f"{NAMESPACE}/products/categories", self.catalog.category_dict, "category"
+        )
 
     def _get_category(self, request: ApiRequest, key: ApiKey | None, url: dict[str, int]) -> ApiResponse:
         validate_params(request.query, SINGLE_ARGS)

@@ -427,6 +427,14 @@ class SandboxServer:
         if route == ("DELETE", "categories", "<id>"):
             catalog.delete_category(ids[0])
             return 200, {"id": ids[0], "deleted": True}
+        if route == ("POST", "raw", parts[1] if len(parts) > 1 else "", "<id>"):
+            if not isinstance(data.get("json"), str):
+                raise ValueError('body must be {"json": "<JSON text>"}')
+            catalog.set_raw_item(parts[1], ids[0], data["json"])
+            return 200, {"kind": parts[1], "id": ids[0], "raw": True}
+        if route == ("DELETE", "raw", parts[1] if len(parts) > 1 else "", "<id>"):
+            catalog.set_raw_item(parts[1], ids[0], None)
+            return 200, {"kind": parts[1], "id": ids[0], "raw": False}
         return 404, {"error": f"no control endpoint {method} {'/'.join(parts)}"}
 
 

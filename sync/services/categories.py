@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from functools import partial
 
 from django.db import transaction
 
 from catalog.models import Category
 from sync.services.guard import DeletionGuard
-from sync.services.paging import FetchedPage, Listing
+from sync.services.isolation import IsolatedItem, page_write_isolated
+from sync.services.paging import TRANSIENT_ERRORS, FetchedPage, Listing
 from sync.services.results import SyncStats, WriteResult, records_parse
 from sync.services.upsert import rows_diff, rows_upsert
-from sync.woocommerce.client import WooCommerceClient
-from sync.woocommerce.types import CATEGORY_FIELDS, CategoryRecord, parse_category
+from sync.woocommerce.client import WooCommerceClient, WooCommerceClientError, WooCommerceNotFound
+from sync.woocommerce.types import CATEGORY_FIELDS, CategoryRecord, ProductRecord, parse_category
+
+logger = logging.getLogger(__name__)
 
 ENDPOINT = "products/categories"
+MAX_PER_REQUEST = 100  # WooCommerce's per_page maximum, so also the ids one include= request returns
+# Ancestors fetched above a new category: a store's tree is 2-4 levels deep; this bounds a parent loop.
+MAX_ANCESTOR_LEVELS = 10
 
 
 def category_upsert_page(*, records: list[CategoryRecord], synced_at: datetime, dry_run: bool) -> WriteResult:
@@ -36,6 +44,46 @@ def category_upsert_page(*, records: list[CategoryRecord], synced_at: datetime, 
                 synced_at=synced_at,
             )
     return WriteResult(created=len(diff.created), updated=len(diff.updated), unchanged=diff.unchanged)
+
+
+def category_page_write(*, records: list[CategoryRecord], synced_at: datetime, dry_run: bool) -> WriteResult:
+    """:func:`category_upsert_page`, item by item when the database refuses the page."""
+    write = partial(category_upsert_page, synced_at=synced_at, dry_run=dry_run)
+    items = [IsolatedItem("category", record.id, partial(write, records=[record])) for record in records]
+    return page_write_isolated(write_all=partial(write, records=records), items=items)
+
+
+def categories_fetch_missing(
+    *, client: WooCommerceClient, stats: SyncStats, records: Iterable[ProductRecord], synced_at: datetime
+) -> None:
+    """Fetch by id (``include=``) the categories that ``records`` name but the mirror lacks, and their
+    missing ancestors, and write them: a new subcategory shows under its parent after ``--products``.
+
+    One SELECT when nothing is missing; each id is asked for once per run. A request that
+    fails is logged and left to the page write's stubs (name and slug only) and to the next
+    ``--categories``.
+    """
+    wanted = {ref.id for record in records for ref in record.categories}
+    for _ in range(MAX_ANCESTOR_LEVELS):
+        if not wanted:
+            return
+        known = set(Category.objects.filter(id__in=wanted).values_list("id", flat=True))
+        missing = sorted(wanted - known - stats.category_ids_fetched)
+        stats.category_ids_fetched.update(missing)
+        wanted = set()
+        for start in range(0, len(missing), MAX_PER_REQUEST):
+            chunk = missing[start : start + MAX_PER_REQUEST]
+            try:
+                response = client.get(ENDPOINT, {"include": chunk, "per_page": MAX_PER_REQUEST})
+            except (*TRANSIENT_ERRORS, WooCommerceNotFound, WooCommerceClientError) as error:
+                logger.warning("sync: could not fetch new categories %s: %s", chunk[:10], error)
+                continue
+            found, failures = records_parse(
+                response.data if isinstance(response.data, list) else [], parse=parse_category, resource="category"
+            )
+            stats.add(WriteResult(failures=tuple(failures)))
+            stats.add(category_page_write(records=found, synced_at=synced_at, dry_run=False))
+            wanted |= {record.parent_id for record in found if record.parent_id is not None}
 
 
 def categories_delete_missing(*, seen_ids: set[int], guard: DeletionGuard, dry_run: bool) -> WriteResult:
@@ -74,7 +122,9 @@ def categories_sync(
     for page in listing:
         records, failures = records_parse(page.items, parse=parse_category, resource="category")
         stats.add(WriteResult(failures=tuple(failures)))
-        stats.add(category_upsert_page(records=records, synced_at=synced_at, dry_run=dry_run))
+        # Reported once: products naming a failed category get a stub, not another failing request.
+        stats.category_ids_fetched.update(failure.item_id for failure in failures if failure.item_id is not None)
+        stats.add(category_page_write(records=records, synced_at=synced_at, dry_run=dry_run))
         if on_page is not None:
             on_page(page)
     if listing.complete:

@@ -18,12 +18,14 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from functools import lru_cache
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from catalog.models import Product, ProductVariation
 from catalog.services import CatalogUnavailable, LiveStock
 from common.cache import cache_get, cache_set
 from common.circuit import CircuitBreaker
+from sync.services.isolation import WRITE_ERRORS, database_lost
 from sync.services.products import (
     PRODUCTS,
     VARIATIONS_PER_PARENT_PAGE,
@@ -131,8 +133,14 @@ def product_stock_live_fetch(*, product_id: int, variable: bool) -> LiveStock:
         logger.warning(
             "live stock of product %s: %s %s: %s", product_id, failure.resource, failure.item_id, failure.error
         )
-    stock_apply_page(model=Product, records=products, synced_at=fetched_at)
-    stock_apply_page(model=ProductVariation, records=variations, synced_at=fetched_at)
+    try:
+        stock_apply_page(model=Product, records=products, synced_at=fetched_at)
+        stock_apply_page(model=ProductVariation, records=variations, synced_at=fetched_at)
+    except WRITE_ERRORS as error:
+        if isinstance(error, DatabaseError) and database_lost(error):
+            raise
+        logger.warning("live stock of product %s: the database refused it: %s", product_id, error)
+        return LiveStock(source="local", fetched_at=None, reason="error")
     cache_set(_live_stock_key(product_id), fetched_at, settings.LIVE_STOCK_CACHE_SECONDS)
     return LiveStock(source="live", fetched_at=fetched_at)
 
@@ -153,7 +161,8 @@ def product_fetch_on_demand(*, product_id: int | None = None, slug: str | None =
 
     By id (``GET products/<id>``) or by slug (``GET products?slug=``), with its
     variations, written with the sync's page service in one transaction. Returns None
-    when WooCommerce does not have it; that answer is remembered for
+    when WooCommerce does not have it, or sends it in a form that cannot be stored (the
+    sync names such an item in its run record); that answer is remembered for
     ``ON_DEMAND_NOT_FOUND_CACHE_SECONDS`` so bad ids cannot hammer WooCommerce.
     Raises WooCommerceUnreachable on timeout, error or an open circuit (not remembered).
     """
@@ -193,7 +202,16 @@ def product_fetch_on_demand(*, product_id: int | None = None, slug: str | None =
     variations, _ = variation_records_parse(
         variation_items if isinstance(variation_items, list) else [], product_id=record.id
     )
-    product_upsert_page(records=[record], variations=variations, synced_at=timezone.now())
+    try:
+        product_upsert_page(records=[record], variations=variations, synced_at=timezone.now())
+    except WRITE_ERRORS as error:
+        if isinstance(error, DatabaseError) and database_lost(error):
+            raise  # the API's database-outage answer, not this product's
+        # A value the parser let through but the database refuses: this product is unusable until the
+        # store fixes it, so it is answered and remembered like one WooCommerce does not have.
+        logger.warning("on-demand product %s: the database refused it: %s", reference, error)
+        cache_set(_missing_key(reference), True, settings.ON_DEMAND_NOT_FOUND_CACHE_SECONDS)
+        return None
     logger.info("on-demand product %s stored as #%s", reference, record.id)
     return record.id
 

@@ -10,6 +10,11 @@ and skipped: the run goes on and ends ``partial`` with the page named.
 A page that fails with a gateway error (502/504) or a timeout is first read again as
 smaller pages covering the same items: a store at its PHP time limit often serves 50
 products in two pages of 25 where one page of 50 times out (woocommerce-rest-api#243).
+
+``X-WP-TotalPages`` is believed only up to the first empty page (a store, or a cache in
+front of it, announcing a million pages of nothing must not be read for hours), and an
+id listed twice is noted: both end the run partial, and the listing counts as incomplete
+(no deletion is reconciled from it, the incremental watermark does not advance).
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ class FetchedPage:
     number: int
     total_pages: int | None
     total: int | None
-    items: list[dict]
+    items: list[Any]  # objects, except for hostile entries that fail alone when parsed
     extra: Any = None  # whatever the listing's ``enrich`` step fetched for this page
 
 
@@ -119,11 +124,12 @@ class Listing:
         self.interrupted = False
         self.finished = False
         self.duplicates = 0
+        self.cut_short = False  # an empty page came before the announced last page
 
     @property
     def complete(self) -> bool:
         """Every page read without failure or interruption, and no item lost to page drift."""
-        if not self.finished or self.failed_pages or self.interrupted:
+        if not self.finished or self.failed_pages or self.interrupted or self.cut_short or self.duplicates:
             return False
         return self.total is None or len(self.seen_ids) >= self.total
 
@@ -178,6 +184,13 @@ class Listing:
         if page is not None and page.total_pages is not None:
             self.total_pages = page.total_pages
             self.total = page.total
+        if page is not None and not page.items and self.total_pages is not None and number < self.total_pages:
+            self.cut_short = True
+            self.stats.anomaly(
+                f"{self.endpoint}: page {number} was empty although the store announced {self.total_pages} pages "
+                "(X-WP-TotalPages): the listing was read up to there"
+            )
+            return None
         if self.total_pages is not None:
             return number + 1 if number < self.total_pages else None
         if page is None:
@@ -187,16 +200,26 @@ class Listing:
             return None
         return number + 1
 
-    def _unseen(self, items: list[dict]) -> list[dict]:
+    def _unseen(self, number: int, items: list[Any]) -> list[Any]:
         fresh = []
+        repeated = []
         for item in items:
             item_id = item_id_or_none(item)
             if item_id is not None:
                 if item_id in self.seen_ids:
-                    self.duplicates += 1
+                    repeated.append(item_id)
                     continue
                 self.seen_ids.add(item_id)
             fresh.append(item)
+        if repeated:
+            # The page's order shifted under us (an item trashed or restored mid-run) or the store
+            # repeats items: some other item may have been skipped, so the listing proves nothing.
+            self.duplicates += len(repeated)
+            shown = ", ".join(f"#{item_id}" for item_id in repeated[:10])
+            self.stats.anomaly(
+                f"{self.endpoint}: page {number} listed {shown}{' and more' if len(repeated) > 10 else ''} again "
+                "(already read on this page or an earlier one): written once; the listing counts as incomplete"
+            )
         return fresh
 
     def __iter__(self) -> Iterator[FetchedPage]:
@@ -207,7 +230,15 @@ class Listing:
             page = pending.result()
             self.stats.pages += page is not None
             failed_in_a_row = 0 if page is not None else failed_in_a_row + 1
+            fresh = self._unseen(number, page.items) if page is not None else []
             next_number = self._next_number(number, page)
+            if next_number is not None and page is not None and page.items and not fresh:
+                # Only items already read: a store (or a cache) that ignores ``page`` would repeat it forever.
+                self.cut_short = True
+                self.stats.anomaly(
+                    f"{self.endpoint}: page {number} held only items already read: the listing was read up to there"
+                )
+                next_number = None
             if page is None and number == 1 and self.total_pages is None:
                 break  # the first page tells how many follow; without it the listing is lost
             if failed_in_a_row >= MAX_FAILED_PAGES_IN_A_ROW and next_number is not None:
@@ -226,7 +257,7 @@ class Listing:
                     number=page.number,
                     total_pages=page.total_pages,
                     total=page.total,
-                    items=self._unseen(page.items),
+                    items=fresh,
                     extra=page.extra,
                 )
             if pending is not None and self.should_stop():

@@ -11,11 +11,14 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Set
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.db import transaction
 
 from catalog.models import Category, Product, ProductCategory, ProductVariation
+from sync.services.categories import categories_fetch_missing
+from sync.services.isolation import IsolatedItem, page_write_isolated
 from sync.services.paging import TRANSIENT_ERRORS, FetchedPage, Listing
 from sync.services.results import ItemFailure, SyncStats, WriteResult, records_parse
 from sync.services.upsert import rows_diff, rows_upsert
@@ -71,13 +74,10 @@ def _unchanged_ids(*, model: type[Product | ProductVariation], items: list[Any])
     for raw in items:
         try:
             stock = parse_stock(raw)
+            digest = raw_digest(raw, keys)
         except PayloadError:
             continue
-        candidates[stock.id] = {
-            "sync_hash": raw_digest(raw, keys),
-            "deleted_at": None,
-            **stock.model_fields(variation=variation),
-        }
+        candidates[stock.id] = {"sync_hash": digest, "deleted_at": None, **stock.model_fields(variation=variation)}
     diff = rows_diff(model=model, rows=candidates, fields=_VARIATION_COMPARED if variation else _PRODUCT_COMPARED)
     return set(candidates) - {*diff.created, *diff.updated}
 
@@ -108,8 +108,9 @@ def variation_records_parse(
 def _category_stubs_create(records: list[ProductRecord]) -> None:
     """Create categories that products name but the mirror lacks yet (from the embedded {id, name, slug}).
 
-    ``--categories`` fills in the rest later; this keeps a product sync from failing
-    on a category created since the last category run.
+    A safety net: the listing fetched them by id before the page write
+    (``categories_fetch_missing``); this covers a category that request could not get
+    (store down, category deleted since), and ``--categories`` fills in the rest later.
     """
     referenced = {ref.id: ref for record in records for ref in record.categories}
     if not referenced:
@@ -251,6 +252,54 @@ def variation_upsert_page(
         return _variations_write(records=records, synced_at=synced_at, dry_run=dry_run, pending_parents=pending_parents)
 
 
+def product_page_write(
+    *,
+    records: list[ProductRecord],
+    synced_at: datetime,
+    dry_run: bool = False,
+    variations: list[VariationRecord] | None = None,
+) -> WriteResult:
+    """:func:`product_upsert_page`, and when the database refuses the page, each product (with its
+    variations) and each other variation in its own transaction (see ``sync.services.isolation``).
+
+    Raises DatabaseUnavailable when the connection is lost.
+    """
+    write = partial(product_upsert_page, synced_at=synced_at, dry_run=dry_run)
+    items = []
+    if variations is None:
+        items = [IsolatedItem("product", record.id, partial(write, records=[record])) for record in records]
+    else:
+        by_parent: dict[int, list[VariationRecord]] = defaultdict(list)
+        for variation in variations:
+            by_parent[variation.product_id].append(variation)
+        items = [
+            IsolatedItem(
+                "product", record.id, partial(write, records=[record], variations=by_parent.pop(record.id, []))
+            )
+            for record in records
+        ]
+        # Variations of the page's unchanged products (mirrored already, not re-parsed).
+        items += [
+            IsolatedItem("variation", variation.id, partial(write, records=[], variations=[variation]))
+            for others in by_parent.values()
+            for variation in others
+        ]
+    return page_write_isolated(write_all=partial(write, records=records, variations=variations), items=items)
+
+
+def variation_page_write(
+    *,
+    records: list[VariationRecord],
+    synced_at: datetime,
+    dry_run: bool = False,
+    pending_parents: Set[int] = frozenset(),
+) -> WriteResult:
+    """:func:`variation_upsert_page`, item by item when the database refuses the page."""
+    write = partial(variation_upsert_page, synced_at=synced_at, dry_run=dry_run, pending_parents=pending_parents)
+    items = [IsolatedItem("variation", record.id, partial(write, records=[record])) for record in records]
+    return page_write_isolated(write_all=partial(write, records=records), items=items)
+
+
 # --- reading from WooCommerce -----------------------------------------------------
 
 
@@ -273,10 +322,17 @@ def variations_fetch_for_products(*, client: WooCommerceClient, items: list[dict
 
 
 def store_variations_supported(*, client: WooCommerceClient) -> bool:
-    """Whether the store has the store-wide ``GET variations`` endpoint (WooCommerce >= 10.3)."""
+    """Whether the store has the store-wide ``GET variations`` endpoint (WooCommerce >= 10.3).
+
+    A probe that still fails after the client's retries (5xx, timeout, 429, a bad body) counts
+    as "no": reading variations per parent works on every store, only slower.
+    """
     try:
         client.get(VARIATIONS, {"per_page": 1, "_fields": "id"})
     except WooCommerceNotFound:
+        return False
+    except TRANSIENT_ERRORS as error:
+        logger.warning("sync: the store-wide variations probe failed (%s); reading variations per product", error)
         return False
     return True
 
@@ -337,7 +393,9 @@ def products_pages_sync(
         records, failures = product_records_parse(changed)
         variations, variation_failures = _page_variations(page)
         stats.add(WriteResult(unchanged=unchanged, failures=tuple(failures + variation_failures)))
-        stats.add(product_upsert_page(records=records, synced_at=synced_at, dry_run=dry_run, variations=variations))
+        if not dry_run:
+            categories_fetch_missing(client=client, stats=stats, records=records, synced_at=synced_at)
+        stats.add(product_page_write(records=records, synced_at=synced_at, dry_run=dry_run, variations=variations))
         if on_page is not None:
             on_page(page)
     return listing
@@ -370,9 +428,7 @@ def variations_pages_sync(
             parents_seen.update(record.product_id for record in records)
         stats.add(WriteResult(unchanged=unchanged, failures=tuple(failures)))
         stats.add(
-            variation_upsert_page(
-                records=records, synced_at=synced_at, dry_run=dry_run, pending_parents=pending_parents
-            )
+            variation_page_write(records=records, synced_at=synced_at, dry_run=dry_run, pending_parents=pending_parents)
         )
         if on_page is not None:
             on_page(page)
@@ -459,4 +515,6 @@ def products_refresh(
         stats.pages += 1
         records, failures = product_records_parse(response.data if isinstance(response.data, list) else [])
         stats.add(WriteResult(failures=tuple(failures)))
-        stats.add(product_upsert_page(records=records, synced_at=synced_at, dry_run=dry_run))
+        if not dry_run:
+            categories_fetch_missing(client=client, stats=stats, records=records, synced_at=synced_at)
+        stats.add(product_page_write(records=records, synced_at=synced_at, dry_run=dry_run))

@@ -12,6 +12,14 @@ R = TypeVar("R")
 
 # Keep SyncRun rows readable: past this many, failures are counted but not itemised.
 MAX_REPORTED_FAILURES = 200
+# Past this, an error text is cut: a record stays small whatever the store sends (a 100 KB
+# price once made a 100 KB record). 200 failures of 300 characters bound failed_items to ~60 KB.
+MAX_ERROR_CHARS = 300
+MAX_ANOMALY_NOTES = 20
+
+
+def shorten(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 30]}... ({len(text)} characters)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +79,11 @@ class SyncStats:
     failed_pages: list[dict] = field(default_factory=list)
     failed_items: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Store contradictions that make the run partial although every page and item was written
+    # (an id listed twice, an empty page before the announced last one); also in ``notes``.
+    anomalies: int = 0
+    # Categories already asked for by id in this run: one that failed is not asked for again per page.
+    category_ids_fetched: set[int] = field(default_factory=set)
 
     def add(self, result: WriteResult) -> None:
         self.created += result.created
@@ -84,10 +97,20 @@ class SyncStats:
     def item_failed(self, failure: ItemFailure) -> None:
         self.failed += 1
         if len(self.failed_items) < MAX_REPORTED_FAILURES:
-            self.failed_items.append({"resource": failure.resource, "id": failure.item_id, "error": failure.error})
+            self.failed_items.append(
+                {"resource": failure.resource, "id": failure.item_id, "error": shorten(failure.error)}
+            )
 
     def page_failed(self, *, endpoint: str, page: int, error: str) -> None:
-        self.failed_pages.append({"endpoint": endpoint, "page": page, "error": error})
+        self.failed_pages.append({"endpoint": endpoint, "page": page, "error": shorten(error)})
+
+    def anomaly(self, note: str) -> None:
+        """The store contradicted itself: noted (the first MAX_ANOMALY_NOTES), and the run ends partial."""
+        self.anomalies += 1
+        if self.anomalies <= MAX_ANOMALY_NOTES:
+            self.notes.append(shorten(note))
+        elif self.anomalies == MAX_ANOMALY_NOTES + 1:
+            self.notes.append("more contradictions of the store followed: counted, not listed")
 
     @property
     def changed(self) -> int:

@@ -15,22 +15,34 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import DatabaseError, connections, router
 from django.utils import timezone
 
-from common.cache import catalog_version_bump
+from common.cache import cache_get, cache_set, catalog_version_bump
 from sync.models import SyncMode, SyncRun, SyncStatus
 from sync.services.categories import categories_sync
 from sync.services.guard import DeletionGuard, DeletionRefused
+from sync.services.isolation import DatabaseUnavailable, database_lost
 from sync.services.paging import FetchedPage
 from sync.services.products import products_sync, store_variations_supported
 from sync.services.reconcile import products_reconcile_deletions
-from sync.services.results import SyncStats
+from sync.services.results import SyncStats, shorten
 from sync.services.stock import stock_sync
 from sync.woocommerce.client import WooCommerceClient, WooCommerceError
 
 logger = logging.getLogger(__name__)
 
 SYNC_LOCK_NAME = "sync_woocommerce"
+
+# Seconds to wait before each try at closing the run record after the database failed mid-run
+# (a restart or a failover often takes a few seconds); then the record is left to the next run.
+RECORD_RETRY_DELAYS = (0.0, 1.0, 2.0)
+# How long the cause of a run that could not be recorded waits in the cache for the next run.
+_CAUSE_TIMEOUT_SECONDS = 60 * 24 * 3600
+STALE_RUN_SUMMARY = (
+    "the process ended without recording a result (killed, the host restarted, or it lost the database "
+    "and the cache could not keep the cause)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +68,29 @@ class SyncOutcome:
     interrupted: bool = False
     deletion_refused: DeletionRefused | None = None
     error: WooCommerceError | None = None
+    database_error: str | None = None  # the database failed mid-run: what it said
+    database_lost: bool = True  # ... by losing the connection (else a statement outside a page failed)
+    recorded: bool = False  # the run record holds this outcome
+
+    @property
+    def database_failure(self) -> str:
+        return "the database became unavailable" if self.database_lost else "the database failed"
+
+    @property
+    def database_line(self) -> str:
+        """One line for an operator: the database failed, and where the record stands."""
+        if self.database_error is None:
+            return ""
+        if self.run is None:
+            record = "nothing was recorded"
+        elif self.recorded:
+            record = f"run #{self.run.pk} recorded as failed"
+        else:
+            record = f"run #{self.run.pk} could not be recorded: the next run closes it"
+        return (
+            f"{self.database_failure} after {self.stats.pages} pages ({self.database_error}); "
+            f"pages written before stay, the next run converges; {record}"
+        )
 
     @property
     def duration_seconds(self) -> float:
@@ -64,6 +99,8 @@ class SyncOutcome:
     @property
     def error_summary(self) -> str:
         lines = []
+        if self.database_error is not None:
+            lines.append(f"{self.database_failure} mid-run: {self.database_error}")
         if self.error is not None:
             lines.append(f"{type(self.error).__name__}: {self.error}")
         if self.deletion_refused is not None:
@@ -80,13 +117,22 @@ class SyncOutcome:
         return "\n".join(lines)
 
 
+def _cause_key(run_id: int) -> str:
+    return f"sync:run-cause:{run_id}"
+
+
 def sync_runs_abandon_stale(*, now: datetime) -> int:
-    """Close 'running' records left by a killed process. Call only while holding the sync lock."""
-    return SyncRun.objects.filter(status=SyncStatus.RUNNING).update(
-        status=SyncStatus.FAILED,
-        finished_at=now,
-        error_summary="the process ended without recording a result (killed, or the host restarted)",
-    )
+    """Close 'running' records left by a killed process, or by one that lost the database (its cause,
+    kept in the cache, becomes the record's summary). Call only while holding the sync lock."""
+    stale = list(SyncRun.objects.filter(status=SyncStatus.RUNNING).values_list("id", flat=True))
+    for run_id in stale:
+        cause = cache_get(_cause_key(run_id))
+        SyncRun.objects.filter(id=run_id, status=SyncStatus.RUNNING).update(
+            status=SyncStatus.FAILED,
+            finished_at=now,
+            error_summary=f"recorded by the next run: {cause}" if isinstance(cause, str) else STALE_RUN_SUMMARY,
+        )
+    return len(stale)
 
 
 def sync_watermark_get() -> datetime | None:
@@ -111,11 +157,11 @@ def _next_second(moment: datetime) -> datetime:
 
 def _status(outcome: SyncOutcome) -> str:
     stats = outcome.stats
-    if outcome.error is not None:
+    if outcome.error is not None or outcome.database_error is not None:
         return SyncStatus.FAILED
     if stats.failed_pages and stats.pages == 0:
         return SyncStatus.FAILED  # nothing could be read at all
-    if outcome.interrupted or outcome.deletion_refused or stats.failed_pages or stats.failed:
+    if outcome.interrupted or outcome.deletion_refused or stats.failed_pages or stats.failed or stats.anomalies:
         return SyncStatus.PARTIAL
     return SyncStatus.SUCCEEDED
 
@@ -203,8 +249,14 @@ def sync_execute(
     WooCommerce, counts what would change and writes nothing, not even a SyncRun).
     Per-item and per-page failures are counted and the run goes on; a configuration
     error (401/403, unknown route, rejected parameter) or an unreachable store ends
-    it ``failed``; a refused mass deletion, failed pages or items, or a stop request
-    end it ``partial``. Never raises for WooCommerce errors.
+    it ``failed``; a refused mass deletion, failed pages or items, a store that
+    contradicts itself (an id listed twice, an empty page before the announced end)
+    or a stop request end it ``partial``. Never raises for WooCommerce errors.
+
+    The database failing mid-run ends it ``failed`` with ``database_error`` set; the
+    record is closed with that cause when the database answers again within a few
+    seconds, else the cause waits in the cache for the next run, which closes the
+    record. Raises DatabaseError only when the database fails before the run started.
     """
     started_at = timezone.now()
     outcome = SyncOutcome(
@@ -230,14 +282,50 @@ def sync_execute(
     except WooCommerceError as error:
         logger.error("sync: %s run stopped: %s", options.mode, error)
         outcome.error = error
+    except DatabaseUnavailable as error:
+        outcome.database_error = str(error)
+    except DatabaseError as error:
+        # Not a refused item (pages retry those one by one): the connection, or a statement outside a page.
+        outcome.database_lost = database_lost(error)
+        outcome.database_error = shorten(f"{type(error).__name__}: {_first_line(error)}", 200)
     outcome.interrupted = should_stop()
     outcome.finished_at = timezone.now()
     outcome.requests = client.requests_sent
     outcome.status = _status(outcome)
     if outcome.run is not None:
-        _record(outcome)
+        _record_or_defer(outcome)
     bumper.finish()
     return outcome
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _record_or_defer(outcome: SyncOutcome) -> None:
+    """Close the run record; if the database is gone, retry a few times, then leave the cause to the next run."""
+    assert outcome.run is not None
+    connection = connections[router.db_for_write(SyncRun)]
+    for delay in RECORD_RETRY_DELAYS:
+        time.sleep(delay)
+        try:
+            if connection.connection is not None and not connection.in_atomic_block and not connection.is_usable():
+                connection.close()  # the next query connects again
+            _record(outcome)
+        except DatabaseError as error:
+            if outcome.database_error is None:  # lost at the very end: the pages were all written
+                outcome.database_error = shorten(f"{type(error).__name__}: {_first_line(error)}", 200)
+                outcome.status = SyncStatus.FAILED
+            continue
+        outcome.recorded = True
+        return
+    cached = cache_set(
+        _cause_key(outcome.run.pk),
+        shorten(f"{outcome.status} at {outcome.finished_at:%Y-%m-%dT%H:%M:%SZ}: {outcome.error_summary}", 1000),
+        _CAUSE_TIMEOUT_SECONDS,
+    )
+    logger.debug("sync: run #%s left running; cause kept in the cache: %s", outcome.run.pk, cached)
 
 
 class _CacheBumper:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.db import models, transaction
 
 from catalog.models import Product, ProductType, ProductVariation
+from sync.services.isolation import IsolatedItem, page_write_isolated
 from sync.services.paging import TRANSIENT_ERRORS, FetchedPage, Listing, Prefetch
 from sync.services.products import PRODUCTS, VARIATIONS, VARIATIONS_PER_PARENT_PAGE
 from sync.services.results import ItemFailure, SyncStats, WriteResult, records_parse
@@ -62,6 +64,16 @@ def stock_apply_page(
     )
 
 
+def stock_page_write(
+    *, model: type[models.Model], records: list[StockRecord], synced_at: datetime, dry_run: bool = False
+) -> WriteResult:
+    """:func:`stock_apply_page`, item by item when the database refuses the page."""
+    resource = "variation" if model is ProductVariation else "product"
+    write = partial(stock_apply_page, model=model, synced_at=synced_at, dry_run=dry_run)
+    items = [IsolatedItem(resource, record.id, partial(write, records=[record])) for record in records]
+    return page_write_isolated(write_all=partial(write, records=records), items=items)
+
+
 def _stock_listing_sync(
     *,
     client: WooCommerceClient,
@@ -86,7 +98,7 @@ def _stock_listing_sync(
     for page in listing:
         records, failures = stock_records_parse(page.items, resource=resource)
         stats.add(WriteResult(failures=tuple(failures)))
-        stats.add(stock_apply_page(model=model, records=records, synced_at=synced_at, dry_run=dry_run))
+        stats.add(stock_page_write(model=model, records=records, synced_at=synced_at, dry_run=dry_run))
         if on_page is not None:
             on_page(page)
 
@@ -148,7 +160,7 @@ def _variation_stock_per_parent_sync(
         stats.pages += 1
         if page is not None:
             stats.add(
-                stock_apply_page(model=ProductVariation, records=page.extra, synced_at=synced_at, dry_run=dry_run)
+                stock_page_write(model=ProductVariation, records=page.extra, synced_at=synced_at, dry_run=dry_run)
             )
 
 

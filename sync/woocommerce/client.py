@@ -70,6 +70,8 @@ from urllib3.exceptions import ReadTimeoutError
 from woocommerce import API
 from woocommerce.oauth import OAuth
 
+from sync.woocommerce.types import INT64_MAX, UnreadableItem
+
 logger = logging.getLogger(__name__)
 
 CLIENT_VERSION = "0.1.0"
@@ -204,9 +206,87 @@ class Page:
     endpoint: str
     number: int
     per_page: int
-    items: list[dict]
+    items: list[Any]  # objects, except for the hostile entries the caller fails one by one
     total: int | None
     total_pages: int | None
+
+
+# --- Decoding -------------------------------------------------------------------------------------------
+
+# JSON's structural tokens, with strings matched whole so that brackets and commas inside them are skipped.
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]')
+_LEADING_ID = re.compile(rb'\A\s*\{\s*"id"\s*:\s*"?(\d{1,19})\b')
+
+
+def decode_json(body: bytes) -> Any:
+    """The body's JSON; an entry that ``json`` cannot decode alone is replaced by an :class:`UnreadableItem`.
+
+    ``json.loads`` gives up on a whole page for one entry nested about 1,000 levels deep
+    (RecursionError) or holding a number of more than 4,300 digits. Such a body is split
+    into its top-level entries (an object body counts as one entry) and each is decoded
+    alone, so that only the hostile entry fails. A body that is not JSON at all (truncated,
+    HTML) still raises ValueError.
+    """
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError:
+        raise
+    except (RecursionError, ValueError) as error:
+        reason = _undecodable(error)
+    stripped = body.strip()
+    if stripped.startswith(b"{"):
+        return _unreadable(stripped, reason)
+    if not stripped.startswith(b"["):
+        raise ValueError(reason)
+    items: list[Any] = []
+    for entry in _top_level_entries(stripped):
+        try:
+            items.append(json.loads(entry))
+        except json.JSONDecodeError:
+            raise
+        except (RecursionError, ValueError) as error:
+            items.append(_unreadable(entry, _undecodable(error)))
+    return items
+
+
+def _undecodable(error: BaseException) -> str:
+    if isinstance(error, RecursionError):
+        return "nested too deep to decode (about 1,000 levels is the limit)"
+    return f"cannot be decoded: {str(error)[:80]}"
+
+
+def _unreadable(entry: bytes, reason: str) -> UnreadableItem:
+    match = _LEADING_ID.match(entry)
+    item_id = int(match.group(1)) if match else None
+    return UnreadableItem(id=item_id if item_id and item_id <= INT64_MAX else None, reason=reason)
+
+
+def _top_level_entries(array: bytes) -> list[bytes]:
+    """The texts of a JSON array's entries, found without recursion (ValueError when unbalanced)."""
+    entries: list[bytes] = []
+    depth = 0
+    start = 0
+    for token in _JSON_TOKENS.finditer(array):
+        char = token.group()[:1]
+        if char in (b"[", b"{"):
+            depth += 1
+            if depth == 1:
+                start = token.end()
+        elif char in (b"]", b"}"):
+            depth -= 1
+            if depth == 0:
+                last = array[start : token.start()]
+                if last.strip() or entries:
+                    entries.append(last)
+                if array[token.end() :].strip():
+                    raise ValueError("text after the end of the JSON array")
+                return entries
+            if depth < 0:
+                break
+        elif char == b"," and depth == 1:
+            entries.append(array[start : token.start()])
+            start = token.end()
+    raise ValueError("unbalanced JSON array")
 
 
 # --- Parameters -------------------------------------------------------------------------------------------
@@ -545,7 +625,7 @@ class WooCommerceClient:
             page = self.get_page(endpoint, page=number, per_page=per_page, params=params)
             if not page.items:
                 return
-            ids = [item.get("id") for item in page.items]
+            ids = [item.get("id") if isinstance(item, dict) else None for item in page.items]
             if ids == previous_ids:
                 raise WooCommerceBadResponse(
                     f"WooCommerce returned the same items for pages {number - 1} and {number} of GET "
@@ -690,7 +770,7 @@ class WooCommerceClient:
         status = response.status_code
         if 200 <= status < 300:
             try:
-                data = json.loads(body)
+                data = decode_json(body)
             except ValueError:
                 return _Failure(
                     WooCommerceBadResponse,
@@ -698,10 +778,9 @@ class WooCommerceClient:
                     None,
                     f"the body is not valid JSON ({self._body_hint(response, body)})",
                 )
-            if expect_list and not (isinstance(data, list) and all(isinstance(item, dict) for item in data)):
-                return _Failure(
-                    WooCommerceBadResponse, status, None, f"a JSON list of objects was expected, got {_shape(data)}"
-                )
+            # Entries that are not objects ("a string", 42, null) are the caller's to fail one by one.
+            if expect_list and not isinstance(data, list):
+                return _Failure(WooCommerceBadResponse, status, None, f"a JSON list was expected, got {_shape(data)}")
             return WooResponse(
                 status=status,
                 data=data,
@@ -884,7 +963,7 @@ def _wc_error(body: bytes) -> tuple[str | None, str | None]:
     """WooCommerce's ``{code, message}`` from an error body, when it is one."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None, None
     if isinstance(data, dict) and isinstance(data.get("code"), str):
         message = data.get("message")
@@ -893,9 +972,6 @@ def _wc_error(body: bytes) -> tuple[str | None, str | None]:
 
 
 def _shape(data: Any) -> str:
-    if isinstance(data, list):
-        odd = next((item for item in data if not isinstance(item, dict)), None)
-        return f"a list containing {type(odd).__name__}"
     if isinstance(data, dict):
         keys = ", ".join(list(data)[:5])
         return f"an object with keys {keys}" if keys else "an empty object"

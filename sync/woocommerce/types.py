@@ -5,6 +5,21 @@ Real stores send odd values (prices as strings with ``""`` for unset, a boolean
 or without a zone suffix). Each ``parse_*`` function coerces what is unambiguous and
 raises :class:`PayloadError` naming the field for anything else, so the sync can
 skip and report that one item while the rest of its page lands.
+
+Hostile values are cleaned where the clean form is obvious, so that what a parser
+returns is always something PostgreSQL and SQLite accept:
+
+- text (and every string inside JSON fields, keys included): NUL characters are
+  removed (PostgreSQL text and jsonb cannot hold them); lone UTF-16 surrogates
+  (``\ud800`` without its pair, which no database encoding can store) become U+FFFD;
+- counts, orders and thresholds beyond their column are clamped to its limits
+  (``menu_order`` 2^40 sorts last, ``rating_count`` 2^31 is "a lot"); an average
+  rating is clamped to 0..5 stars;
+- ids, prices, quantities and dates have no honest clean form: an id beyond 2^63-1,
+  a price of 1e14 or more, an impossible date or one too close to year 1 or 9999 to
+  be shown in every time zone fail the item;
+- JSON fields nested deeper than ``MAX_JSON_DEPTH`` fail the item (a store does not
+  nest attributes 64 levels deep; PostgreSQL and ``json`` give up around 1,000).
 """
 
 from __future__ import annotations
@@ -12,15 +27,29 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 # Matches the DecimalField(max_digits=20, decimal_places=6) columns of catalog.models.
 _DECIMAL_PLACES = Decimal("0.000001")
 _DECIMAL_MAX = Decimal("1e14")
+# Column limits of catalog.models: IntegerField / PositiveIntegerField, BigIntegerField and the
+# PositiveBigIntegerField primary keys.
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+# average_rating is a 0-5 star average (DecimalField(max_digits=4, decimal_places=2)).
+_RATING_MAX = Decimal("5")
+MAX_JSON_DEPTH = 64
+# A date this close to datetime's limits overflows once shown in another time zone.
+_DATE_MIN = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+_DATE_MAX = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
+# Bounds the text an error message quotes from a payload (failed_items stay small).
+_SHOWN_CHARS = 60
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class PayloadError(ValueError):
@@ -30,6 +59,27 @@ class PayloadError(ValueError):
         self.field = field_name
         self.reason = reason
         super().__init__(f"field {field_name!r}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableItem:
+    """An entry of a response that ``json`` could not decode on its own (nested too deep,
+    a number of thousands of digits) while the rest of the page could: the client hands
+    it over in its place so that it fails alone. ``id`` is read from its text when it
+    starts like a WooCommerce object (``{"id":123,...``)."""
+
+    id: int | None
+    reason: str
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` cut to a few dozen characters, for error messages quoting a payload."""
+    if isinstance(value, int) and value.bit_length() > 1000:
+        return f"a {value.bit_length()}-bit integer"
+    text = repr(value)
+    if len(text) <= _SHOWN_CHARS:
+        return text
+    return f"{text[:_SHOWN_CHARS]}... ({len(text)} characters)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +255,10 @@ def raw_digest(raw: Mapping[str, Any], keys: tuple[str, ...]) -> str:
     categories = raw.get("categories")
     category_ids = [c.get("id") for c in categories if isinstance(c, dict)] if isinstance(categories, list) else None
     values = [raw.get(key) for key in keys] + [category_ids, raw.get("variations")]
-    payload = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    try:
+        payload = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    except (RecursionError, ValueError) as error:  # nested near json's limit; a key json cannot sort
+        raise PayloadError("(item)", f"cannot be encoded again: {type(error).__name__}") from None
     return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
 
 
@@ -214,13 +267,16 @@ def raw_digest(raw: Mapping[str, Any], keys: tuple[str, ...]) -> str:
 
 def coerce_id(value: Any, field_name: str = "id") -> int:
     if isinstance(value, bool):
-        raise PayloadError(field_name, f"expected a positive integer id, got {value!r}")
-    if isinstance(value, str) and value.strip().isdigit():
+        raise PayloadError(field_name, f"expected a positive integer id, got {shown(value)}")
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value) < 30:
         value = int(value.strip())
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int) or value <= 0:
-        raise PayloadError(field_name, f"expected a positive integer id, got {value!r}")
+        raise PayloadError(field_name, f"expected a positive integer id, got {shown(value)}")
+    if value > INT64_MAX:
+        # An id is an identity: clamping it would merge two items.
+        raise PayloadError(field_name, f"id out of range (above 2^63-1): {shown(value)}")
     return value
 
 
@@ -236,23 +292,37 @@ def _decimal(value: Any, field_name: str) -> Decimal | None:
         # "" is WooCommerce's "not set"; a boolean false price has been seen in the wild.
         return None
     if isinstance(value, bool):
-        raise PayloadError(field_name, f"expected a number, got {value!r}")
+        raise PayloadError(field_name, f"expected a number, got {shown(value)}")
     if isinstance(value, float) and not math.isfinite(value):
-        raise PayloadError(field_name, f"expected a finite number, got {value!r}")
+        raise PayloadError(field_name, f"expected a finite number, got {shown(value)}")
+    if not isinstance(value, str | int | float | Decimal):
+        raise PayloadError(field_name, f"expected a number, got {type(value).__name__}")
     try:
         number = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
-        raise PayloadError(field_name, f"expected a number, got {value!r}") from None
-    if not number.is_finite() or abs(number) >= _DECIMAL_MAX:
-        raise PayloadError(field_name, f"number out of range: {value!r}")
-    if number.as_tuple().exponent < -6:  # type: ignore[operator]
-        number = number.quantize(_DECIMAL_PLACES, rounding=ROUND_HALF_UP)
+        raise PayloadError(field_name, f"expected a number, got {shown(value)}") from None
+    # copy_abs() is exact: abs() would round in the context and trap on an exponent like 1e999999999999.
+    if number.is_finite() and number.copy_abs() < _DECIMAL_MAX and number.as_tuple().exponent < -6:  # type: ignore[operator]
+        number = number.quantize(_DECIMAL_PLACES, rounding=ROUND_HALF_UP)  # may round up to the limit
+    if not number.is_finite() or number.copy_abs() >= _DECIMAL_MAX:
+        # A price or a stock quantity has no honest clamped value: the item fails.
+        raise PayloadError(field_name, f"number out of range: {shown(value)}")
     return number
 
 
-def _required_decimal(value: Any, field_name: str, default: Decimal) -> Decimal:
-    number = _decimal(value, field_name)
-    return default if number is None else number
+def _rating(value: Any) -> Decimal:
+    """A 0-5 star average, clamped to that range with 2 decimals (the column's)."""
+    if value is None or value == "" or value is False:
+        return Decimal("0")
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise PayloadError("average_rating", f"expected a number, got {shown(value)}")
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise PayloadError("average_rating", f"expected a number, got {shown(value)}") from None
+    if number.is_nan():
+        raise PayloadError("average_rating", f"expected a number, got {shown(value)}")
+    return min(max(number, Decimal("0")), _RATING_MAX).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def _bool(value: Any, field_name: str, default: bool = False) -> bool:
@@ -268,24 +338,26 @@ def _bool(value: Any, field_name: str, default: bool = False) -> bool:
             return True
         if lowered in {"false", "no", "0", ""}:
             return False
-    raise PayloadError(field_name, f"expected a boolean, got {value!r}")
+    raise PayloadError(field_name, f"expected a boolean, got {shown(value)}")
 
 
-def _int(value: Any, field_name: str, default: int = 0) -> int:
+def _int(value: Any, field_name: str, default: int = 0, *, low: int = -INT32_MAX - 1, high: int = INT32_MAX) -> int:
+    """An integer, clamped to ``low..high`` (the column's range: a count or an order beyond it
+    keeps its meaning, "very many" or "last", at the limit)."""
     if value is None or value == "":
         return default
     if isinstance(value, bool):
-        raise PayloadError(field_name, f"expected an integer, got {value!r}")
+        raise PayloadError(field_name, f"expected an integer, got {shown(value)}")
     if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+        value = int(value)
+    elif isinstance(value, str):
         try:
-            return int(value.strip())
-        except ValueError:
-            raise PayloadError(field_name, f"expected an integer, got {value!r}") from None
+            value = int(value.strip())
+        except ValueError:  # also a string of more than 4,300 digits
+            raise PayloadError(field_name, f"expected an integer, got {shown(value)}") from None
     if not isinstance(value, int):
-        raise PayloadError(field_name, f"expected an integer, got {value!r}")
-    return value
+        raise PayloadError(field_name, f"expected an integer, got {shown(value)}")
+    return min(max(value, low), high)
 
 
 def _optional_int(value: Any, field_name: str) -> int | None:
@@ -294,12 +366,46 @@ def _optional_int(value: Any, field_name: str) -> int | None:
     return _int(value, field_name)
 
 
+def clean_text(text: str) -> str:
+    """``text`` without NUL characters and with lone surrogates replaced by U+FFFD."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if not text.isascii():
+        text = _SURROGATES.sub("\ufffd", text)
+    return text
+
+
+def _clean_json(value: Any, field_name: str, depth: int = 0) -> Any:
+    """A JSON field's value with every string and key cleaned (see :func:`clean_text`).
+
+    Raises PayloadError when it nests deeper than MAX_JSON_DEPTH or holds a number that
+    jsonb cannot hold (infinity, NaN).
+    """
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, bool) or value is None or isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise PayloadError(field_name, f"not a finite number: {shown(value)}")
+        return value
+    if depth >= MAX_JSON_DEPTH:
+        raise PayloadError(field_name, f"nested deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, list):
+        return [_clean_json(item, field_name, depth + 1) for item in value]
+    if isinstance(value, dict):
+        return {clean_text(str(key)): _clean_json(item, field_name, depth + 1) for key, item in value.items()}
+    raise PayloadError(field_name, f"unexpected JSON value {type(value).__name__}")
+
+
 def _str(value: Any, field_name: str, *, max_length: int | None = None) -> str:
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise PayloadError(field_name, f"expected text, got {type(value).__name__}")
-    text = value if isinstance(value, str) else str(value)
+    if isinstance(value, int) and value.bit_length() > 64:
+        raise PayloadError(field_name, f"expected text, got a {value.bit_length()}-bit number")
+    text = clean_text(value) if isinstance(value, str) else str(value)
     if max_length is not None and len(text) > max_length:
         raise PayloadError(field_name, f"longer than {max_length} characters ({len(text)})")
     return text
@@ -310,14 +416,16 @@ def _gmt_datetime(value: Any, field_name: str) -> datetime | None:
     if value in (None, "") or (isinstance(value, str) and value.startswith("0000-00-00")):
         return None
     if not isinstance(value, str):
-        raise PayloadError(field_name, f"expected an ISO 8601 date, got {value!r}")
+        raise PayloadError(field_name, f"expected an ISO 8601 date, got {shown(value)}")
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise PayloadError(field_name, f"expected an ISO 8601 date, got {value!r}") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # an impossible date, or year 1 with a positive offset
+        raise PayloadError(field_name, f"expected an ISO 8601 date, got {shown(value)}") from None
+    if not _DATE_MIN <= parsed <= _DATE_MAX:
+        # No clean form: nulling a sale's start would start the sale now.
+        raise PayloadError(field_name, f"date out of range: {shown(value)}")
+    return parsed
 
 
 def _list(value: Any, field_name: str) -> list:
@@ -328,13 +436,18 @@ def _list(value: Any, field_name: str) -> list:
     return value
 
 
+def _json_list(value: Any, field_name: str) -> list:
+    """A list stored as JSON (tags, images, attributes): cleaned, depth-bounded."""
+    return _clean_json(_list(value, field_name), field_name)
+
+
 def _object_or_none(value: Any, field_name: str) -> dict | None:
     # PHP serialises an empty array as [], which WooCommerce sends for "no image".
-    if value in (None, [], {}, ""):
+    if value is None or value == "" or (isinstance(value, list | dict) and not value):
         return None
     if not isinstance(value, dict):
         raise PayloadError(field_name, f"expected an object, got {type(value).__name__}")
-    return value
+    return _clean_json(value, field_name)
 
 
 def _dict(value: Any, field_name: str) -> dict:
@@ -364,8 +477,10 @@ def _category_refs(value: Any) -> tuple[CategoryRef, ...]:
 
 
 def _raw_mapping(raw: Any) -> Mapping[str, Any]:
+    if isinstance(raw, UnreadableItem):
+        raise PayloadError("(item)", raw.reason)
     if not isinstance(raw, Mapping):
-        raise PayloadError("(item)", f"expected an object, got {type(raw).__name__}")
+        raise PayloadError("(item)", f"expected an object, got {type(raw).__name__} {shown(raw)}")
     return raw
 
 
@@ -383,7 +498,7 @@ def parse_category(raw: Any) -> CategoryRecord:
         display=_str(raw.get("display"), "display", max_length=20) or "default",
         image=_object_or_none(raw.get("image"), "image"),
         menu_order=_int(raw.get("menu_order"), "menu_order"),
-        count=max(_int(raw.get("count"), "count"), 0),
+        count=_int(raw.get("count"), "count", low=0),
     )
 
 
@@ -416,7 +531,7 @@ def _sellable(raw: Mapping[str, Any]) -> dict[str, Any]:
         "low_stock_amount": _optional_int(raw.get("low_stock_amount"), "low_stock_amount"),
         "weight": _str(raw.get("weight"), "weight", max_length=50),
         "dimensions": _dict(raw.get("dimensions"), "dimensions"),
-        "attributes": _list(raw.get("attributes"), "attributes"),
+        "attributes": _json_list(raw.get("attributes"), "attributes"),
         "menu_order": _int(raw.get("menu_order"), "menu_order"),
         "date_created_gmt": _gmt_datetime(raw.get("date_created_gmt"), "date_created_gmt"),
         "date_modified_gmt": _gmt_datetime(raw.get("date_modified_gmt"), "date_modified_gmt"),
@@ -436,14 +551,14 @@ def parse_product(raw: Any) -> ProductRecord:
         featured=_bool(raw.get("featured"), "featured"),
         catalog_visibility=_str(raw.get("catalog_visibility"), "catalog_visibility", max_length=20) or "visible",
         short_description=_str(raw.get("short_description"), "short_description"),
-        total_sales=max(_int(raw.get("total_sales"), "total_sales"), 0),
+        total_sales=_int(raw.get("total_sales"), "total_sales", low=0, high=INT64_MAX),
         external_url=_str(raw.get("external_url"), "external_url", max_length=1000),
         button_text=_str(raw.get("button_text"), "button_text", max_length=200),
-        average_rating=_required_decimal(raw.get("average_rating"), "average_rating", Decimal("0")),
-        rating_count=max(_int(raw.get("rating_count"), "rating_count"), 0),
-        tags=_list(raw.get("tags"), "tags"),
-        images=_list(raw.get("images"), "images"),
-        default_attributes=_list(raw.get("default_attributes"), "default_attributes"),
+        average_rating=_rating(raw.get("average_rating")),
+        rating_count=_int(raw.get("rating_count"), "rating_count", low=0),
+        tags=_json_list(raw.get("tags"), "tags"),
+        images=_json_list(raw.get("images"), "images"),
+        default_attributes=_json_list(raw.get("default_attributes"), "default_attributes"),
         categories=_category_refs(raw.get("categories")),
         variation_ids=tuple(
             coerce_id(value, f"variations[{i}]") for i, value in enumerate(_list(raw.get("variations"), "variations"))
@@ -481,6 +596,8 @@ def parse_stock(raw: Any) -> StockRecord:
 
 def item_id_or_none(raw: Any) -> int | None:
     """Best-effort id of a raw item for error reports (None when even the id is unusable)."""
+    if isinstance(raw, UnreadableItem):
+        return raw.id
     if isinstance(raw, Mapping):
         try:
             return coerce_id(raw.get("id"))

@@ -416,7 +416,7 @@ def test_per_call_timeout_and_no_retries_for_live_lookups(make_sandbox):
 def test_a_dict_where_a_list_is_expected_is_a_bad_response_and_retried(woo, sandbox):
     product_id = min(listed_product_ids(sandbox))
 
-    with pytest.raises(WooCommerceBadResponse, match="JSON list of objects was expected"):
+    with pytest.raises(WooCommerceBadResponse, match="JSON list was expected"):
         woo.get_page(f"products/{product_id}", page=1, per_page=10)
 
     assert settled_stats(sandbox, woo)["requests"] == 3

@@ -173,7 +173,7 @@ def test_help_documents_modes_and_exit_codes(capsys):
     for text in ("--stock", "--products", "--categories", "--full", "--dry-run", "exit codes:"):
         assert text in out
     documented = {line.split()[0] for line in out.split("exit codes:")[1].splitlines() if line[:3].strip().isdigit()}
-    assert documented == {"0", "1", "2", "3", "4", "5", "6", "75"}
+    assert documented == {"0", "1", "2", "3", "4", "5", "6", "7", "75"}
 
 
 @pytest.mark.django_db

@@ -12,6 +12,7 @@ import time
 from types import FrameType
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import DatabaseError
 
 from common.locks import LockHeld, exclusive_lock
 from sync.models import SyncMode, SyncStatus
@@ -31,6 +32,7 @@ EXIT_PARTIAL = 3
 EXIT_CONFIGURATION = 4
 EXIT_MASS_DELETE_REFUSED = 5
 EXIT_INTERRUPTED = 6
+EXIT_DATABASE = 7
 EXIT_LOCKED = 75  # EX_TEMPFAIL: skipped, another sync holds the lock; try again later
 
 EXIT_CODES_HELP = f"""
@@ -38,12 +40,15 @@ exit codes:
   {EXIT_SUCCEEDED}   succeeded
   {EXIT_FAILED}   failed (store unreachable after retries, or an unexpected error)
   {EXIT_USAGE}   usage error (bad options)
-  {EXIT_PARTIAL}   partial: some pages or items failed (named in the run record); the rest was written
+  {EXIT_PARTIAL}   partial: some pages or items failed, or the store contradicted itself (named in the run
+      record); the rest was written
   {EXIT_CONFIGURATION}   WooCommerce refused the credentials or the request (check WOOCOMMERCE_URL, key, secret,
       the key's read permission, a WAF): nothing was written
   {EXIT_MASS_DELETE_REFUSED}   a deletion beyond SYNC_MASS_DELETE_MAX_SHARE was refused (rerun with --allow-mass-delete
       if it is real); everything else was written
   {EXIT_INTERRUPTED}   stopped by SIGTERM/SIGINT after finishing its current page (recorded as partial)
+  {EXIT_DATABASE}   the database became unavailable (before or during the run) or failed outside an item: pages
+      written before stay; the run is recorded as failed, or closed by the next run, which converges
   {EXIT_LOCKED}  skipped: another sync_woocommerce is running (not an error for cron)
 """
 
@@ -162,6 +167,13 @@ class Command(BaseCommand):
             except LockHeld as held:
                 self.stderr.write(f"sync_woocommerce --{mode}: skipped, {held}. Exit {EXIT_LOCKED}.")
                 raise SystemExit(EXIT_LOCKED) from None
+            except DatabaseError as error:  # before the run started: the lock or the run record
+                cause = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+                self.stderr.write(
+                    f"sync_woocommerce --{mode}: the database is unavailable ({cause}); nothing was done. "
+                    f"Exit {EXIT_DATABASE}."
+                )
+                raise SystemExit(EXIT_DATABASE) from None
 
         self._report(outcome)
         code = exit_code(outcome)
@@ -202,13 +214,19 @@ class Command(BaseCommand):
             line += f" · run #{outcome.run.pk}"
         style = self.style.SUCCESS if outcome.status == SyncStatus.SUCCEEDED else self.style.WARNING
         self.stdout.write(style(line))
-        if outcome.error_summary:
+        if outcome.database_error is not None:
+            # One line: cron mails and the journal show the cause, not a page of chained tracebacks.
+            mode = outcome.options.mode
+            self.stderr.write(f"sync_woocommerce --{mode}: {outcome.database_line}. Exit {EXIT_DATABASE}.")
+        elif outcome.error_summary:
             self.stderr.write(outcome.error_summary)
 
 
 def exit_code(outcome: SyncOutcome) -> int:
     if outcome.status == SyncStatus.SUCCEEDED:
         return EXIT_SUCCEEDED
+    if outcome.database_error is not None:
+        return EXIT_DATABASE
     if outcome.error is not None:
         return EXIT_CONFIGURATION if isinstance(outcome.error, CONFIGURATION_ERRORS) else EXIT_FAILED
     if outcome.status == SyncStatus.FAILED:
