@@ -85,8 +85,12 @@ def build_settings(environ: dict[str, str]) -> dict[str, object]:
         # worker that accepted it (and its greenlet is not served fairly inside the worker): at 50
         # connections the p99 was 0.4-2.8 s with 5 s keep-alive, ~70 ms without (docs/performance.md).
         "keepalive": _env_int(environ, "GUNICORN_KEEPALIVE", 0),
-        "max_requests": _env_int(environ, "GUNICORN_MAX_REQUESTS", 1000),
-        "max_requests_jitter": _env_int(environ, "GUNICORN_MAX_REQUESTS_JITTER", 50),
+        # A safety net for a slow leak, not a routine: worker RSS is flat after its first ~10,000 requests,
+        # and each replacement costs a worker boot. Every 1,000 (+0-50) requests restarted each worker every
+        # ~2 s under load, the two nearly together: throughput -28 to -43%, requests stalled 5-11 s. The
+        # jitter is a quarter so the two workers are never replaced at once (docs/performance.md).
+        "max_requests": _env_int(environ, "GUNICORN_MAX_REQUESTS", 20000),
+        "max_requests_jitter": _env_int(environ, "GUNICORN_MAX_REQUESTS_JITTER", 5000),
         "preload_app": preload_app,
         "accesslog": environ.get("GUNICORN_ACCESS_LOG", "").strip() or "-",
         "errorlog": environ.get("GUNICORN_ERROR_LOG", "").strip() or "-",
@@ -135,6 +139,20 @@ def on_starting(server) -> None:
     # so the web workers get the bounded pool while `manage.py` commands keep a plain connection.
     os.environ.setdefault("DB_POOL_ENABLED", "true")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crushme_project.settings.production")
+
+
+def post_worker_init(worker) -> None:
+    # Import the URLconf (every view, serializer, DRF and drf-spectacular: ~0.5 s of CPU on an idle
+    # machine, seconds on a busy one, +30 MB) before the worker accepts connections. Left to the first
+    # request, a fresh gevent worker accepts a burst of connections and holds them all behind that
+    # import: with recycling, each restart then stalled requests for seconds (docs/performance.md,
+    # "Worker recycling").
+    from django.urls import get_resolver
+
+    try:
+        get_resolver().url_patterns  # noqa: B018 - the property imports the whole URLconf
+    except Exception:  # a broken URLconf must not stop the worker: its requests report the error
+        worker.log.exception("URLconf warm-up failed; the first request will load it")
 
 
 def when_ready(server) -> None:

@@ -6,12 +6,16 @@ Scenarios (``wrk -t2 -c50``, 50 products per page):
 * cached list / detail / categories — the real endpoints, Redis cache warm;
 * uncached list — the same code with a DummyCache (every request queries and serialises);
 * naive list / detail / categories — DRF generic views with N+1 relations and no cache;
-* ceiling — a bare Django view answering the cached list's bytes.
+* ceiling — a bare Django view answering the cached list's bytes;
+* recycling — the cached list with ``GUNICORN_MAX_REQUESTS`` on (``--recycling M+J,...``, each for
+  ``--recycling-duration`` seconds, long enough for workers to be replaced mid-run), against the same
+  list with recycling off in the same run.
 
 Usage::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/crushme REDIS_URL=redis://127.0.0.1:6379/0 \\
         .venv/bin/python bench/bench_api.py [--products 20000] [--duration 10] [--connections 50]
+    # recycling only: --only recycling --recycling 0+0,1000+50,20000+5000 --recycling-duration 40
 
 The catalog goes into its own database (``<name>_bench``, created and filled with bulk_create once,
 reused while it has the asked size). Redis is a private redis-server on an ephemeral port.
@@ -215,6 +219,11 @@ class Server:
                     return
             time.sleep(0.5)
 
+    def workers_booted(self) -> int:
+        """Workers started so far (the log's "Booting worker" lines): 2 at start, +1 per replacement."""
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace").count("Booting worker")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -258,6 +267,13 @@ def main() -> int:
     parser.add_argument("--worker-class", default=os.environ.get("GUNICORN_WORKER_CLASS", "gevent"))
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--only", default="", help="comma list of scenario name prefixes to run (default: all)")
+    parser.add_argument(
+        "--recycling",
+        default="0+0,1000+50,20000+5000",
+        metavar="M+J,...",
+        help="GUNICORN_MAX_REQUESTS+JITTER configurations of the recycling scenarios (0+0: off, the baseline)",
+    )
+    parser.add_argument("--recycling-duration", type=int, default=40, help="seconds per recycling wrk run")
     args = parser.parse_args()
 
     database_url = _bench_database_url(os.environ["DATABASE_URL"])
@@ -351,6 +367,22 @@ def _run(args: argparse.Namespace, database_url: str, redis_url: str) -> int:
         finally:
             keepalive.stop()
 
+    # Worker recycling: each configuration in its own gunicorn, the workers replaced as the run goes.
+    recycling = {
+        f"recycling {m}+{j}": (m, j) for m, _, j in (item.strip().partition("+") for item in args.recycling.split(","))
+    }
+    for name, (max_requests, jitter) in _selected(recycling, args.only).items():
+        server = Server({**env, "GUNICORN_MAX_REQUESTS": max_requests, "GUNICORN_MAX_REQUESTS_JITTER": jitter}, name)
+        try:
+            server.get(lst)
+            server.drain()
+            booted = server.workers_booted()
+            results[name] = wrk(server.url + lst, **{**run, "duration": args.recycling_duration})
+            results[name]["workers_booted"] = server.workers_booted() - booted
+            print(f"{name:36s} {results[name]}", flush=True)
+        finally:
+            server.stop()
+
     uncached_scenarios = {
         "list uncached": f"/api/products/?per_page={PER_PAGE}",
         "detail uncached": f"/api/products/{detail_id}/",
@@ -373,15 +405,23 @@ def _run(args: argparse.Namespace, database_url: str, redis_url: str) -> int:
         "cached list / ceiling, keepalive 5": ("list cached, keepalive 5", "ceiling, keepalive 5"),
         "uncached list / naive list": ("list uncached", "list naive"),
     }
+    baseline = next((name for name, (m, _) in recycling.items() if m == "0"), None)
+    for name, (max_requests, _) in recycling.items():
+        if baseline is not None and max_requests != "0":
+            ratios[f"{name} / {baseline}"] = (name, baseline)
     summary = {name: rps[a] / rps[b] for name, (a, b) in ratios.items() if a in rps and b in rps}
     print(
         f"\nworker class {args.worker_class}, {args.products} products, wrk -t{args.threads} -c{args.connections}"
         f" -d{args.duration}s, {PER_PAGE} products per page\n"
     )
-    print("| scenario | req/s | p50 ms | p99 ms | non-2xx |")
-    print("|---|---:|---:|---:|---:|")
+    print("| scenario | req/s | p50 ms | p99 ms | non-2xx | workers replaced |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, r in results.items():
-        print(f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['non_2xx']} |")
+        replaced = r.get("workers_booted")
+        print(
+            f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['non_2xx']} "
+            f"| {'' if replaced is None else replaced} |"
+        )
     print()
     for name, ratio in summary.items():
         print(f"{name}: {ratio:.2f}")

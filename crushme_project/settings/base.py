@@ -249,6 +249,12 @@ WOOCOMMERCE_MAX_RETRIES = env.int("WOOCOMMERCE_MAX_RETRIES", default=2)
 WOOCOMMERCE_BACKOFF_SECONDS = env.float("WOOCOMMERCE_BACKOFF_SECONDS", default=1.0)  # first retry delay
 WOOCOMMERCE_BACKOFF_MAX_SECONDS = env.float("WOOCOMMERCE_BACKOFF_MAX_SECONDS", default=30.0)
 WOOCOMMERCE_VERIFY_SSL = env.bool("WOOCOMMERCE_VERIFY_SSL", default=True)
+# A PEM file of the CA that signed the store's certificate, trusted instead of the system's CAs
+# (a store with a private CA, or the sandbox's generated one); empty: the system's CAs.
+WOOCOMMERCE_CA_BUNDLE = env("WOOCOMMERCE_CA_BUNDLE", default="")
+# Over https, send the key and secret as ?consumer_key=&consumer_secret= instead of Basic auth, for
+# web servers that do not pass the Authorization header to PHP. Ignored over http (OAuth 1.0a).
+WOOCOMMERCE_QUERY_STRING_AUTH = env.bool("WOOCOMMERCE_QUERY_STRING_AUTH", default=False)
 
 # --- Sync ------------------------------------------------------------------
 WOOCOMMERCE_SYNC_BATCH_SIZE = env.int("WOOCOMMERCE_SYNC_BATCH_SIZE", default=50)

@@ -25,14 +25,16 @@ class SandboxControlError(RuntimeError):
 
 
 class SandboxControl:
-    """Drive a sandbox over HTTP. ``base_url`` is the store URL or its control URL."""
+    """Drive a sandbox over HTTP. ``base_url`` is the store URL or its control URL; over https, ``verify``
+    is the sandbox's CA file (``server.ca_cert``, printed by the command)."""
 
-    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 10.0, verify: bool | str = True) -> None:
         base = base_url.rstrip("/")
         if not base.endswith(CONTROL_PREFIX):
             base += CONTROL_PREFIX
         self.base_url = base
         self.timeout = timeout
+        self.verify = verify
         self._session = requests.Session()
 
     def close(self) -> None:
@@ -45,7 +47,10 @@ class SandboxControl:
         self.close()
 
     def _call(self, method: str, path: str, body: dict | None = None) -> Any:
-        response = self._session.request(method, f"{self.base_url}/{path}", json=body, timeout=self.timeout)
+        # Per request: a Session's own verify loses to REQUESTS_CA_BUNDLE in the environment.
+        response = self._session.request(
+            method, f"{self.base_url}/{path}", json=body, timeout=self.timeout, verify=self.verify
+        )
         try:
             data = response.json()
         except ValueError:

@@ -1,8 +1,21 @@
-"""WooCommerce's server-side OAuth 1.0a one-legged check, and PHP's query-string parsing.
+"""WooCommerce's server-side authentication (Basic over https, OAuth 1.0a one-legged), and PHP's
+query-string parsing.
 
 This mirrors ``WC_REST_Authentication`` (``includes/class-wc-rest-authentication.php``) step by step,
 including its quirks, because the point of the sandbox is that a client which authenticates here
-authenticates against a real store:
+authenticates against a real store.
+
+Over https (``is_ssl()`` true) Basic authentication runs first (``perform_basic_authentication``):
+
+- the key and secret come from ``$_GET['consumer_key'/'consumer_secret']`` when both are non-empty,
+  else from ``PHP_AUTH_USER``/``PHP_AUTH_PW`` (PHP's decoding of ``Authorization: Basic``);
+- an unknown key sets no error: the request goes on unauthenticated (401 ``woocommerce_rest_cannot_view``
+  from the controller); a known key with a wrong secret is 401 "Consumer secret is invalid.";
+- whatever Basic decided, a request it did not authenticate then goes through the OAuth check, which
+  resets the auth method to OAuth. That is why ``send_unauthorized_headers`` (``WWW-Authenticate:
+  Basic``, only "when the auth method is basic") never fires in the current code.
+
+Over plain http only OAuth 1.0a authenticates:
 
 - parameters come from ``$_GET`` + ``$_POST`` (form bodies only) + an ``Authorization: OAuth`` header;
   all of them except ``oauth_signature`` are signed, sorted by key with ``strcmp``;
@@ -22,7 +35,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from urllib.parse import quote, unquote, unquote_plus
+from urllib.parse import quote, unquote, unquote_plus, urlsplit, urlunsplit
 
 NONCE_WINDOW_SECONDS = 15 * 60
 OAUTH_PARAM_NAMES = (
@@ -215,6 +228,36 @@ def parse_authorization_header(header: str) -> dict[str, str]:
     return params
 
 
+def parse_basic_authorization(header: str) -> tuple[str, str] | None:
+    """``PHP_AUTH_USER`` and ``PHP_AUTH_PW`` as PHP sets them from an ``Authorization: Basic`` header
+    (``php_handle_auth_data``), or None when PHP would set neither.
+
+    The scheme is matched case-insensitively; the user is what precedes the first ``:``; both end at a
+    NUL byte (PHP stores them as C strings). PHP's base64 decoder is more lenient with bad padding.
+    """
+    if not header or header[:6].lower() != "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].encode("ascii", errors="ignore"), validate=False)
+    except ValueError:  # binascii.Error: bad padding
+        return None
+    user, colon, password = decoded.partition(b":")
+    if not colon:
+        return None
+    return (
+        user.split(b"\0", 1)[0].decode("utf-8", errors="surrogateescape"),
+        password.split(b"\0", 1)[0].decode("utf-8", errors="surrogateescape"),
+    )
+
+
+def _same_secret(expected: str, provided: PhpValue) -> bool:
+    if not isinstance(provided, str):
+        # ``hash_equals()`` with an array (``consumer_secret[]=``) is a PHP TypeError, i.e. a fatal 500 on
+        # a real store; a mismatch is the useful answer for a test double.
+        return False
+    return hmac.compare_digest(expected.encode(), provided.encode("utf-8", errors="surrogateescape"))
+
+
 def _php_empty(value: PhpValue | None) -> bool:
     return value is None or value == "" or value == "0" or value == {}
 
@@ -247,6 +290,31 @@ class OAuthVerifier:
         with self._lock:
             self._keys[key.consumer_key] = key
 
+    def authenticate_basic(self, *, get_params: dict[str, PhpValue], authorization: str) -> tuple[ApiKey, str] | None:
+        """``perform_basic_authentication`` (the caller runs it only when ``is_ssl()``): the key whose
+        credentials came with the request and where they came from (``"query_string"`` or ``"basic"``),
+        ``None`` when there were none or the key is unknown (WooCommerce sets no error then), or
+        :class:`WpError` 401 "Consumer secret is invalid."."""
+        consumer_key: PhpValue | None = None
+        consumer_secret: PhpValue | None = None
+        source = "query_string"
+        if not _php_empty(get_params.get("consumer_key")) and not _php_empty(get_params.get("consumer_secret")):
+            consumer_key, consumer_secret = get_params["consumer_key"], get_params["consumer_secret"]
+        if _php_empty(consumer_key):
+            basic = parse_basic_authorization(authorization)
+            if basic is not None and not _php_empty(basic[0]) and not _php_empty(basic[1]):
+                consumer_key, consumer_secret = basic
+                source = "basic"
+        if _php_empty(consumer_key) or _php_empty(consumer_secret):
+            return None
+        # WooCommerce looks the key up by its hash after sanitize_text_field(), which turns an array into "".
+        key = self._keys.get(consumer_key) if isinstance(consumer_key, str) else None
+        if key is None:
+            return None
+        if not _same_secret(key.consumer_secret, consumer_secret):  # type: ignore[arg-type]
+            raise WpError("woocommerce_rest_authentication_error", "Consumer secret is invalid.", 401)
+        return key, source
+
     def authenticate(
         self,
         *,
@@ -255,10 +323,12 @@ class OAuthVerifier:
         get_params: dict[str, PhpValue],
         post_params: dict[str, PhpValue],
         authorization: str,
+        is_ssl: bool = False,
         now: float | None = None,
     ) -> ApiKey | None:
         """Return the key that signed the request, ``None`` when no OAuth was attempted, or raise
-        :class:`WpError` (401) with WooCommerce's code and message."""
+        :class:`WpError` (401) with WooCommerce's code and message. The signed URL's scheme is the one
+        ``is_ssl()`` implies (``get_home_url(..., is_ssl() ? 'https' : 'http')``), not the site URL's."""
         params: dict[str, PhpValue] = {**get_params, **post_params}
         if authorization:
             header_params = parse_authorization_header(authorization)
@@ -281,11 +351,13 @@ class OAuthVerifier:
         if key is None:
             raise WpError("woocommerce_rest_authentication_error", "Consumer key is invalid.", 401)
 
-        self._check_signature(key, method, raw_path, params)
+        self._check_signature(key, method, raw_path, params, is_ssl)
         self._check_timestamp_and_nonce(key, params["oauth_timestamp"], params["oauth_nonce"], now)
         return key
 
-    def _check_signature(self, key: ApiKey, method: str, raw_path: str, params: dict[str, PhpValue]) -> None:
+    def _check_signature(
+        self, key: ApiKey, method: str, raw_path: str, params: dict[str, PhpValue], is_ssl: bool
+    ) -> None:
         provided = params["oauth_signature"]
         if not isinstance(provided, str):
             raise WpError(
@@ -293,7 +365,9 @@ class OAuthVerifier:
             )
         # WooCommerce undoes a "+" that PHP's query parsing turned into a space, then rawurldecodes.
         consumer_signature = unquote(provided.replace(" ", "+"))
-        base_url = f"{self.site_url}/{raw_path.lstrip('/')}"
+        site = urlsplit(self.site_url)
+        home = urlunsplit(site._replace(scheme="https" if is_ssl else "http"))
+        base_url = f"{home}/{raw_path.lstrip('/')}"
         signature_method = params["oauth_signature_method"]
         if signature_method not in ("HMAC-SHA1", "HMAC-SHA256"):
             raise WpError(

@@ -3,7 +3,8 @@
 Transport-free: :meth:`WooCommerceApi.handle` takes an :class:`ApiRequest` and returns an
 :class:`ApiResponse`; ``server.py`` does the HTTP. The order of checks is WordPress's:
 
-1. OAuth errors (401) for ``/wc/...`` routes, then the key's read/write permission (401);
+1. authentication errors (401) for ``/wc/...`` routes (over https Basic or query-string keys first, then
+   OAuth; over http OAuth only), then the key's read/write permission (401);
 2. route and method (404 ``rest_no_route``);
 3. argument validation (400 ``rest_invalid_param``);
 4. the controller's permission callback: no credentials → 401 ``woocommerce_rest_cannot_*``
@@ -56,6 +57,7 @@ class ApiRequest:
     post_params: dict[str, PhpValue] = field(default_factory=dict)
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)  # lower-case names
+    is_ssl: bool = False  # what WordPress's is_ssl() answers for this request
 
 
 @dataclass
@@ -65,6 +67,7 @@ class ApiResponse:
     headers: list[tuple[str, str]] = field(default_factory=list)
     content_type: str = JSON_CONTENT_TYPE
     endpoint: str = "unknown"
+    auth: str = "none"  # how the request authenticated: "basic", "query_string", "oauth" or "none"
 
 
 def encode_json(data: object) -> bytes:
@@ -156,16 +159,11 @@ class WooCommerceApi:
 
     def handle(self, request: ApiRequest) -> ApiResponse:
         endpoint = f"{request.method} unknown"
+        auth = "none"
         try:
             key = None
             if request.route.startswith(("/wc/", "/wc-")):
-                key = self.verifier.authenticate(
-                    method=request.method,
-                    raw_path=request.raw_path,
-                    get_params=request.query,
-                    post_params=request.post_params,
-                    authorization=request.headers.get("authorization", ""),
-                )
+                key, auth = self._authenticate(request)
                 if key is not None:
                     self.verifier.check_permissions(key, request.method)
             route, url_params = self._match(request)
@@ -179,11 +177,44 @@ class WooCommerceApi:
             with self.catalog.lock:
                 response: ApiResponse = handler(request, key, {k: int(v) for k, v in url_params.items()})
             response.endpoint = endpoint
+            response.auth = auth
             return response
         except WpError as error:
-            return error_response(error, endpoint)
+            response = error_response(error, endpoint)
+            response.auth = auth
+            return response
 
     # --- helpers ------------------------------------------------------------------------------------
+
+    def _authenticate(self, request: ApiRequest) -> tuple[ApiKey | None, str]:
+        """``WC_REST_Authentication::authenticate``: Basic when ``is_ssl()``, then OAuth unless Basic
+        authenticated. The last error recorded wins, even over a later OAuth success (WooCommerce keeps
+        the error it set and reports it). Returns the key (None: anonymous) and how it authenticated."""
+        authorization = request.headers.get("authorization", "")
+        error: WpError | None = None
+        key = None
+        if request.is_ssl:
+            try:
+                basic = self.verifier.authenticate_basic(get_params=request.query, authorization=authorization)
+            except WpError as basic_error:
+                error = basic_error
+            else:
+                if basic is not None:
+                    return basic
+        try:
+            key = self.verifier.authenticate(
+                method=request.method,
+                raw_path=request.raw_path,
+                get_params=request.query,
+                post_params=request.post_params,
+                authorization=authorization,
+                is_ssl=request.is_ssl,
+            )
+        except WpError as oauth_error:
+            error = oauth_error
+        if error is not None:
+            raise error
+        return key, "oauth" if key is not None else "none"
 
     @staticmethod
     def _require_key(key: ApiKey | None, denial: tuple[str, str]) -> None:

@@ -1,6 +1,7 @@
 """The sandbox's HTTP server: WooCommerce REST v3 on loopback, plus a JSON control interface.
 
-``SandboxServer`` serves from a background thread (HTTP/1.1 keep-alive, one thread per connection).
+``SandboxServer`` serves from a background thread (HTTP/1.1 keep-alive, one thread per connection),
+over plain http or over https (``tls=True``: a certificate made at start, or ``tls_cert``/``tls_key``).
 Requests under ``/wp-json/`` go to :class:`~sync.sandbox.rest.WooCommerceApi` after latency and fault
 injection; requests under ``/__sandbox__/`` are the control interface (never authenticated, faulted
 or delayed). See ``sync/sandbox/__init__.py`` for the whole picture.
@@ -12,12 +13,15 @@ import contextlib
 import copy
 import json
 import logging
+import shutil
 import socket
+import ssl
 import threading
 import time
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import unquote
 
 from . import rest_store, webhooks, webhooks_control, write_meter
@@ -25,6 +29,7 @@ from .catalog import CatalogError, SandboxCatalog, UnknownObject
 from .faults import FAULT_KINDS, FaultInjector, fault_page
 from .oauth import ApiKey, OAuthVerifier, php_build_query, php_parse_qs
 from .rest import JSON_CONTENT_TYPE, ApiRequest, ApiResponse, WooCommerceApi, encode_json
+from .tls import TlsFiles, make_certificate, server_context, temporary_directory
 
 logger = logging.getLogger("sync.sandbox")
 
@@ -39,6 +44,8 @@ _REST_HEADERS = (
     ("Access-Control-Allow-Headers", "Authorization, X-WP-Nonce, Content-Disposition, Content-MD5, Content-Type"),
 )
 _SECRET_PARAMS = ("oauth_signature", "oauth_nonce", "consumer_key", "consumer_secret", "oauth_consumer_key")
+# A client that connects and never completes the handshake must not hold a thread for ever.
+_TLS_HANDSHAKE_TIMEOUT_SECONDS = 10
 _WORDPRESS_404 = (
     b"<!DOCTYPE html>\n<html><head><title>Page not found</title></head>"
     b"<body><h1>Oops! That page can&rsquo;t be found.</h1></body></html>\n"
@@ -48,9 +55,17 @@ _WORDPRESS_404 = (
 class SandboxServer:
     """A WooCommerce-compatible store on loopback, backed by a :class:`SandboxCatalog`.
 
-    ``start()`` returns once listening; ``url`` is then ``http://host:port`` (also the site URL OAuth
-    signatures are checked against, unless ``site_url`` is given). Faults, latency and the store-wide
-    variations switch can be changed at any time, from Python or through the control endpoints.
+    ``start()`` returns once listening; ``url`` is then ``http://host:port`` or, with TLS,
+    ``https://host:port`` (also the site URL OAuth signatures are checked against, unless ``site_url`` is
+    given). Faults, latency and the store-wide variations switch can be changed at any time, from Python
+    or through the control endpoints.
+
+    TLS: ``tls=True`` makes a CA and a certificate for 127.0.0.1 and localhost at start (``ca_cert`` is the
+    file a client must trust, removed again by ``stop()``); ``tls_cert``/``tls_key`` serve files of your
+    own instead. Over https the store checks Basic auth and ``?consumer_key=&consumer_secret=`` as
+    WooCommerce does when ``is_ssl()`` is true. ``proxy_hides_https=True`` plays the common hosting setup
+    where TLS ends at a proxy that does not tell WordPress: the client speaks https, ``is_ssl()`` is false,
+    and WooCommerce ignores Basic and query-string credentials (401 ``woocommerce_rest_cannot_view``).
     """
 
     def __init__(
@@ -69,7 +84,13 @@ class SandboxServer:
         site_url: str | None = None,
         batch_limit: int = 100,
         page_limit: int | None = None,
+        tls: bool = False,
+        tls_cert: str | Path | None = None,
+        tls_key: str | Path | None = None,
+        proxy_hides_https: bool = False,
     ) -> None:
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both or neither")
         self.catalog = catalog
         self.host = host
         self.port = port
@@ -79,6 +100,15 @@ class SandboxServer:
         # page answers the proxy's 504, as stores behind nginx do with pages of 100 (None: no limit).
         self.page_limit = page_limit
         self._site_url = site_url.rstrip("/") if site_url else None
+        self.tls = tls or tls_cert is not None
+        self._own_tls = None
+        if tls_cert is not None and tls_key is not None:
+            self._own_tls = TlsFiles(Path(tls_cert), Path(tls_key))
+        self._tls_files: TlsFiles | None = None
+        self._tls_directory: Path | None = None
+        # What WordPress's is_ssl() answers behind a TLS-terminating proxy that sets neither HTTPS nor
+        # handles X-Forwarded-Proto; only meaningful over TLS (over plain http is_ssl() is false anyway).
+        self.proxy_hides_https = proxy_hides_https
         self._keys = [ApiKey(consumer_key, consumer_secret, permissions)]
         self._faults = FaultInjector()
         self._stats_lock = threading.Lock()
@@ -106,7 +136,12 @@ class SandboxServer:
         if self._httpd is not None:
             raise RuntimeError("sandbox already started")
         self._stop_event.clear()
-        httpd = _HttpServer((self.host, self.port), _Handler, self)
+        context = self._tls_context() if self.tls else None
+        try:
+            httpd = _HttpServer((self.host, self.port), _Handler, self, context)
+        except OSError:
+            self._remove_tls_files()
+            raise
         self.port = httpd.server_address[1]
         self._httpd = httpd
         self.catalog.set_site_url(self.url)
@@ -142,7 +177,27 @@ class SandboxServer:
             self._thread.join(timeout=5)
         self._httpd = None
         self._thread = None
+        self._remove_tls_files()
         logger.info("WooCommerce sandbox on %s stopped", self.url)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._own_tls is not None:
+            self._tls_files = self._own_tls
+            return server_context(self._own_tls)
+        self._tls_directory = temporary_directory()
+        try:
+            self._tls_files = make_certificate(self._tls_directory, _certificate_hosts(self.host))
+            return server_context(self._tls_files)
+        except BaseException:
+            self._remove_tls_files()
+            raise
+
+    def _remove_tls_files(self) -> None:
+        if self._tls_directory is not None:
+            shutil.rmtree(self._tls_directory, ignore_errors=True)
+        self._tls_directory = None
+        if self._own_tls is None:
+            self._tls_files = None
 
     def __enter__(self) -> SandboxServer:
         return self.start()
@@ -152,7 +207,17 @@ class SandboxServer:
 
     @property
     def url(self) -> str:
-        return self._site_url or f"http://{self.host}:{self.port}"
+        return self._site_url or f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def ca_cert(self) -> Path | None:
+        """The CA certificate that signed the generated certificate (None without TLS or with your own)."""
+        return self._tls_files.ca_cert if self._tls_files is not None else None
+
+    @property
+    def is_ssl(self) -> bool:
+        """What WordPress's ``is_ssl()`` answers for a request reaching this store."""
+        return self.tls and not self.proxy_hides_https
 
     @property
     def connections_accepted(self) -> int:
@@ -204,7 +269,10 @@ class SandboxServer:
 
     @property
     def stats(self) -> dict:
-        """``{"requests", "by_endpoint", "faults_injected", "by_status"}`` for API requests (a copy)."""
+        """``{"requests", "by_endpoint", "faults_injected", "by_status", "by_auth"}`` for API requests (a copy).
+
+        ``by_auth`` counts the requests the API answered (injected 5xx/429/drops are not) by how they
+        authenticated: ``basic``, ``query_string``, ``oauth`` or ``none``."""
         with self._stats_lock:
             # writes, writes_in_flight, max_writes_in_flight: the most write requests seen at once.
             return {**copy.deepcopy(self._stats), **self.writes.stats()}
@@ -220,6 +288,9 @@ class SandboxServer:
             "control_url": self.control_url,
             "counts": self.catalog.counts(),
             "config": {
+                "tls": self.tls,
+                "proxy_hides_https": self.proxy_hides_https,
+                "is_ssl": self.is_ssl,
                 "latency_ms": self.latency_ms,
                 "page_limit": self.page_limit,
                 "store_variations": self.store_variations,
@@ -249,11 +320,13 @@ class SandboxServer:
 
     # --- request handling (called from handler threads) ---------------------------------------------
 
-    def _record(self, endpoint: str, status: str, faulted: bool) -> None:
+    def _record(self, endpoint: str, status: str, faulted: bool, auth: str | None) -> None:
         with self._stats_lock:
             self._stats["requests"] += 1
             self._stats["by_endpoint"][endpoint] = self._stats["by_endpoint"].get(endpoint, 0) + 1
             self._stats["by_status"][status] = self._stats["by_status"].get(status, 0) + 1
+            if auth is not None:
+                self._stats["by_auth"][auth] = self._stats["by_auth"].get(auth, 0) + 1
             if faulted:
                 self._stats["faults_injected"] += 1
 
@@ -309,11 +382,19 @@ class SandboxServer:
         if fault == "malformed":
             response.body = response.body[: max(1, len(response.body) // 2)]
         # Counted before answering: a client that reads stats right after its response sees itself.
-        self._finish(request, endpoint, str(response.status), fault is not None, started)
+        self._finish(request, endpoint, str(response.status), fault is not None, started, response.auth)
         handler.send(response, head=request.method == "HEAD", extra=_REST_HEADERS)
 
-    def _finish(self, request: ApiRequest, endpoint: str, status: str, faulted: bool, started: float) -> None:
-        self._record(endpoint, status, faulted)
+    def _finish(
+        self,
+        request: ApiRequest,
+        endpoint: str,
+        status: str,
+        faulted: bool,
+        started: float,
+        auth: str | None = None,
+    ) -> None:
+        self._record(endpoint, status, faulted, auth)
         if logger.isEnabledFor(logging.DEBUG):
             visible = {k: v for k, v in request.query.items() if k not in _SECRET_PARAMS}
             query = php_build_query(visible)
@@ -360,7 +441,7 @@ class SandboxServer:
             self.reset_stats()
             return 200, self.stats
         if route == ("POST", "config"):
-            unknown = set(data) - {"latency_ms", "store_variations", "page_limit"}
+            unknown = set(data) - {"latency_ms", "store_variations", "page_limit", "proxy_hides_https"}
             if unknown:
                 raise ValueError(f"unknown config keys: {sorted(unknown)}")
             if "latency_ms" in data:
@@ -370,6 +451,10 @@ class SandboxServer:
                 self.latency_ms = latency
             if "store_variations" in data:
                 self.store_variations = bool(data["store_variations"])
+            if "proxy_hides_https" in data:
+                if not isinstance(data["proxy_hides_https"], bool):
+                    raise ValueError("proxy_hides_https must be true or false")
+                self.proxy_hides_https = data["proxy_hides_https"]
             if "page_limit" in data:
                 limit = data["page_limit"]
                 if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -444,8 +529,13 @@ def _fields_only(data: dict) -> dict:
     return {k: v for k, v in data.items() if k != "touch_modified"}
 
 
+def _certificate_hosts(host: str) -> tuple[str, ...]:
+    names = ("127.0.0.1", "localhost", "::1")
+    return names if host in names or host in ("", "0.0.0.0", "::") else (host, *names)
+
+
 def _empty_stats() -> dict:
-    return {"requests": 0, "by_endpoint": {}, "faults_injected": 0, "by_status": {}}
+    return {"requests": 0, "by_endpoint": {}, "faults_injected": 0, "by_status": {}, "by_auth": {}}
 
 
 # --- HTTP plumbing -------------------------------------------------------------------------------------
@@ -455,8 +545,15 @@ class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], handler: type[_Handler], sandbox: SandboxServer) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[_Handler],
+        sandbox: SandboxServer,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.sandbox = sandbox
+        self.ssl_context = ssl_context
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         self.accepted = 0
@@ -476,6 +573,26 @@ class _HttpServer(ThreadingHTTPServer):
         for connection in connections:
             with contextlib.suppress(OSError):  # already closed by the peer
                 connection.shutdown(socket.SHUT_RDWR)
+
+    def finish_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:  # type: ignore[override]
+        if self.ssl_context is None:
+            super().finish_request(request, client_address)
+            return
+        # The handshake runs here, on the connection's own thread, not in the accept loop: a client
+        # that stalls or rejects the certificate only ever blocks itself.
+        request.settimeout(_TLS_HANDSHAKE_TIMEOUT_SECONDS)
+        try:
+            connection = self.ssl_context.wrap_socket(request, server_side=True)
+        except OSError:  # ssl.SSLError included: e.g. a client that does not trust the certificate
+            logger.debug("TLS handshake with %s failed", client_address, exc_info=True)
+            return
+        connection.settimeout(None)
+        try:
+            super().finish_request(connection, client_address)  # type: ignore[arg-type]
+        finally:
+            with contextlib.suppress(OSError):  # the peer is gone
+                connection.shutdown(socket.SHUT_WR)
+            connection.close()
 
     def handle_error(self, request: object, client_address: object) -> None:
         # Clients hanging up (or a stop() closing keep-alive sockets) is routine for a test double.
@@ -548,6 +665,7 @@ class _Handler(BaseHTTPRequestHandler):
             post_params=post_params,
             body=body,
             headers={k.lower(): v for k, v in self.headers.items()},
+            is_ssl=sandbox.is_ssl,
         )
         sandbox.serve_rest(self, request)
 

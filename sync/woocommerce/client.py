@@ -49,6 +49,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import os
 import random
 import re
 import secrets
@@ -78,6 +79,12 @@ CLIENT_VERSION = "0.1.0"
 DEFAULT_USER_AGENT = f"CrushMe-Catalog-Sync/{CLIENT_VERSION} (+python-requests/{requests.__version__})"
 MAX_PER_PAGE = 100  # WooCommerce rejects per_page outside 1..100 with 400 rest_invalid_param
 _SNIPPET_CHARS = 200
+# What a store behind a TLS-terminating proxy needs so that WordPress's is_ssl() is true (and WooCommerce
+# reads Basic auth): the hint for 401 woocommerce_rest_cannot_view over https quotes it.
+WP_CONFIG_HTTPS_FIX = (
+    "if (isset($_SERVER['HTTP_X_FORWARDED_PROTO']) && $_SERVER['HTTP_X_FORWARDED_PROTO'] === 'https') "
+    "{ $_SERVER['HTTPS'] = 'on'; }"
+)
 
 # Parameters that carry credentials; never accepted from callers, never logged.
 _AUTH_PARAMS = frozenset({"consumer_key", "consumer_secret"})
@@ -470,6 +477,7 @@ class WooCommerceClient:
         backoff_seconds: float = 1.0,
         backoff_max_seconds: float = 30.0,
         verify_ssl: bool = True,
+        ca_bundle: str | None = None,
         user_agent: str | None = None,
         query_string_auth: bool = False,
         pool_maxsize: int = 4,
@@ -490,6 +498,11 @@ class WooCommerceClient:
             raise ValueError("WOOCOMMERCE_MAX_RETRIES must be 0 or more")
         if backoff_seconds < 0 or backoff_max_seconds < 0:
             raise ValueError("WooCommerce backoff delays must not be negative")
+        if ca_bundle and not os.path.isfile(ca_bundle):
+            raise ValueError(
+                f"WOOCOMMERCE_CA_BUNDLE {ca_bundle!r} is not a file: give the PEM file of the CA that "
+                "signed the store's certificate, or leave it empty for the system's CAs"
+            )
 
         self.url = url.rstrip("/")
         self.version = version
@@ -499,6 +512,7 @@ class WooCommerceClient:
         self.backoff_seconds = float(backoff_seconds)
         self.backoff_max_seconds = float(backoff_max_seconds)
         self.user_agent = user_agent or DEFAULT_USER_AGENT
+        self.query_string_auth = bool(query_string_auth)
         self._secrets = (consumer_key, consumer_secret)
         self._requests_sent = 0
         self._lock = threading.Lock()
@@ -515,7 +529,8 @@ class WooCommerceClient:
             session=self._session,
             version=version,
             timeout=(self.connect_timeout, self.timeout),
-            verify_ssl=verify_ssl,
+            # requests takes a CA file path where it takes True: verify against that CA instead.
+            verify_ssl=ca_bundle if verify_ssl and ca_bundle else verify_ssl,
             query_string_auth=query_string_auth,
             user_agent=self.user_agent,
         )
@@ -534,6 +549,8 @@ class WooCommerceClient:
             "backoff_seconds": getattr(settings, "WOOCOMMERCE_BACKOFF_SECONDS", 1.0),
             "backoff_max_seconds": getattr(settings, "WOOCOMMERCE_BACKOFF_MAX_SECONDS", 30.0),
             "verify_ssl": getattr(settings, "WOOCOMMERCE_VERIFY_SSL", True),
+            "ca_bundle": getattr(settings, "WOOCOMMERCE_CA_BUNDLE", "") or None,
+            "query_string_auth": getattr(settings, "WOOCOMMERCE_QUERY_STRING_AUTH", False),
         }
         kwargs.update(overrides)
         return cls(**kwargs)
@@ -824,7 +841,8 @@ class WooCommerceClient:
         elif kind is WooCommerceUnavailable and failure.status is None and not failure.retryable:
             message = (
                 f"WooCommerce request {where} failed {tries}: {failure.detail}. Check WOOCOMMERCE_URL and, "
-                "for a TLS error, the store's certificate (WOOCOMMERCE_VERIFY_SSL only for a test store)."
+                "for a TLS error, the store's certificate (signed by a private CA: WOOCOMMERCE_CA_BUNDLE; "
+                "WOOCOMMERCE_VERIFY_SSL=false only for a test store)."
             )
         elif kind is WooCommerceUnavailable and failure.status is None:
             message = (
@@ -845,6 +863,8 @@ class WooCommerceClient:
                 "Run the sync less often or with smaller pages, or ask the host to raise the rate limit for "
                 f"this server's IP / User-Agent ({self.user_agent})."
             )
+        elif kind is WooCommerceUnauthorized and failure.code == "woocommerce_rest_cannot_view" and self._api.is_ssl:
+            message = self._unseen_credentials_hint(where, failure)
         elif kind is WooCommerceUnauthorized:
             message = (
                 f"WooCommerce refused {where}: {failure.detail}. Check WOOCOMMERCE_CONSUMER_KEY and "
@@ -881,6 +901,26 @@ class WooCommerceClient:
         if kind is WooCommerceRateLimited:
             kwargs["retry_after"] = failure.retry_after
         return kind(self._redact(message), **kwargs)
+
+    def _unseen_credentials_hint(self, where: str, failure: _Failure) -> str:
+        """401 ``woocommerce_rest_cannot_view`` over https: WooCommerce treated the request as anonymous, so
+        the credentials sent never counted (a wrong secret would have said "Consumer secret is invalid")."""
+        how = "in the query string (WOOCOMMERCE_QUERY_STRING_AUTH)" if self.query_string_auth else "by Basic auth"
+        hint = (
+            f"WooCommerce refused {where}: {failure.detail}. The key and secret were sent {how} over https, "
+            "and WooCommerce treated the request as anonymous. It reads Basic auth and query-string keys only "
+            "when WordPress sees the request as https (is_ssl()); behind a proxy, load balancer or CDN that "
+            "ends TLS and forwards plain http, is_ssl() is false and the credentials are ignored. Fix it on "
+            f'the store, in wp-config.php before "That\'s all, stop editing!": {WP_CONFIG_HTTPS_FIX} (the '
+            "proxy must send X-Forwarded-Proto). Otherwise check that WOOCOMMERCE_CONSUMER_KEY is a key "
+            "the store knows (an unknown key is also answered this way)"
+        )
+        if not self.query_string_auth:
+            hint += (
+                " and that the web server passes the Authorization header to PHP (CGI/FastCGI setups drop it; "
+                "WOOCOMMERCE_QUERY_STRING_AUTH=true sends the keys in the query string instead)"
+            )
+        return hint + "."
 
     def _retry_delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:

@@ -1,7 +1,10 @@
 """gunicorn_config.py: settings from the environment, the guide's defaults, and ``gunicorn --check-config``."""
 
 import importlib.util
+import json
+import os
 import subprocess
+import sys
 
 import pytest
 
@@ -38,8 +41,8 @@ def test_defaults_are_the_guides():
     assert settings["timeout"] == 120
     assert settings["graceful_timeout"] == 30
     assert settings["keepalive"] == 0
-    assert settings["max_requests"] == 1000
-    assert settings["max_requests_jitter"] == 50
+    assert settings["max_requests"] == 20000
+    assert settings["max_requests_jitter"] == 5000
     assert settings["preload_app"] is False
     assert settings["accesslog"] == "-" and settings["errorlog"] == "-"
     assert settings["control_socket_disable"] is True
@@ -113,3 +116,50 @@ def test_gunicorn_check_config_fails_on_a_bad_environment(overrides, message):
 
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
+
+
+_WARM_UP_SCRIPT = """
+import importlib.util, json, logging, sys
+import django
+django.setup()
+spec = importlib.util.spec_from_file_location("gunicorn_config_under_test", sys.argv[1])
+config = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(config)
+
+class Worker:
+    log = logging.getLogger("worker")
+
+logged = []
+Worker.log.addHandler(type("H", (logging.Handler,), {"emit": lambda self, r: logged.append(r.getMessage())})())
+before = "catalog.urls" in sys.modules
+config.post_worker_init(Worker())
+print(json.dumps({"before": before, "after": "catalog.urls" in sys.modules, "logged": logged}))
+"""
+
+
+def _run_warm_up(**env: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-c", _WARM_UP_SCRIPT, str(CONFIG)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "DATABASE_URL": "sqlite:///unused-warm-up.sqlite3", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_a_worker_loads_the_urlconf_before_it_accepts_connections():
+    # post_worker_init runs after the app is loaded and before the worker's accept loop: a recycled
+    # worker must not make its first connections wait behind the URLconf import (docs/performance.md).
+    outcome = _run_warm_up(DJANGO_SETTINGS_MODULE="crushme_project.settings.base")
+
+    assert outcome == {"before": False, "after": True, "logged": []}
+
+
+def test_a_broken_urlconf_is_logged_not_fatal_to_the_worker():
+    outcome = _run_warm_up(DJANGO_SETTINGS_MODULE="tests.deploy.settings_broken_urlconf")
+
+    assert outcome["after"] is False
+    assert outcome["logged"] == ["URLconf warm-up failed; the first request will load it"]

@@ -674,6 +674,7 @@ def test_stats_count_a_request_before_it_is_answered(sandbox):
             "by_endpoint": {"GET products/<id>": 1},
             "faults_injected": 0,
             "by_status": {"404": 1},
+            "by_auth": {"oauth": 1},
         }
 
 

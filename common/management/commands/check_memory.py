@@ -81,7 +81,7 @@ def recommendations(
         if gunicorn["worker_class"] == "gevent" and gunicorn["preload_app"]:
             advice.append("preload_app with gevent breaks database calls: unset GUNICORN_PRELOAD.")
         if int(gunicorn["max_requests"]) == 0:
-            advice.append("GUNICORN_MAX_REQUESTS=0 never recycles workers: set 1000 to bound slow leaks.")
+            advice.append("GUNICORN_MAX_REQUESTS=0 never recycles workers: set 20000 to bound slow leaks.")
         if workers > 2 * cpu_count + 1:
             advice.append(f"{workers} workers on {cpu_count} CPU(s): more than 2 x CPU + 1 only adds memory.")
         # This command runs without the pool (DB_POOL_ENABLED is gunicorn's), so read the configured size.

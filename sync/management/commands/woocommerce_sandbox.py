@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sync.sandbox.catalog import SandboxCatalog
 from sync.sandbox.server import SandboxServer
+from sync.sandbox.tls import TlsSetupError
 
 
 def _is_loopback(host: str) -> bool:
@@ -28,7 +29,8 @@ def _is_loopback(host: str) -> bool:
 class Command(BaseCommand):
     help = (
         "Run a WooCommerce REST API v3 sandbox store (a test double) on loopback: a seeded, realistically "
-        "messy generated catalog served with WooCommerce's OAuth 1.0a, pagination, errors and quirks, plus "
+        "messy generated catalog served with WooCommerce's authentication (OAuth 1.0a over http; Basic auth and "
+        "query-string keys over https with --tls), pagination, errors and quirks, plus "
         "a JSON control interface under /__sandbox__/ to edit, sell, trash, delete and inject faults or "
         "latency while it runs. Used by the demo (make run), benchmarks and staging setups; point "
         "WOOCOMMERCE_URL/KEY/SECRET at it. Runs until SIGINT or SIGTERM."
@@ -93,6 +95,20 @@ class Command(BaseCommand):
             help="Site URL that OAuth signatures are checked against (default http://HOST:PORT).",
         )
         parser.add_argument(
+            "--tls",
+            action="store_true",
+            help="Serve https with a certificate for 127.0.0.1/localhost made at start, signed by a throwaway CA "
+            "whose file is printed (point WOOCOMMERCE_CA_BUNDLE at it); needs the openssl command.",
+        )
+        parser.add_argument("--tls-cert", default=None, help="Serve https with this PEM certificate (with --tls-key).")
+        parser.add_argument("--tls-key", default=None, help="The PEM private key of --tls-cert.")
+        parser.add_argument(
+            "--proxy-hides-https",
+            action="store_true",
+            help="With https: act as a store behind a TLS-terminating proxy that does not tell WordPress "
+            "(is_ssl() false), so Basic auth and query-string keys are ignored (401 woocommerce_rest_cannot_view).",
+        )
+        parser.add_argument(
             "--allow-remote",
             action="store_true",
             help="Allow binding a non-loopback address. The sandbox is a test double: never expose it.",
@@ -113,6 +129,11 @@ class Command(BaseCommand):
             raise CommandError("--webhook-interval must be within 0..3600 and --webhook-timeout within 0..600 (> 0)")
         if options["page_limit"] is not None and options["page_limit"] < 1:
             raise CommandError("--page-limit must be >= 1")
+        if bool(options["tls_cert"]) != bool(options["tls_key"]):
+            raise CommandError("--tls-cert and --tls-key go together")
+        tls = bool(options["tls"] or options["tls_cert"])
+        if options["proxy_hides_https"] and not tls:
+            raise CommandError("--proxy-hides-https needs https: add --tls (or --tls-cert/--tls-key)")
         if int(options["verbosity"]) >= 2:  # type: ignore[arg-type]
             logging.getLogger("sync.sandbox").setLevel(logging.DEBUG)
 
@@ -144,9 +165,15 @@ class Command(BaseCommand):
             latency_ms=float(options["latency_ms"]),  # type: ignore[arg-type]
             page_limit=options["page_limit"],  # type: ignore[arg-type]
             site_url=options["site_url"] or None,  # type: ignore[arg-type]
+            tls=tls,
+            tls_cert=options["tls_cert"] or None,  # type: ignore[arg-type]
+            tls_key=options["tls_key"] or None,  # type: ignore[arg-type]
+            proxy_hides_https=bool(options["proxy_hides_https"]),
         )
         try:
             server.start()
+        except TlsSetupError as error:
+            raise CommandError(f"cannot serve https: {error}") from error
         except OSError as error:
             raise CommandError(f"cannot listen on {host}:{options['port']}: {error}") from error
 
@@ -154,6 +181,8 @@ class Command(BaseCommand):
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
         self.stdout.write(f"WooCommerce sandbox: {server.url}")
         self.stdout.write(f"Control interface: {server.control_url}")
+        if server.ca_cert is not None:
+            self.stdout.write(f"CA certificate (WOOCOMMERCE_CA_BUNDLE): {server.ca_cert}")
         self.stdout.flush()
         try:
             stop.wait()
