@@ -32,7 +32,11 @@ from catalog.selectors import ORDERINGS, CategoryListing, ProductFacets, Product
 WC_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 MAX_PER_PAGE = 100
 # WordPress slugs: lowercase words, digits, "-" and "_", non-ASCII kept percent-encoded ("%d0%bf").
-SLUG_RE = re.compile(r"^[\w%-]{1,200}$")
+SLUG_RE = re.compile(r"^[\w%-]{1,200}\Z")  # \Z: "$" would let a trailing newline through
+# An id is ASCII digits only: "²".isdigit() is true but int() refuses it, and int("١٢") reads 12.
+ID_RE = re.compile(r"[0-9]{1,200}")
+# WooCommerce ids are stored in 64-bit signed columns (PositiveBigIntegerField).
+MAX_ID = 2**63 - 1
 
 
 def format_price(value: Decimal | None) -> str:
@@ -354,6 +358,9 @@ class CommaListField(serializers.CharField):
 
     def to_internal_value(self, data: Any) -> tuple[str, ...]:
         text = super().to_internal_value(data)
+        # DRF runs the validators (NUL, max_length) on the parsed value, a tuple that hides both: run them
+        # on the text as sent. A NUL would otherwise reach PostgreSQL, which refuses it (a 500).
+        self.run_validators(text)
         items = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
         for item in items:
             if self.item_choices is not None and item not in self.item_choices:
@@ -431,7 +438,12 @@ class CategoryListQuerySerializer(serializers.Serializer):
         min_value=1, max_value=MAX_PER_PAGE, required=False, default=None, allow_null=True, help_text="Omit for all."
     )
     parent = serializers.IntegerField(
-        min_value=0, required=False, default=None, allow_null=True, help_text="Only children of this id (0: roots)."
+        min_value=0,
+        max_value=MAX_ID,
+        required=False,
+        default=None,
+        allow_null=True,
+        help_text="Only children of this id (0: roots).",
     )
     hide_empty = serializers.BooleanField(required=False, default=False, help_text="Leave out categories with count 0.")
 
@@ -445,9 +457,9 @@ def normalize_slug(value: str) -> str:
 
 def lookup_parse(value: str) -> tuple[int | None, str | None]:
     """``"123"`` → ``(123, None)``; a slug → ``(None, slug)``; raises ValidationError when malformed."""
-    if value.isdigit():
-        if len(value) > 19:
-            raise serializers.ValidationError({"id": "Id is too large."})
+    if ID_RE.fullmatch(value):
+        if int(value) > MAX_ID:
+            raise serializers.ValidationError({"id": f"Id is too large (at most {MAX_ID})."})
         return int(value), None
     if not SLUG_RE.match(value):
         raise serializers.ValidationError(
