@@ -150,6 +150,8 @@ REST_FRAMEWORK = {
     },
     # Proxies in front of gunicorn (nginx: 1): the client IP is that many hops from the end of X-Forwarded-For.
     "NUM_PROXIES": env.int("NUM_PROXIES", default=1),
+    # WooCommerce-shaped errors ({code, message, data: {status}}) from every DRF view, health and schema too.
+    "EXCEPTION_HANDLER": "catalog.apis.catalog_exception_handler",
 }
 
 # --- Catalog API caching -----------------------------------------------------
