@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from here: /api/docs/ works offline
     "common",
     "catalog",
     "sync",
@@ -186,6 +187,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Read-only catalog mirrored from WooCommerce.",
     "VERSION": "1.0.0",
     "ENUM_NAME_OVERRIDES": {"StockStatusEnum": "catalog.models.StockStatus"},
+    # Swagger UI from the installed package (static files), not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No validator badge: Swagger UI would send the schema to validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # --- WooCommerce -----------------------------------------------------------
