@@ -308,3 +308,24 @@ def test_gunicorn_down_is_nginxs_json_502(site_in_front_of_gunicorn):
 
     _assert_json_error(status, headers, body, 502, "rest_bad_gateway")
     assert headers["retry-after"] == "5"
+
+
+@pytest.mark.parametrize(
+    ("path", "host", "status", "code"),
+    [
+        ("/api/nonexistent/", "crushme.example.com", 404, "rest_no_route"),
+        ("/api/products/?sku=%00", "crushme.example.com", 400, "rest_invalid_param"),
+        ("/api/products/?search=a%00b", "crushme.example.com", 400, "rest_invalid_param"),
+        (f"/api/products/{2**70}/", "crushme.example.com", 400, "rest_invalid_param"),
+        ("/api/products/", "evil.example.com", 400, "rest_bad_request"),
+    ],
+)
+def test_bad_requests_through_nginx_get_the_apps_json(site_in_front_of_gunicorn, path, host, status, code):
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+
+    answer_status, headers, body = _raw_https(site_in_front_of_gunicorn["https"], request)
+
+    assert answer_status == status, body[:300]
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body)["code"] == code
+    assert json.loads(body)["data"]["status"] == status
