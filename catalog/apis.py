@@ -137,7 +137,8 @@ def _validated(serializer_class: type[serializers.Serializer], query_string: str
 
 
 class CatalogApi(APIView):
-    """Base of the catalog endpoints: JSON only, public, WooCommerce-shaped errors."""
+    # Base of the catalog endpoints: JSON only, public, WooCommerce-shaped errors. A comment, not a
+    # docstring: drf-spectacular would print an inherited docstring as every operation's description.
 
     renderer_classes = [JSONRenderer]
     permission_classes = [AllowAny]

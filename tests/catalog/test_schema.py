@@ -127,3 +127,9 @@ def test_path_lookups_have_the_pattern_the_code_accepts(schema, path):
         assert not pattern.fullmatch(refused), refused
         with pytest.raises(ValidationError):
             lookup_parse(refused)
+
+
+def test_no_operation_carries_a_base_class_docstring(schema):
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            assert "Base of the catalog" not in operation.get("description", ""), path
