@@ -160,6 +160,9 @@ def test_api_conforms_to_its_schema(request, api_schema, live_server, method, pa
     )
     @given(case=strategy)
     def run(case):
-        case.call_and_validate(base_url=live_server.url, checks=CHECKS)
+        statuses.add(case.call_and_validate(base_url=live_server.url, checks=CHECKS).status_code)
 
+    statuses: set[int] = set()
     run()
+    if variant in ("known", "staff"):
+        assert 200 in statuses, statuses  # the variant reached a real answer, not only errors
