@@ -28,6 +28,8 @@ from rest_framework.views import APIView, exception_handler
 
 from catalog import presentation, selectors, services
 from catalog.serializers import (
+    MAX_ID,
+    SLUG_PATTERN,
     CategoryDetailSerializer,
     CategoryListQuerySerializer,
     CategorySerializer,
@@ -135,7 +137,8 @@ def _validated(serializer_class: type[serializers.Serializer], query_string: str
 
 
 class CatalogApi(APIView):
-    """Base of the catalog endpoints: JSON only, public, WooCommerce-shaped errors."""
+    # Base of the catalog endpoints: JSON only, public, WooCommerce-shaped errors. A comment, not a
+    # docstring: drf-spectacular would print an inherited docstring as every operation's description.
 
     renderer_classes = [JSONRenderer]
     permission_classes = [AllowAny]
@@ -157,6 +160,10 @@ class CatalogApi(APIView):
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Invalid parameter: `data.params` names each field and why."),
+    414: OpenApiResponse(
+        ErrorSerializer,
+        description="Request line too long (over about 4 KB): answered by nginx (JSON) before the API sees it.",
+    ),
     429: OpenApiResponse(ErrorSerializer, description="Throttled; `Retry-After` says when to come back."),
 }
 NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="Unknown or not public.")}
@@ -183,7 +190,13 @@ NOT_MODIFIED = {304: OpenApiResponse(description="Not modified (If-None-Match ma
 
 def _lookup_param(what: str) -> OpenApiParameter:
     return OpenApiParameter(
-        "lookup", OpenApiTypes.STR, OpenApiParameter.PATH, description=f"{what} WooCommerce id, or its slug."
+        "lookup",
+        {"type": "string", "pattern": f"^{SLUG_PATTERN}$"},
+        OpenApiParameter.PATH,
+        description=(
+            f"{what} WooCommerce id (ASCII digits, at most {MAX_ID}: larger is a 400), or its slug "
+            "(letters, digits, `-`, `_`, or WordPress's percent-encoding)."
+        ),
     )
 
 
@@ -391,8 +404,9 @@ class ProductExportApi(APIView):
         summary="Staff only: every product not deleted (any status) as CSV, streamed.",
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, one row per product, by id."),
-            401: OpenApiResponse(ErrorSerializer, description="Not authenticated."),
-            403: OpenApiResponse(ErrorSerializer, description="Not staff."),
+            # 403, never 401: the first authenticator is the session, which sends no WWW-Authenticate challenge.
+            403: OpenApiResponse(ErrorSerializer, description="Not signed in as staff (anonymous or not staff)."),
+            414: ERRORS[414],
             429: ERRORS[429],
         },
     )

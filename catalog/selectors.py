@@ -137,7 +137,7 @@ class CategoryTree:
         """Ids of the categories named by id or slug; unknown references resolve to nothing."""
         found = set()
         for ref in refs:
-            if ref.isdigit():
+            if ref.isascii() and ref.isdigit():  # "²".isdigit() is true, and int() refuses it
                 if int(ref) in self.nodes:
                     found.add(int(ref))
             elif ref in self.by_slug:

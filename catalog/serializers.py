@@ -30,9 +30,15 @@ from catalog.models import Product, ProductVariation, StockStatus
 from catalog.selectors import ORDERINGS, CategoryListing, ProductFacets, ProductFilters
 
 WC_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+WC_DATETIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}$"
 MAX_PER_PAGE = 100
 # WordPress slugs: lowercase words, digits, "-" and "_", non-ASCII kept percent-encoded ("%d0%bf").
-SLUG_RE = re.compile(r"^[\w%-]{1,200}$")
+SLUG_PATTERN = r"[\w%-]{1,200}"
+SLUG_RE = re.compile(rf"^{SLUG_PATTERN}\Z")  # \Z: "$" would let a trailing newline through
+# An id is ASCII digits only: "²".isdigit() is true but int() refuses it, and int("١٢") reads 12.
+ID_RE = re.compile(r"[0-9]{1,200}")
+# WooCommerce ids are stored in 64-bit signed columns (PositiveBigIntegerField).
+MAX_ID = 2**63 - 1
 
 
 def format_price(value: Decimal | None) -> str:
@@ -86,10 +92,31 @@ class QuantityField(serializers.Field):
         return format_quantity(value)
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": WC_DATETIME_PATTERN,
+        "example": "2024-02-22T09:19:20",
+        "description": "UTC, ISO 8601 without a zone, as WooCommerce's *_gmt fields.",
+    }
+)
 class WooDateTimeField(serializers.DateTimeField):
+    """A datetime as WooCommerce prints its ``*_gmt`` fields: UTC, no zone (``2024-02-22T09:19:20``).
+
+    Nullable unless told otherwise: every date column of the mirror may be NULL (WooCommerce sends null
+    for a sale without an end, and for dates a draft never had).
+    """
+
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("read_only", True)
+        kwargs.setdefault("allow_null", True)
         super().__init__(format=WC_DATETIME_FORMAT, default_timezone=datetime.UTC, **kwargs)
+
+    def to_representation(self, value: datetime.datetime | None) -> str | None:
+        if not value:
+            return None
+        # isoformat, not strftime: strftime("%Y") prints year 1 as "1", and the schema promises 4 digits.
+        return self.enforce_timezone(value).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
 class ConfigurableFieldsMixin:
@@ -236,9 +263,11 @@ class StockSourceSerializer(serializers.Serializer):
 
 
 class ProductLiveDetailSerializer(ProductDetailSerializer):
-    """Detail answered with ``real_time_stock=true``: says where the stock figures come from."""
+    """The product detail; with ``real_time_stock=true`` it says where the stock figures come from."""
 
-    stock_source = StockSourceSerializer(read_only=True)
+    # Not read_only: drf-spectacular marks every read-only field required, and the cached detail
+    # (without real_time_stock) has no stock_source.
+    stock_source = StockSourceSerializer(required=False, help_text="Only with real_time_stock=true.")
 
 
 class CategorySerializer(serializers.Serializer):
@@ -354,6 +383,9 @@ class CommaListField(serializers.CharField):
 
     def to_internal_value(self, data: Any) -> tuple[str, ...]:
         text = super().to_internal_value(data)
+        # DRF runs the validators (NUL, max_length) on the parsed value, a tuple that hides both: run them
+        # on the text as sent. A NUL would otherwise reach PostgreSQL, which refuses it (a 500).
+        self.run_validators(text)
         items = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
         for item in items:
             if self.item_choices is not None and item not in self.item_choices:
@@ -431,7 +463,12 @@ class CategoryListQuerySerializer(serializers.Serializer):
         min_value=1, max_value=MAX_PER_PAGE, required=False, default=None, allow_null=True, help_text="Omit for all."
     )
     parent = serializers.IntegerField(
-        min_value=0, required=False, default=None, allow_null=True, help_text="Only children of this id (0: roots)."
+        min_value=0,
+        max_value=MAX_ID,
+        required=False,
+        default=None,
+        allow_null=True,
+        help_text="Only children of this id (0: roots).",
     )
     hide_empty = serializers.BooleanField(required=False, default=False, help_text="Leave out categories with count 0.")
 
@@ -445,9 +482,9 @@ def normalize_slug(value: str) -> str:
 
 def lookup_parse(value: str) -> tuple[int | None, str | None]:
     """``"123"`` → ``(123, None)``; a slug → ``(None, slug)``; raises ValidationError when malformed."""
-    if value.isdigit():
-        if len(value) > 19:
-            raise serializers.ValidationError({"id": "Id is too large."})
+    if ID_RE.fullmatch(value):
+        if int(value) > MAX_ID:
+            raise serializers.ValidationError({"id": f"Id is too large (at most {MAX_ID})."})
         return int(value), None
     if not SLUG_RE.match(value):
         raise serializers.ValidationError(

@@ -13,3 +13,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", throttle_classes=[]), name="api-docs"),
     path("api/", include("catalog.urls")),
 ]
+
+# JSON under /api/, Django's pages elsewhere (crushme_project/errors.py).
+handler400 = "crushme_project.errors.bad_request"
+handler403 = "crushme_project.errors.permission_denied"
+handler404 = "crushme_project.errors.page_not_found"
+handler500 = "crushme_project.errors.server_error"

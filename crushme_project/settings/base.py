@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "axes",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from here: /api/docs/ works offline
     "common",
     "catalog",
     "sync",
@@ -200,6 +201,8 @@ REST_FRAMEWORK = {
     },
     # Proxies in front of gunicorn (nginx: 1): the client IP is that many hops from the end of X-Forwarded-For.
     "NUM_PROXIES": env.int("NUM_PROXIES", default=1),
+    # WooCommerce-shaped errors ({code, message, data: {status}}) from every DRF view, health and schema too.
+    "EXCEPTION_HANDLER": "catalog.apis.catalog_exception_handler",
 }
 
 # --- Catalog API caching -----------------------------------------------------
@@ -234,6 +237,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Read-only catalog mirrored from WooCommerce.",
     "VERSION": "1.0.0",
     "ENUM_NAME_OVERRIDES": {"StockStatusEnum": "catalog.models.StockStatus"},
+    # Swagger UI from the installed package (static files), not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No validator badge: Swagger UI would send the schema to validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # --- WooCommerce -----------------------------------------------------------

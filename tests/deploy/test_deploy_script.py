@@ -102,6 +102,8 @@ def test_deploy_runs_every_step_and_restarts_only_the_web_service(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert systemctl_calls == ["restart crushme.service"]
     assert (static_root / "admin" / "css" / "base.css").exists()  # collectstatic ran
+    # /api/docs/ works offline: Swagger UI is among the files nginx serves from disk.
+    assert (static_root / "drf_spectacular_sidecar" / "swagger-ui-dist" / "swagger-ui-bundle.js").exists()
     for step in ("installing requirements", "migrating", "collecting static files", "restarting crushme.service"):
         assert step in result.stdout
     assert SyncRun.objects.count() == runs_before  # no sync ran

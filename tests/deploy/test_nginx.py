@@ -206,3 +206,126 @@ def test_static_files_come_from_disk_and_the_socket_is_group_only(site_in_front_
     assert response.body == b"served by nginx\n"
     assert response.getheader("Expires")  # `expires 1d`
     assert stat.S_IMODE(os.stat(site_in_front_of_gunicorn["socket"]).st_mode) == 0o770  # umask 007
+
+
+# --- Errors nginx answers itself are JSON, and come before gunicorn's HTML ones ------------------------
+
+
+def _raw_https(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``request`` as is over TLS (http.client refuses some of what these tests send) and parse the answer."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as raw, context.wrap_socket(raw) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in header_lines)}
+    if headers.get("transfer-encoding") == "chunked":
+        body = _unchunk(body)
+    return int(status_line.split()[1]), headers, body
+
+
+def _unchunk(body: bytes) -> bytes:
+    out = b""
+    while body:
+        size_text, _, rest = body.partition(b"\r\n")
+        size = int(size_text, 16)
+        if size == 0:
+            break
+        out, body = out + rest[:size], rest[size + 2 :]
+    return out
+
+
+def _get_request(path: str, extra_headers: str = "") -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: crushme.example.com\r\n{extra_headers}Connection: close\r\n\r\n".encode()
+
+
+def _assert_json_error(status: int, headers: dict[str, str], body: bytes, expected: int, code: str) -> None:
+    assert status == expected, body[:300]
+    assert headers["content-type"] == "application/json", headers
+    assert json.loads(body) == {"code": code, "message": json.loads(body)["message"], "data": {"status": expected}}
+
+
+def test_an_overlong_request_line_is_nginxs_json_414(site_in_front_of_gunicorn):
+    answer = _raw_https(site_in_front_of_gunicorn["https"], _get_request("/api/products/?search=" + "a" * 6000))
+
+    _assert_json_error(*answer, 414, "rest_uri_too_long")
+
+
+def test_every_request_line_length_around_the_limits_gets_json_never_gunicorns_html(site_in_front_of_gunicorn):
+    # nginx's 4k buffer against gunicorn's 4094-byte limit_request_line: whoever refuses, the answer is JSON.
+    seen = set()
+    for length in range(4040, 4110):
+        path = "/api/products/?search=" + "a" * (length - len("/api/products/?search="))
+        status, headers, body = _raw_https(site_in_front_of_gunicorn["https"], _get_request(path))
+        assert headers["content-type"] == "application/json", (length, status, body[:200])
+        assert status in (400, 414), (length, status)  # 400: search is at most 200 characters
+        seen.add(status)
+    assert seen == {400, 414}
+
+
+def test_an_oversized_header_is_nginxs_json_431(site_in_front_of_gunicorn):
+    answer = _raw_https(site_in_front_of_gunicorn["https"], _get_request("/api/products/", f"X-Big: {'b' * 6000}\r\n"))
+
+    _assert_json_error(*answer, 431, "rest_header_too_large")
+
+
+def test_too_many_header_fields_gunicorns_431_becomes_json(site_in_front_of_gunicorn):
+    # Small fields fit nginx's buffers; gunicorn counts them (limit_request_fields 100) and answers HTML 431.
+    many = "".join(f"X-H{i}: v\r\n" for i in range(120))
+
+    answer = _raw_https(site_in_front_of_gunicorn["https"], _get_request("/api/products/", many))
+
+    _assert_json_error(*answer, 431, "rest_header_too_large")
+
+
+def test_a_body_over_the_limit_is_nginxs_json_413(site_in_front_of_gunicorn):
+    request = (
+        b"POST /api/products/ HTTP/1.1\r\nHost: crushme.example.com\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 3000000\r\nConnection: close\r\n\r\n"
+    )
+
+    _assert_json_error(*_raw_https(site_in_front_of_gunicorn["https"], request), 413, "rest_request_too_large")
+
+
+def test_the_apps_own_errors_pass_through_untouched(site_in_front_of_gunicorn):
+    status, _, body = _raw_https(site_in_front_of_gunicorn["https"], _get_request("/api/products/?page=0"))
+
+    assert status == 400
+    assert json.loads(body)["code"] == "rest_invalid_param"  # the app's body, not nginx's
+
+
+def test_gunicorn_down_is_nginxs_json_502(site_in_front_of_gunicorn):
+    server = site_in_front_of_gunicorn["server"]
+    server.process.terminate()
+    server.process.wait(timeout=20)
+
+    status, headers, body = _raw_https(site_in_front_of_gunicorn["https"], _get_request("/api/products/"))
+
+    _assert_json_error(status, headers, body, 502, "rest_bad_gateway")
+    assert headers["retry-after"] == "5"
+
+
+@pytest.mark.parametrize(
+    ("path", "host", "status", "code"),
+    [
+        ("/api/nonexistent/", "crushme.example.com", 404, "rest_no_route"),
+        ("/api/products/?sku=%00", "crushme.example.com", 400, "rest_invalid_param"),
+        ("/api/products/?search=a%00b", "crushme.example.com", 400, "rest_invalid_param"),
+        (f"/api/products/{2**70}/", "crushme.example.com", 400, "rest_invalid_param"),
+        ("/api/products/", "evil.example.com", 400, "rest_bad_request"),
+    ],
+)
+def test_bad_requests_through_nginx_get_the_apps_json(site_in_front_of_gunicorn, path, host, status, code):
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+
+    answer_status, headers, body = _raw_https(site_in_front_of_gunicorn["https"], request)
+
+    assert answer_status == status, body[:300]
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body)["code"] == code
+    assert json.loads(body)["data"]["status"] == status

@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 from rest_framework.throttling import AnonRateThrottle
 
+from crushme_project.urls import handler400, handler403, handler404, handler500  # noqa: F401
 from crushme_project.urls import urlpatterns as production_urlpatterns
 
 
