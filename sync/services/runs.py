@@ -292,6 +292,11 @@ def sync_execute(
     outcome.finished_at = timezone.now()
     outcome.requests = client.requests_sent
     outcome.status = _status(outcome)
+    if outcome.status == SyncStatus.FAILED and outcome.error is None and outcome.database_error is None:
+        # Every page failed: the journal gets one ERROR line, as when the store refused the run outright.
+        first = outcome.stats.failed_pages[0]
+        logger.error("sync: %s run failed: no page could be read (%s page %s: %s)", options.mode,
+                     first["endpoint"], first["page"], first["error"])  # fmt: skip
     if outcome.run is not None:
         _record_or_defer(outcome)
     bumper.finish()
