@@ -153,7 +153,7 @@ class StoreApi(CatalogRestApi):
         webhooks.sort(key=sort_keys[str(params["orderby"])], reverse=params["order"] == "desc")
         by_id = {w.id: w for w in webhooks}
         return self._paginate(
-            request, list(by_id), params, "/wc/v3/webhooks", lambda i: self.webhooks.webhook_json(by_id[i])
+            request, list(by_id), params, "/wc/v3/webhooks", lambda i: self.webhooks.webhook_json(by_id[i]), "webhook"
         )
 
     def _get_webhook(self, request: ApiRequest, key: ApiKey | None, url: dict[str, int]) -> ApiResponse:
