@@ -14,7 +14,7 @@ import secrets
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
-from .catalog import CatalogError, UnknownObject
+from .values import CatalogError, UnknownObject
 
 if TYPE_CHECKING:
     from .catalog import SandboxCatalog

@@ -1,6 +1,6 @@
 """The REST routes of a store that sells and notifies: ``webhooks``, ``orders`` and variation writes.
 
-:class:`StoreApi` extends :class:`~sync.sandbox.rest.WooCommerceApi` (same authentication, order of
+:class:`StoreApi` extends :class:`~sync.sandbox.rest_catalog.CatalogRestApi` (same authentication, order of
 checks and error bodies) with what ``WC_REST_Webhooks_Controller``, ``WC_REST_Orders_Controller`` and
 the variations controller do on WooCommerce 11 (``shared/woocommerce-api-notes.md`` §11):
 
@@ -20,30 +20,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .catalog import CatalogError, SandboxCatalog, UnknownObject
+from .catalog import SandboxCatalog
 from .oauth import ApiKey, OAuthVerifier, WpError
 from .orders import OrderError
 from .params import DELETE_ARGS, SINGLE_ARGS, Arg, validate_params
 from .rest import (
+    CANNOT_BATCH,
+    CANNOT_CREATE,
+    CANNOT_DELETE,
+    CANNOT_EDIT,
+    CANNOT_LIST,
+    CANNOT_VIEW,
     DEFAULT_BATCH_LIMIT,
-    ApiRequest,
-    ApiResponse,
-    WooCommerceApi,
-    _int_id,
-    _json_body,
-    _Route,
-    _route,
-    _single_fields,
+    Route,
+    define_route,
 )
+from .rest_catalog import CatalogRestApi
+from .rest_wire import ApiRequest, ApiResponse, int_id, json_body, single_fields
+from .values import CatalogError, UnknownObject
 from .webhooks import Webhook, WebhookDispatcher, valid_topic
 from .write_rules import write_fields
-
-_CANNOT_LIST = ("woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
-_CANNOT_VIEW = ("woocommerce_rest_cannot_view", "Sorry, you cannot view this resource.")
-_CANNOT_CREATE = ("woocommerce_rest_cannot_create", "Sorry, you are not allowed to create resources.")
-_CANNOT_EDIT = ("woocommerce_rest_cannot_edit", "Sorry, you are not allowed to edit this resource.")
-_CANNOT_DELETE = ("woocommerce_rest_cannot_delete", "Sorry, you are not allowed to delete this resource.")
-_CANNOT_BATCH = ("woocommerce_rest_cannot_batch", "Sorry, you are not allowed to batch manipulate this resource.")
 
 _INVALID_WEBHOOK = ("woocommerce_rest_shop_webhook_invalid_id", "Invalid ID.")
 _INVALID_TOPIC = ("woocommerce_rest_shop_webhook_invalid_topic", "Webhook topic is required and must be valid.")
@@ -68,17 +64,17 @@ WEBHOOK_LIST_ARGS: dict[str, Arg] = {
 }
 
 STORE_ROUTES = (
-    _route("webhooks", "webhooks", GET="list_webhooks", POST="create_webhook"),
-    _route(
+    define_route("webhooks", "webhooks", GET="list_webhooks", POST="create_webhook"),
+    define_route(
         "webhooks/<id>",
         r"webhooks/(?P<id>[\d]+)",
         GET="get_webhook",
         POST_PUT_PATCH="update_webhook",
         DELETE="delete_webhook",
     ),
-    _route("orders", "orders", POST="create_order"),
-    _route("orders/<id>", r"orders/(?P<id>[\d]+)", GET="get_order"),
-    _route(
+    define_route("orders", "orders", POST="create_order"),
+    define_route("orders/<id>", r"orders/(?P<id>[\d]+)", GET="get_order"),
+    define_route(
         "products/<id>/variations/batch",
         r"products/(?P<product_id>[\d]+)/variations/batch",
         POST_PUT_PATCH="batch_variations",
@@ -86,15 +82,15 @@ STORE_ROUTES = (
 )
 
 
-def _store_routes() -> tuple[_Route, ...]:
+def _store_routes() -> tuple[Route, ...]:
     # The base table answers GET on a variation; the same route learns its write methods here.
     routes = []
-    for route in WooCommerceApi.routes:
+    for route in CatalogRestApi.routes:
         if route.name == "products/<id>/variations/<id>":
             methods = {**route.methods, "POST": "update_variation", "PUT": "update_variation"}
-            route = _Route(route.name, route.pattern, {**methods, "PATCH": "update_variation"})
+            route = Route(route.name, route.pattern, {**methods, "PATCH": "update_variation"})
         elif route.name == "products/<id>/variations":
-            route = _Route(route.name, route.pattern, {**route.methods, "POST": "create_variation"})
+            route = Route(route.name, route.pattern, {**route.methods, "POST": "create_variation"})
         routes.append(route)
     return (*routes, *STORE_ROUTES)
 
@@ -106,8 +102,8 @@ class DeferredResponse(ApiResponse):
     after: Callable[[], object] | None = None
 
 
-class StoreApi(WooCommerceApi):
-    """:class:`WooCommerceApi` plus webhooks, orders and variation writes."""
+class StoreApi(CatalogRestApi):
+    """:class:`~sync.sandbox.rest_catalog.CatalogRestApi` plus webhooks, orders and variation writes."""
 
     routes = _store_routes()
 
@@ -139,7 +135,7 @@ class StoreApi(WooCommerceApi):
 
     def _list_webhooks(self, request: ApiRequest, key: ApiKey | None, url: dict[str, int]) -> ApiResponse:
         params = validate_params(request.query, WEBHOOK_LIST_ARGS)
-        self._require_key(key, _CANNOT_LIST)
+        self._require_key(key, CANNOT_LIST)
         webhooks = self.webhooks.all()
         if params["status"] != "all":
             webhooks = [w for w in webhooks if w.status == params["status"]]
@@ -163,12 +159,12 @@ class StoreApi(WooCommerceApi):
     def _get_webhook(self, request: ApiRequest, key: ApiKey | None, url: dict[str, int]) -> ApiResponse:
         validate_params(request.query, SINGLE_ARGS)
         webhook = self._webhook_or_404(url["id"])
-        self._require_key(key, _CANNOT_VIEW)
-        return self._json(_single_fields(self.webhooks.webhook_json(webhook), request.query))
+        self._require_key(key, CANNOT_VIEW)
+        return self._json(single_fields(self.webhooks.webhook_json(webhook), request.query))
 
     def _create_webhook(self, request: ApiRequest, key: ApiKey | None, url: dict[str, int]) -> ApiResponse:
-        self._require_key(key, _CANNOT_CREATE)
-        body = _json_body(request)
+        self._require_key(key, CANNOT_CREATE)
+        body = json_body(request)
         fields = _webhook_fields(body, creating=True)
         if "name" not in fields:
             local, _ = self.catalog._dates(int(time.time()))
@@ -187,15 +183,15 @@ class StoreApi(WooCommerceApi):
 
     def _update_webhook(self, request: ApiRequest, key: ApiKey | None, url: dict[str, int]) -> ApiResponse:
         self._webhook_or_404(url["id"])
-        self._require_key(key, _CANNOT_EDIT)
-        fields = _webhook_fields(_json_body(request), creating=False)
+        self._require_key(key, CANNOT_EDIT)
+        fields = _webhook_fields(json_body(request), creating=False)
         webhook = self.webhooks.update(url["id"], **fields)
         return self._json(self.webhooks.webhook_json(webhook))
 
     def _delete_webhook(self, request: ApiRequest, key: ApiKey | None, url: dict[str, int]) -> ApiResponse:
         params = validate_params(request.query, DELETE_ARGS)
         self._webhook_or_404(url["id"])
-        self._require_key(key, _CANNOT_DELETE)
+        self._require_key(key, CANNOT_DELETE)
         if not params["force"]:
             raise WpError("woocommerce_rest_trash_not_supported", "Webhooks do not support trashing.", 501)
         return self._json(self.webhooks.webhook_json(self.webhooks.delete(url["id"])))
@@ -203,8 +199,8 @@ class StoreApi(WooCommerceApi):
     # --- orders -------------------------------------------------------------------------------------
 
     def _create_order(self, request: ApiRequest, key: ApiKey | None, url: dict[str, int]) -> ApiResponse:
-        self._require_key(key, _CANNOT_CREATE)
-        body = _json_body(request)
+        self._require_key(key, CANNOT_CREATE)
+        body = json_body(request)
         set_paid = body.get("set_paid", False)
         if set_paid in ("true", "1", 1):
             set_paid = True
@@ -234,26 +230,26 @@ class StoreApi(WooCommerceApi):
             order = self.catalog.orders.order_payload(url["id"])
         except UnknownObject:
             raise WpError("woocommerce_rest_shop_order_invalid_id", "Invalid ID.", 404) from None
-        self._require_key(key, _CANNOT_VIEW)
-        return self._json(_single_fields(order, request.query))
+        self._require_key(key, CANNOT_VIEW)
+        return self._json(single_fields(order, request.query))
 
     # --- variation writes ---------------------------------------------------------------------------
 
     def _create_variation(self, request: ApiRequest, key: ApiKey | None, url: dict[str, int]) -> ApiResponse:
-        self._require_key(key, _CANNOT_CREATE)
+        self._require_key(key, CANNOT_CREATE)
         if url["product_id"] not in self.catalog.products:
             raise WpError("woocommerce_rest_product_invalid_id", "Invalid ID.", 404)
-        return self._json(self._create_variation_one(url["product_id"], _json_body(request), batch=False), status=201)
+        return self._json(self._create_variation_one(url["product_id"], json_body(request), batch=False), status=201)
 
     def _update_variation(self, request: ApiRequest, key: ApiKey | None, url: dict[str, int]) -> ApiResponse:
         if self._variation_of(url["product_id"], url["id"]) is not None:
-            self._require_key(key, _CANNOT_EDIT)
-        return self._json(self._update_variation_one(url["product_id"], url["id"], _json_body(request), batch=False))
+            self._require_key(key, CANNOT_EDIT)
+        return self._json(self._update_variation_one(url["product_id"], url["id"], json_body(request), batch=False))
 
     def _batch_variations(self, request: ApiRequest, key: ApiKey | None, url: dict[str, int]) -> ApiResponse:
-        self._require_key(key, _CANNOT_BATCH)
+        self._require_key(key, CANNOT_BATCH)
         parent_id = url["product_id"]
-        body = _json_body(request)
+        body = json_body(request)
         creates, updates, deletes = (body.get(part) or [] for part in ("create", "update", "delete"))
         if not all(isinstance(part, list) for part in (creates, updates, deletes)):
             raise WpError("rest_invalid_param", "Invalid parameter(s): create, update, delete", 400)
@@ -274,14 +270,14 @@ class StoreApi(WooCommerceApi):
         if updates:
             result["update"] = [
                 self._batch_item(
-                    lambda item=item: self._update_variation_one(parent_id, _int_id(item), item, batch=True),
-                    _int_id(item),
+                    lambda item=item: self._update_variation_one(parent_id, int_id(item), item, batch=True),
+                    int_id(item),
                 )
                 for item in updates
             ]
         if deletes:
             result["delete"] = [
-                self._batch_item(lambda item=item: self._delete_variation_one(parent_id, _int_id(item)), _int_id(item))
+                self._batch_item(lambda item=item: self._delete_variation_one(parent_id, int_id(item)), int_id(item))
                 for item in deletes
             ]
         return self._json(result)

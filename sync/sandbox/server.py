@@ -2,39 +2,34 @@
 
 ``SandboxServer`` serves from a background thread (HTTP/1.1 keep-alive, one thread per connection),
 over plain http or over https (``tls=True``: a certificate made at start, or ``tls_cert``/``tls_key``).
-Requests under ``/wp-json/`` go to :class:`~sync.sandbox.rest.WooCommerceApi` after latency and fault
-injection; requests under ``/__sandbox__/`` are the control interface (never authenticated, faulted
-or delayed). See ``sync/sandbox/__init__.py`` for the whole picture.
+Requests under ``/wp-json/`` go to :class:`~sync.sandbox.rest_store.StoreApi` after latency and fault
+injection; requests under ``/__sandbox__/`` are the control interface (``control_routes.py``, never
+authenticated, faulted or delayed). The sockets and HTTP parsing are ``transport.py``'s. See
+``sync/sandbox/__init__.py`` for the whole picture.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import json
 import logging
 import shutil
-import socket
 import ssl
 import threading
 import time
-from email.utils import formatdate
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote
 
-from . import rest_store, webhooks, webhooks_control, write_meter
-from .catalog import CatalogError, SandboxCatalog, UnknownObject
+from . import control_routes, rest_store, webhooks, write_meter
+from .catalog import SandboxCatalog
+from .control_routes import CONTROL_PREFIX
 from .faults import FAULT_KINDS, FaultInjector, fault_page
-from .oauth import ApiKey, OAuthVerifier, php_build_query, php_parse_qs
-from .rest import JSON_CONTENT_TYPE, ApiRequest, ApiResponse, WooCommerceApi, encode_json
+from .oauth import ApiKey, OAuthVerifier, php_build_query
+from .rest import WooCommerceApi
+from .rest_wire import ApiRequest, ApiResponse
 from .tls import TlsFiles, make_certificate, server_context, temporary_directory
+from .transport import HTML_CONTENT_TYPE, HttpServer, RequestHandler
 
 logger = logging.getLogger("sync.sandbox")
 
-CONTROL_PREFIX = "/__sandbox__"
-_HTML_CONTENT_TYPE = "text/html; charset=UTF-8"
 # Collections (paged; WooCommerce's default per_page is 10), as named in the request stats.
 _LISTINGS = frozenset({"GET products", "GET products/categories", "GET products/<id>/variations", "GET variations"})
 _REST_HEADERS = (
@@ -44,12 +39,6 @@ _REST_HEADERS = (
     ("Access-Control-Allow-Headers", "Authorization, X-WP-Nonce, Content-Disposition, Content-MD5, Content-Type"),
 )
 _SECRET_PARAMS = ("oauth_signature", "oauth_nonce", "consumer_key", "consumer_secret", "oauth_consumer_key")
-# A client that connects and never completes the handshake must not hold a thread for ever.
-_TLS_HANDSHAKE_TIMEOUT_SECONDS = 10
-_WORDPRESS_404 = (
-    b"<!DOCTYPE html>\n<html><head><title>Page not found</title></head>"
-    b"<body><h1>Oops! That page can&rsquo;t be found.</h1></body></html>\n"
-)
 
 
 class SandboxServer:
@@ -114,7 +103,7 @@ class SandboxServer:
         self._stats_lock = threading.Lock()
         self._stats = _empty_stats()
         self._stop_event = threading.Event()
-        self._httpd: _HttpServer | None = None
+        self._httpd: HttpServer | None = None
         self._thread: threading.Thread | None = None
         self._batch_limit = batch_limit
         self.verifier: OAuthVerifier | None = None
@@ -138,7 +127,7 @@ class SandboxServer:
         self._stop_event.clear()
         context = self._tls_context() if self.tls else None
         try:
-            httpd = _HttpServer((self.host, self.port), _Handler, self, context)
+            httpd = HttpServer((self.host, self.port), RequestHandler, self, context)
         except OSError:
             self._remove_tls_files()
             raise
@@ -345,7 +334,7 @@ class SandboxServer:
             return False  # the API answers its own 400
         return per_page > self.page_limit
 
-    def serve_rest(self, handler: _Handler, request: ApiRequest) -> None:
+    def serve_rest(self, handler: RequestHandler, request: ApiRequest) -> None:
         """:meth:`serve_api`, counting writes in flight and delaying them by the write latency."""
         with self.writes.track(request.method) as is_write:
             if is_write and not self._wait(self.writes.latency_ms / 1000):
@@ -353,7 +342,7 @@ class SandboxServer:
                 return
             self.serve_api(handler, request)
 
-    def serve_api(self, handler: _Handler, request: ApiRequest) -> None:
+    def serve_api(self, handler: RequestHandler, request: ApiRequest) -> None:
         started = time.perf_counter()
         api = self.api
         assert api is not None
@@ -369,7 +358,7 @@ class SandboxServer:
             status, body = fault_page(kind)
             headers = [("Retry-After", str(config.retry_after if config else 1))] if kind == "429" else []
             self._finish(request, endpoint, str(status), not page_too_big, started)
-            handler.send(ApiResponse(status, body, headers, _HTML_CONTENT_TYPE), head=request.method == "HEAD")
+            handler.send(ApiResponse(status, body, headers, HTML_CONTENT_TYPE), head=request.method == "HEAD")
             return
         if fault == "drop":
             self._finish(request, endpoint, "dropped", True, started)
@@ -408,125 +397,11 @@ class SandboxServer:
                 (time.perf_counter() - started) * 1000,
             )
 
-    # --- control interface --------------------------------------------------------------------------
+    # --- control interface (control_routes.py, webhooks_control.py) ----------------------------------
 
     def serve_control(self, method: str, path: str, body: bytes) -> tuple[int, object]:
         """Run one control request; returns (status, JSON-able body)."""
-        parts = [p for p in path[len(CONTROL_PREFIX) :].split("/") if p]
-        try:
-            data = json.loads(body) if body.strip() else {}
-        except ValueError:
-            return 400, {"error": "body is not JSON"}
-        if not isinstance(data, dict):
-            return 400, {"error": "body must be a JSON object"}
-        try:
-            return self._control(method, parts, data)
-        except UnknownObject as error:
-            return 404, {"error": str(error)}
-        except (CatalogError, ValueError, TypeError) as error:
-            return 400, {"error": str(error)}
-
-    def _control(self, method: str, parts: list[str], data: dict) -> tuple[int, object]:
-        catalog = self.catalog
-        fields = data.get("fields", data) if isinstance(data.get("fields", data), dict) else data
-        route = (method, *[p if not p.isdigit() else "<id>" for p in parts])
-        ids = [int(p) for p in parts if p.isdigit()]
-        if parts and parts[0] in ("webhooks", "orders", "writes"):
-            return webhooks_control.webhook_control(self, method, parts, data)
-        if route == ("GET", "state"):
-            return 200, self.state()
-        if route == ("GET", "stats"):
-            return 200, self.stats
-        if route == ("POST", "stats", "reset"):
-            self.reset_stats()
-            return 200, self.stats
-        if route == ("POST", "config"):
-            unknown = set(data) - {"latency_ms", "store_variations", "page_limit", "proxy_hides_https"}
-            if unknown:
-                raise ValueError(f"unknown config keys: {sorted(unknown)}")
-            if "latency_ms" in data:
-                latency = float(data["latency_ms"])
-                if latency < 0:
-                    raise ValueError("latency_ms must be >= 0")
-                self.latency_ms = latency
-            if "store_variations" in data:
-                self.store_variations = bool(data["store_variations"])
-            if "proxy_hides_https" in data:
-                if not isinstance(data["proxy_hides_https"], bool):
-                    raise ValueError("proxy_hides_https must be true or false")
-                self.proxy_hides_https = data["proxy_hides_https"]
-            if "page_limit" in data:
-                limit = data["page_limit"]
-                if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-                    raise ValueError("page_limit must be a positive integer or null")
-                self.page_limit = limit
-            return 200, self.state()["config"]
-        if route == ("POST", "faults"):
-            allowed = {"rate", "kinds", "seed", "paths", "count", "retry_after", "timeout_seconds"}
-            unknown = set(data) - allowed
-            if unknown:
-                raise ValueError(f"unknown fault keys: {sorted(unknown)}")
-            self.set_faults(**data)
-            return 200, {"faults": self.faults}
-        if route == ("DELETE", "faults"):
-            self.clear_faults()
-            return 200, {"faults": None}
-        if route == ("POST", "products"):
-            product_id = catalog.add_product(**fields)
-            return 201, {"id": product_id, "product": catalog.product_payload(product_id)}
-        if route == ("GET", "products", "<id>"):
-            return 200, catalog.product_payload(ids[0])
-        if route == ("POST", "products", "<id>"):
-            touch = bool(data.get("touch_modified", True))
-            return 200, {"id": ids[0], "product": catalog.edit_product(ids[0], touch, **_fields_only(data))}
-        if route in (("POST", "products", "<id>", "sell"), ("POST", "variations", "<id>", "sell")):
-            if parts[0] == "variations" and ids[0] not in catalog.variations:
-                raise UnknownObject(f"no variation {ids[0]}")
-            quantity = data.get("quantity", 1)
-            return 200, catalog.sell(ids[0], quantity, bool(data.get("touch_modified", False)))
-        if route == ("POST", "products", "<id>", "trash"):
-            return 200, {"id": ids[0], "product": catalog.trash_product(ids[0])}
-        if route == ("POST", "products", "<id>", "restore"):
-            return 200, {"id": ids[0], "product": catalog.restore_product(ids[0], data.get("status", "draft"))}
-        if route == ("DELETE", "products", "<id>"):
-            catalog.delete_product(ids[0])
-            return 200, {"id": ids[0], "deleted": True}
-        if route == ("POST", "products", "<id>", "variations"):
-            variation_id = catalog.add_variation(ids[0], **fields)
-            return 201, {"id": variation_id, "variation": catalog.variation_payload(variation_id)}
-        if route == ("GET", "variations", "<id>"):
-            return 200, catalog.variation_payload(ids[0])
-        if route == ("POST", "variations", "<id>"):
-            touch = bool(data.get("touch_modified", True))
-            return 200, {"id": ids[0], "variation": catalog.edit_variation(ids[0], touch, **_fields_only(data))}
-        if route == ("DELETE", "variations", "<id>"):
-            catalog.delete_variation(ids[0])
-            return 200, {"id": ids[0], "deleted": True}
-        if route == ("POST", "categories"):
-            category_id = catalog.add_category(**fields)
-            return 201, {"id": category_id, "category": catalog.category_payload(category_id)}
-        if route == ("GET", "categories", "<id>"):
-            return 200, catalog.category_payload(ids[0])
-        if route == ("POST", "categories", "<id>"):
-            return 200, {"id": ids[0], "category": catalog.edit_category(ids[0], **fields)}
-        if route == ("DELETE", "categories", "<id>"):
-            catalog.delete_category(ids[0])
-            return 200, {"id": ids[0], "deleted": True}
-        if route == ("POST", "raw", parts[1] if len(parts) > 1 else "", "<id>"):
-            if not isinstance(data.get("json"), str):
-                raise ValueError('body must be {"json": "<JSON text>"}')
-            catalog.set_raw_item(parts[1], ids[0], data["json"])
-            return 200, {"kind": parts[1], "id": ids[0], "raw": True}
-        if route == ("DELETE", "raw", parts[1] if len(parts) > 1 else "", "<id>"):
-            catalog.set_raw_item(parts[1], ids[0], None)
-            return 200, {"kind": parts[1], "id": ids[0], "raw": False}
-        return 404, {"error": f"no control endpoint {method} {'/'.join(parts)}"}
-
-
-def _fields_only(data: dict) -> dict:
-    if isinstance(data.get("fields"), dict):
-        return data["fields"]
-    return {k: v for k, v in data.items() if k != "touch_modified"}
+        return control_routes.serve_control(self, method, path, body)
 
 
 def _certificate_hosts(host: str) -> tuple[str, ...]:
@@ -536,181 +411,3 @@ def _certificate_hosts(host: str) -> tuple[str, ...]:
 
 def _empty_stats() -> dict:
     return {"requests": 0, "by_endpoint": {}, "faults_injected": 0, "by_status": {}, "by_auth": {}}
-
-
-# --- HTTP plumbing -------------------------------------------------------------------------------------
-
-
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(
-        self,
-        address: tuple[str, int],
-        handler: type[_Handler],
-        sandbox: SandboxServer,
-        ssl_context: ssl.SSLContext | None = None,
-    ) -> None:
-        self.sandbox = sandbox
-        self.ssl_context = ssl_context
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        self.accepted = 0
-        super().__init__(address, handler)
-
-    def track(self, connection: socket.socket, open_: bool) -> None:
-        with self._connections_lock:
-            if open_:
-                self.accepted += 1
-                self._connections.add(connection)
-            else:
-                self._connections.discard(connection)
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):  # already closed by the peer
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def finish_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:  # type: ignore[override]
-        if self.ssl_context is None:
-            super().finish_request(request, client_address)
-            return
-        # The handshake runs here, on the connection's own thread, not in the accept loop: a client
-        # that stalls or rejects the certificate only ever blocks itself.
-        request.settimeout(_TLS_HANDSHAKE_TIMEOUT_SECONDS)
-        try:
-            connection = self.ssl_context.wrap_socket(request, server_side=True)
-        except OSError:  # ssl.SSLError included: e.g. a client that does not trust the certificate
-            logger.debug("TLS handshake with %s failed", client_address, exc_info=True)
-            return
-        connection.settimeout(None)
-        try:
-            super().finish_request(connection, client_address)  # type: ignore[arg-type]
-        finally:
-            with contextlib.suppress(OSError):  # the peer is gone
-                connection.shutdown(socket.SHUT_WR)
-            connection.close()
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        # Clients hanging up (or a stop() closing keep-alive sockets) is routine for a test double.
-        logger.debug("connection error from %s", client_address, exc_info=True)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "nginx"
-    sys_version = ""
-    disable_nagle_algorithm = True
-    server: _HttpServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, True)
-
-    def finish(self) -> None:
-        self.server.track(self.connection, False)
-        with contextlib.suppress(OSError):  # the peer is gone
-            super().finish()
-
-    def log_message(self, format: str, *args: object) -> None:
-        logger.debug("http: " + format, *args)
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
-
-    def _read_body(self) -> bytes:
-        length = self.headers.get("Content-Length")
-        if not length:
-            return b""
-        try:
-            size = int(length)
-        except ValueError:
-            return b""
-        return self.rfile.read(size) if size > 0 else b""
-
-    def _dispatch(self) -> None:
-        sandbox = self.server.sandbox
-        raw_path, _, query_string = self.path.partition("?")
-        body = self._read_body()
-        if raw_path == CONTROL_PREFIX or raw_path.startswith(CONTROL_PREFIX + "/"):
-            status, data = sandbox.serve_control(self.command, raw_path, body)
-            payload = json.dumps(data).encode()
-            self.send(ApiResponse(status, payload, content_type="application/json"))
-            return
-        query = php_parse_qs(query_string)
-        route = _rest_route(raw_path, query)
-        if route is None:
-            self.send(ApiResponse(404, _WORDPRESS_404, content_type=_HTML_CONTENT_TYPE), head=self.command == "HEAD")
-            return
-        if route in ("", "/"):
-            index = {"name": "CrushMe WooCommerce sandbox", "url": sandbox.url, "namespaces": ["wc/v3"]}
-            self.send(ApiResponse(200, encode_json(index)), head=self.command == "HEAD")
-            return
-        content_type = self.headers.get("Content-Type", "")
-        post_params = (
-            php_parse_qs(body.decode("utf-8", errors="replace"))
-            if content_type.startswith("application/x-www-form-urlencoded")
-            else {}
-        )
-        request = ApiRequest(
-            method=self.command,
-            raw_path=raw_path,
-            route=route,
-            query=query,
-            post_params=post_params,
-            body=body,
-            headers={k.lower(): v for k, v in self.headers.items()},
-            is_ssl=sandbox.is_ssl,
-        )
-        sandbox.serve_rest(self, request)
-
-    def send(
-        self,
-        response: ApiResponse,
-        *,
-        head: bool = False,
-        extra: tuple[tuple[str, str], ...] = (),
-    ) -> None:
-        try:
-            reason = HTTPStatus(response.status).phrase
-        except ValueError:
-            reason = ""
-        lines = [
-            f"HTTP/1.1 {response.status} {reason}",
-            "Server: nginx",
-            f"Date: {formatdate(usegmt=True)}",
-            f"Content-Type: {response.content_type or JSON_CONTENT_TYPE}",
-            f"Content-Length: {len(response.body)}",
-        ]
-        lines += [f"{name}: {value}" for name, value in (*response.headers, *extra)]
-        if self.close_connection:
-            lines.append("Connection: close")
-        data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        if not head:
-            data += response.body
-        # One write: headers and body in one segment (no Nagle / delayed-ACK stall on keep-alive).
-        self.wfile.write(data)
-
-    def drop(self) -> None:
-        """Close the connection without answering."""
-        self.close_connection = True
-        with contextlib.suppress(OSError):  # already gone
-            self.connection.shutdown(socket.SHUT_RDWR)
-
-
-def _rest_route(raw_path: str, query: dict) -> str | None:
-    """The REST route of a request (``/wc/v3/products``), or None when it is not a REST request."""
-    path = unquote(raw_path)
-    if path.startswith("/index.php/"):
-        path = path[len("/index.php") :]
-    if path == "/wp-json" or path.startswith("/wp-json/"):
-        return path[len("/wp-json") :].rstrip("/")
-    rest_route = query.get("rest_route")
-    if path in ("/", "/index.php") and isinstance(rest_route, str):
-        return rest_route.rstrip("/")
-    return None

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import webhook_http
-from .catalog import UnknownObject
 from .oauth import WpError
-from .rest import encode_json
+from .rest_wire import encode_json
+from .values import UnknownObject
 
 if TYPE_CHECKING:
     from .catalog import SandboxCatalog
