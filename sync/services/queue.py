@@ -72,6 +72,7 @@ from sync.services.products import (
     VARIATIONS,
     product_records_parse,
     product_upsert_page,
+    store_variations_supported,
     variation_records_parse,
     variation_upsert_page,
 )
@@ -319,6 +320,7 @@ class _Plan:
     parent_id: int | None
     operations: list[SyncOperation]
     final: SyncOperation | None  # the operation whose effect is applied; None: nothing to do
+    carrier: SyncOperation | None = None  # a trash's newest payload, written before the trash
     payload: dict | None = None  # the payload to upsert (the final op's, or read from WooCommerce)
     trash: bool = False
     superseded: dict[int, int] = field(default_factory=dict)  # op id -> the op that replaced it
@@ -335,9 +337,10 @@ def _plan_object(operations: list[SyncOperation]) -> _Plan:
     """Reduce one object's operations (in arrival order) to one outcome.
 
     Between payloads the newest ``date_modified_gmt`` wins (an older one arriving later is ignored;
-    equal ones are applied in arrival order). A trash or an order's read replaces what arrived
-    before it; a payload arriving after an order was built after the sale, so it makes the read
-    unnecessary.
+    equal ones are applied in arrival order). The last operation to arrive decides the outcome: a
+    payload is written; a trash writes the newest payload first (the mirror then knows the product
+    it hides) and trashes it; an order's read replaces the payloads before it, while a payload
+    arriving after the order was built after the sale and makes the read unnecessary.
     """
     first = operations[0]
     parent_id = next((op.parent_id for op in operations if op.parent_id), None)
@@ -345,27 +348,35 @@ def _plan_object(operations: list[SyncOperation]) -> _Plan:
         kind=first.object_kind, object_id=first.object_id, parent_id=parent_id, operations=operations, final=None
     )
     final: SyncOperation | None = None
+    newest: SyncOperation | None = None  # the newest payload
     for op in operations:
         if op.action not in (OperationAction.UPSERT, OperationAction.TRASH, OperationAction.REFRESH):
             plan.error, plan.retryable = f"no handler for the action {op.action!r} yet", False
             continue
-        if (
-            final is not None
-            and op.action == OperationAction.UPSERT
-            and final.action == OperationAction.UPSERT
-            and op.modified_at is not None
-            and final.modified_at is not None
-            and op.modified_at < final.modified_at
-        ):
-            plan.superseded[op.id] = final.id  # older than a payload already seen
-            continue
-        if final is not None:
-            plan.superseded[final.id] = op.id
+        if op.action == OperationAction.UPSERT:
+            if (
+                newest is not None
+                and op.modified_at is not None
+                and newest.modified_at is not None
+                and op.modified_at < newest.modified_at
+            ):
+                plan.superseded[op.id] = newest.id  # older than a payload already seen
+                continue
+            newest = op
         final = op
+    if final is None:
+        return plan
     plan.final = final
-    if final is not None:
-        plan.trash = final.action == OperationAction.TRASH
-        plan.payload = final.payload if final.action == OperationAction.UPSERT else None
+    if final.action == OperationAction.UPSERT:
+        plan.payload = final.payload
+    elif final.action == OperationAction.TRASH:
+        plan.trash = True
+        if newest is not None:
+            plan.carrier = newest
+            plan.payload = newest.payload
+    for op in operations:
+        if op.id not in plan.superseded and op is not final and op is not plan.carrier:
+            plan.superseded[op.id] = final.id
     return plan
 
 
@@ -640,6 +651,8 @@ def _outcomes_record(plans: list[_Plan], *, worker: str, now: datetime, result: 
             op.last_error = ""
             if op.id in plan.superseded:
                 op.resolution = {"result": "superseded", "by": plan.superseded[op.id]}
+            elif op is plan.carrier:
+                op.resolution = {"result": "applied", "then": "trashed", "by": plan.final.id}
             else:
                 op.resolution = plan.resolution or {"result": "applied"}
             result.done += 1
@@ -694,7 +707,7 @@ def sync_queue_process_batch(
     if refresh:
         woo = client if isinstance(client, WooCommerceClient) else client()
         before = woo.requests_sent
-        supported = store_variations or _store_variations_probe(woo)
+        supported = store_variations or store_variations_probe(client=woo)
         _current_read(client=woo, plans=refresh, store_variations=supported)
         result.woocommerce_requests = woo.requests_sent - before
 
@@ -730,14 +743,17 @@ def _process_one_by_one(plans: list[_Plan], *, worker: str, now: datetime, claim
     return result
 
 
-def _store_variations_probe(client: WooCommerceClient) -> Callable[[], bool]:
-    from sync.services.products import store_variations_supported
+def store_variations_probe(*, client: WooCommerceClient | Callable[[], WooCommerceClient]) -> Callable[[], bool]:
+    """A memoised "does the store have ``GET variations``?": asked once, on the first call.
 
+    A failed probe is not remembered (the store may be down): the next call asks again.
+    """
     answer: list[bool] = []
 
     def supported() -> bool:
         if not answer:
-            answer.append(store_variations_supported(client=client))
+            woo = client if isinstance(client, WooCommerceClient) else client()
+            answer.append(store_variations_supported(client=woo))
         return answer[0]
 
     return supported

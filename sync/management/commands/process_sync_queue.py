@@ -22,7 +22,12 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
-from sync.services.queue import BatchResult, sync_operations_prune, sync_queue_process_batch
+from sync.services.queue import (
+    BatchResult,
+    store_variations_probe,
+    sync_operations_prune,
+    sync_queue_process_batch,
+)
 from sync.woocommerce.client import WooCommerceClient
 
 logger = logging.getLogger(__name__)
@@ -106,13 +111,17 @@ class Command(BaseCommand):
                 client_holder.append(WooCommerceClient.from_settings(max_retries=1))
             return client_holder[0]
 
+        store_variations = store_variations_probe(client=client)
+
         try:
             while not stop.is_set():
                 if not options["once"] and time.monotonic() - last_prune >= PRUNE_EVERY_SECONDS:
                     last_prune = time.monotonic()
                     sync_operations_prune(older_than=timezone.now() - timedelta(days=settings.SYNC_QUEUE_PRUNE_DAYS))
                 try:
-                    batch = sync_queue_process_batch(worker=worker, client=client, limit=limit)
+                    batch = sync_queue_process_batch(
+                        worker=worker, client=client, limit=limit, store_variations=store_variations
+                    )
                 except DatabaseError as error:
                     logger.error("process_sync_queue: database error: %s", error)
                     if options["once"]:
