@@ -21,12 +21,16 @@ import threading
 import time
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from .orders import SandboxOrders
 
 DEFAULT_SITE_URL = "http://127.0.0.1:8800"
 # Not UTC on purpose: filters without dates_are_gmt compare against site-local time.
@@ -260,6 +264,9 @@ class SandboxCatalog:
         self._queries: OrderedDict[tuple, list[int]] = OrderedDict()
         self._category_counts_version = -1
         self._offsets: dict[int, int] = {}
+        # Called as listener(topic, resource_id) for each webhook-worthy change, under the lock
+        # (``webhooks.WebhookDispatcher`` queues deliveries from it). Generation emits nothing.
+        self.listeners: list[Callable[[str, int], None]] = []
 
     # --- dates -------------------------------------------------------------------------------------
 
@@ -922,6 +929,20 @@ class SandboxCatalog:
         self.version += 1
         self._queries.clear()
 
+    def _emit(self, topic: str, resource_id: int) -> None:
+        for listener in self.listeners:
+            listener(topic, resource_id)
+
+    @functools.cached_property
+    def orders(self) -> SandboxOrders:
+        from .orders import SandboxOrders
+
+        return SandboxOrders(self)
+
+    def create_order(self, **fields: object) -> dict:
+        """A paid order selling stock atomically; see :meth:`sync.sandbox.orders.SandboxOrders.create`."""
+        return self.orders.create(**fields)  # type: ignore[arg-type]
+
     # --- site URL ------------------------------------------------------------------------------------
 
     def set_site_url(self, site_url: str) -> None:
@@ -1409,6 +1430,7 @@ class SandboxCatalog:
             if touch_modified and not any(f.startswith("date_modified") for f in fields):
                 self._touch(product)
             self._after_product_change(product)
+            self._emit("product.updated", product_id)
             return self.product_payload(product_id)
 
     def edit_variation(self, variation_id: int, touch_modified: bool = True, **fields: object) -> dict:
@@ -1425,6 +1447,7 @@ class SandboxCatalog:
                 variation["permalink"] = self._variation_permalink(parent, variation)
                 self._derive_variable_parent(parent)
             self._changed()
+            self._emit("product.updated", variation_id)
             return self.variation_payload(variation_id)
 
     def sell(self, item_id: int, quantity: int | float, touch_modified: bool = False) -> dict:
@@ -1432,6 +1455,13 @@ class SandboxCatalog:
         managed stock goes down (``outofstock`` at 0, ``onbackorder`` when backorders are allowed),
         ``total_sales`` goes up. By default ``date_modified`` is NOT touched (many WooCommerce versions
         don't). Returns ``{"id", "stock_quantity", "stock_status"}`` of the sold item."""
+        with self.lock:
+            sold = self.sell_silently(item_id, quantity, touch_modified)
+            self._emit("product.updated", item_id)
+            return sold
+
+    def sell_silently(self, item_id: int, quantity: int | float, touch_modified: bool = False) -> dict:
+        """:meth:`sell` without the webhook event (an order sends its own events, in its own order)."""
         if quantity <= 0:
             raise CatalogError("quantity must be positive")
         with self.lock:
@@ -1467,6 +1497,11 @@ class SandboxCatalog:
             self._set_status(product, "trash", is_variation=False)
             self._touch(product)
             self._after_product_change(product)
+            # wp_trash_post runs for the product, then for each of its variations (trashed with it).
+            self._emit("product.deleted", product_id)
+            for variation_id in product["variations"]:
+                if variation_id in self.variations:
+                    self._emit("product.deleted", variation_id)
             return self.product_payload(product_id)
 
     def restore_product(self, product_id: int, status: str = "draft") -> dict:
@@ -1479,6 +1514,9 @@ class SandboxCatalog:
             self._set_status(product, status, is_variation=False)
             self._touch(product)
             self._after_product_change(product)
+            # Untrash in wp-admin saves the post (product.updated), then fires untrashed_post.
+            self._emit("product.updated", product_id)
+            self._emit("product.restored", product_id)
             return self.product_payload(product_id)
 
     def delete_product(self, product_id: int) -> dict:
@@ -1538,6 +1576,9 @@ class SandboxCatalog:
                 for position, spec in enumerate(variations_spec or []):
                     self._add_variation(product, dict(spec), position, now)
             self._after_product_change(product)
+            self._emit("product.created", product_id)
+            for variation_id in product["variations"]:
+                self._emit("product.created", variation_id)
             return product_id
 
     def add_variation(self, parent_id: int, **fields: object) -> int:
@@ -1549,6 +1590,7 @@ class SandboxCatalog:
             variation_id = self._add_variation(parent, fields, len(parent["variations"]), self._now())
             self._derive_variable_parent(parent)
             self._changed()
+            self._emit("product.created", variation_id)
             return variation_id
 
     def _add_variation(self, parent: dict, fields: dict, position: int, now: int) -> int:

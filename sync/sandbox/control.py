@@ -125,3 +125,44 @@ class SandboxControl:
 
     def delete_category(self, category_id: int) -> None:
         self._call("DELETE", f"categories/{category_id}")
+
+    # --- webhooks and orders (sync/sandbox/webhooks_control.py) ---------------------------------------
+
+    def webhooks(self) -> dict:
+        """``{"webhooks": [... with failure_count], "pending", "pending_deliveries", "deliveries", "pings",
+        "faults"}``."""
+        return self._call("GET", "webhooks")
+
+    def add_webhook(self, *, topic: str, delivery_url: str, secret: str, name: str = "Sandbox webhook") -> dict:
+        """Register an active webhook (pinged, as ``POST webhooks`` does)."""
+        body = {"topic": topic, "delivery_url": delivery_url, "secret": secret, "name": name}
+        return self._call("POST", "webhooks", body)
+
+    def edit_webhook(self, webhook_id: int, **fields: Any) -> dict:
+        """``status``, ``delivery_url``, ``secret``, ``topic``, ``name``, ``failure_count``."""
+        return self._call("POST", f"webhooks/{webhook_id}", fields)
+
+    def disable_webhook(self, webhook_id: int) -> dict:
+        return self._call("POST", f"webhooks/{webhook_id}/disable")
+
+    def deliver_webhooks(self) -> list[dict]:
+        """Run the pending delivery queue now; one record per delivery."""
+        return self._call("POST", "webhooks/deliver")
+
+    def set_webhook_faults(self, *, fail_rate: float = 0.0, delay_ms: float = 0.0, seed: int = 1) -> dict:
+        return self._call("POST", "webhooks/faults", {"fail_rate": fail_rate, "delay_ms": delay_ms, "seed": seed})
+
+    def clear_webhook_faults(self) -> dict:
+        return self._call("DELETE", "webhooks/faults")
+
+    def create_order(self, line_items: list[dict], *, status: str = "processing", set_paid: bool = True) -> dict:
+        """A paid order: stock sold, ``order.created``/``order.updated``/``product.updated`` queued."""
+        return self._call("POST", "orders", {"line_items": line_items, "status": status, "set_paid": set_paid})
+
+    def set_write_latency(self, latency_ms: float) -> dict:
+        """Delay every REST write request by ``latency_ms`` (a batch is one request)."""
+        return self._call("POST", "writes", {"latency_ms": latency_ms})
+
+    def writes(self) -> dict:
+        """``{"latency_ms", "writes", "writes_in_flight", "max_writes_in_flight"}``."""
+        return self._call("GET", "writes")

@@ -31,6 +31,7 @@ from .params import (
     validate_params,
     wp_parse_list,
 )
+from .write_rules import write_fields
 
 JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
 NAMESPACE = "/wc/v3"
@@ -115,6 +116,8 @@ _ROUTES = (
 class WooCommerceApi:
     """Answers WooCommerce REST v3 requests from a :class:`SandboxCatalog`."""
 
+    routes: tuple[_Route, ...] = _ROUTES  # a subclass adds its own (``rest_store.StoreApi``)
+
     def __init__(
         self,
         catalog: SandboxCatalog,
@@ -135,7 +138,7 @@ class WooCommerceApi:
         return f"{request.method} {route.name}" if route else f"{request.method} unknown"
 
     def _match(self, request: ApiRequest) -> tuple[_Route | None, dict[str, str]]:
-        for route in _ROUTES:
+        for route in self.routes:
             match = route.pattern.match(request.route)
             if match:
                 if route.name == "variations" and not self._store_variations():
@@ -308,11 +311,13 @@ class WooCommerceApi:
             )
         result: dict[str, list] = {}
         if creates:
-            result["create"] = [self._batch_item(lambda item=item: self._create_one(item), 0) for item in creates]
+            result["create"] = [
+                self._batch_item(lambda item=item: self._create_one(item, batch=True), 0) for item in creates
+            ]
         if updates:
             result["update"] = [
                 self._batch_item(
-                    lambda item=item: self._update_one(_int_id(item), item, missing_status=400),
+                    lambda item=item: self._update_one(_int_id(item), item, missing_status=400, batch=True),
                     _int_id(item),
                 )
                 for item in updates
@@ -331,11 +336,10 @@ class WooCommerceApi:
         except WpError as error:
             return {"id": item_id, "error": error.body()}
 
-    def _create_one(self, body: dict) -> dict:
+    def _create_one(self, body: dict, *, batch: bool = False) -> dict:
         if not isinstance(body, dict):
             raise WpError("rest_invalid_param", "Invalid parameter(s): body", 400)
-        fields = dict(body)
-        fields.pop("id", None)
+        fields = write_fields(body, None, batch=batch)
         self._check_sku(fields.get("sku"), None)
         try:
             product_id = self.catalog.add_product(**fields)
@@ -343,10 +347,12 @@ class WooCommerceApi:
             raise WpError("rest_invalid_param", f"Invalid parameter(s): {error}", 400) from None
         return self.catalog.product_dict(product_id)
 
-    def _update_one(self, product_id: int, body: dict, *, missing_status: int) -> dict:
+    def _update_one(self, product_id: int, body: dict, *, missing_status: int, batch: bool = False) -> dict:
         if product_id not in self.catalog.products:
             raise WpError("woocommerce_rest_product_invalid_id", "Invalid ID.", missing_status)
-        fields = {k: v for k, v in body.items() if k != "id"}
+        if not isinstance(body, dict):
+            raise WpError("rest_invalid_param", "Invalid parameter(s): body", 400)
+        fields = write_fields(body, self.catalog.products[product_id], batch=batch)
         self._check_sku(fields.get("sku"), product_id)
         try:
             self.catalog.edit_product(product_id, **fields)

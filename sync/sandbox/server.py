@@ -24,6 +24,10 @@ from .catalog import CatalogError, SandboxCatalog, UnknownObject
 from .faults import FAULT_KINDS, FaultInjector, fault_page
 from .oauth import ApiKey, OAuthVerifier, php_build_query, php_parse_qs
 from .rest import JSON_CONTENT_TYPE, ApiRequest, ApiResponse, WooCommerceApi, encode_json
+from .rest_store import StoreApi
+from .webhooks import DELIVERY_TIMEOUT, WebhookDispatcher
+from .webhooks_control import webhook_control
+from .write_meter import WriteMeter
 
 logger = logging.getLogger("sync.sandbox")
 
@@ -66,6 +70,8 @@ class SandboxServer:
         site_url: str | None = None,
         batch_limit: int = 100,
         page_limit: int | None = None,
+        webhook_delivery_interval: float | None = None,
+        webhook_timeout: float = DELIVERY_TIMEOUT,
     ) -> None:
         self.catalog = catalog
         self.host = host
@@ -86,6 +92,13 @@ class SandboxServer:
         self._batch_limit = batch_limit
         self.verifier: OAuthVerifier | None = None
         self.api: WooCommerceApi | None = None
+        # Webhooks (sync/sandbox/webhooks.py): queued by catalog changes, sent by deliver_webhooks() or,
+        # with webhook_delivery_interval, by a background thread standing in for WP-Cron.
+        self.webhook_delivery_interval = webhook_delivery_interval
+        self.webhooks = WebhookDispatcher(
+            catalog, site_url=lambda: self.url, stop_event=self._stop_event, timeout=webhook_timeout
+        )
+        self.writes = WriteMeter()  # write latency and writes in flight (sync/sandbox/write_meter.py)
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -99,14 +112,20 @@ class SandboxServer:
         self._httpd = httpd
         self.catalog.set_site_url(self.url)
         self.verifier = OAuthVerifier(self.url, self._keys)
-        self.api = WooCommerceApi(
-            self.catalog, self.verifier, store_variations=lambda: self.store_variations, batch_limit=self._batch_limit
+        self.api = StoreApi(
+            self.catalog,
+            self.verifier,
+            store_variations=lambda: self.store_variations,
+            batch_limit=self._batch_limit,
+            webhooks=self.webhooks,
         )
         # A short poll interval keeps stop() quick (tests start and stop many servers).
         self._thread = threading.Thread(
             target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"sandbox:{self.port}", daemon=True
         )
         self._thread.start()
+        if self.webhook_delivery_interval is not None:
+            self.webhooks.start_background(self.webhook_delivery_interval)
         logger.info("WooCommerce sandbox listening on %s", self.url)
         return self
 
@@ -116,6 +135,7 @@ class SandboxServer:
         if httpd is None:
             return
         self._stop_event.set()
+        self.webhooks.stop_background()
         httpd.shutdown()
         httpd.close_connections()
         httpd.server_close()
@@ -185,13 +205,15 @@ class SandboxServer:
 
     @property
     def stats(self) -> dict:
-        """``{"requests", "by_endpoint", "faults_injected", "by_status"}`` for API requests (a copy)."""
+        """``{"requests", "by_endpoint", "faults_injected", "by_status"}`` for API requests (a copy), plus
+        ``writes``, ``writes_in_flight`` and ``max_writes_in_flight`` (the most write requests seen at once)."""
         with self._stats_lock:
-            return copy.deepcopy(self._stats)
+            return {**copy.deepcopy(self._stats), **self.writes.stats()}
 
     def reset_stats(self) -> None:
         with self._stats_lock:
             self._stats = _empty_stats()
+        self.writes.reset()
 
     def state(self) -> dict:
         return {
@@ -208,6 +230,23 @@ class SandboxServer:
             "faults": self.faults,
             "stats": self.stats,
         }
+
+    # --- webhooks and orders (sync/sandbox/webhooks.py, orders.py) -----------------------------------
+
+    def deliver_webhooks(self) -> list[dict]:
+        """Send the pending webhook deliveries now, in creation order; one record per delivery
+        (``webhook_id, topic, resource_id, status_code, error, success, duration, delivery_id...``)."""
+        return self.webhooks.deliver_pending()
+
+    @property
+    def webhook_deliveries(self) -> list[dict]:
+        """Every delivery record so far (a copy)."""
+        return self.webhooks.describe()["deliveries"]
+
+    def create_order(self, **fields: object) -> dict:
+        """``POST orders``: ``line_items=[{"product_id", "variation_id"?, "quantity"}]``, ``status``
+        (default ``processing``), ``set_paid`` (default True). Sells the stock, queues the webhooks."""
+        return self.catalog.create_order(**fields)
 
     # --- request handling (called from handler threads) ---------------------------------------------
 
@@ -233,6 +272,14 @@ class SandboxServer:
         except ValueError:
             return False  # the API answers its own 400
         return per_page > self.page_limit
+
+    def serve_rest(self, handler: _Handler, request: ApiRequest) -> None:
+        """:meth:`serve_api`, counting writes in flight and delaying them by the write latency."""
+        with self.writes.track(request.method) as is_write:
+            if is_write and not self._wait(self.writes.latency_ms / 1000):
+                handler.drop()
+                return
+            self.serve_api(handler, request)
 
     def serve_api(self, handler: _Handler, request: ApiRequest) -> None:
         started = time.perf_counter()
@@ -304,6 +351,8 @@ class SandboxServer:
         fields = data.get("fields", data) if isinstance(data.get("fields", data), dict) else data
         route = (method, *[p if not p.isdigit() else "<id>" for p in parts])
         ids = [int(p) for p in parts if p.isdigit()]
+        if parts and parts[0] in ("webhooks", "orders", "writes"):
+            return webhook_control(self, method, parts, data)
         if route == ("GET", "state"):
             return 200, self.state()
         if route == ("GET", "stats"):
@@ -493,7 +542,7 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             headers={k.lower(): v for k, v in self.headers.items()},
         )
-        sandbox.serve_api(self, request)
+        sandbox.serve_rest(self, request)
 
     def send(
         self,

@@ -673,6 +673,9 @@ def test_stats_count_a_request_before_it_is_answered(sandbox):
             "by_endpoint": {"GET products/<id>": 1},
             "faults_injected": 0,
             "by_status": {"404": 1},
+            "writes": 0,
+            "writes_in_flight": 0,
+            "max_writes_in_flight": 0,
         }
 
 
