@@ -217,6 +217,9 @@ SYNC_CACHE_BUMP_INTERVAL_SECONDS = env.int("SYNC_CACHE_BUMP_INTERVAL_SECONDS", d
 # The secret WooCommerce signs deliveries with (set the same one in every webhook: `manage.py
 # woocommerce_webhooks --install`). Empty: every delivery is refused with 401.
 WOOCOMMERCE_WEBHOOK_SECRET = env("WOOCOMMERCE_WEBHOOK_SECRET", default="")
+# Where the store delivers (this site's /api/webhooks/woocommerce/ behind nginx, on 443: WordPress
+# delivers only to ports 80, 443 and 8080); `woocommerce_webhooks` installs and checks against it.
+WOOCOMMERCE_WEBHOOK_DELIVERY_URL = env("WOOCOMMERCE_WEBHOOK_DELIVERY_URL", default="")
 # Larger bodies are refused with 413 (a product payload is ~5 KB; nginx has its own limit).
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=2 * 1024 * 1024)
 # An operation is given up ("dead") after this many failed attempts; retries back off
