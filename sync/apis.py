@@ -63,7 +63,9 @@ class WooCommerceWebhookApi(View):
         signature = request.headers.get("X-WC-Webhook-Signature")
         if webhook_is_ping(body=body, signature=signature):
             logger.info("webhook ping: %s", body[:40].decode("ascii", "replace"))
-            return HttpResponse(status=200)
+            response = HttpResponse(status=200)
+            response["Cache-Control"] = "no-store"
+            return response
         topic = request.headers.get("X-WC-Webhook-Topic", "")
         try:
             outcome = webhook_receive(
