@@ -98,13 +98,41 @@ def webhook_signature_valid(*, body: bytes, signature: str | None, secret: str) 
     return hmac.compare_digest(expected, signature.strip().encode("utf-8", "replace"))
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _without_nul(value: Any) -> Any:
+    """PostgreSQL's jsonb refuses U+0000 in strings: drop it (the signature was checked on the raw bytes)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    return value
+
+
+_MAX_ID = 2**63 - 1  # the mirror's ids are bigint
+
+
+def _object_id(value: Any, field_name: str = "id") -> int:
+    object_id = coerce_id(value, field_name)
+    if object_id > _MAX_ID:
+        raise PayloadError(field_name, f"id out of range: {value!r}")
+    return object_id
+
+
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        # NaN and Infinity are not JSON (jsonb would refuse them); a hostile nesting depth is refused too.
+        data = json.loads(body, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise WebhookRejected(400, "the body is not valid JSON (truncated?)") from None
     if not isinstance(data, dict):
         raise WebhookRejected(400, "the body must be a JSON object")
+    if b"\\u0000" in body:
+        data = _without_nul(data)
     return data
 
 
@@ -119,7 +147,7 @@ def _tracked_values(payload: dict[str, Any]) -> dict[str, Any]:
 
 def _product_specs(*, topic: str, body: bytes, data: dict[str, Any]) -> list[OperationSpec]:
     try:
-        object_id = coerce_id(data.get("id"))
+        object_id = _object_id(data.get("id"))
     except PayloadError as error:
         raise WebhookRejected(400, f"the product payload has no usable id: {error}") from None
     is_variation = data.get("type") == "variation"
@@ -127,7 +155,7 @@ def _product_specs(*, topic: str, body: bytes, data: dict[str, Any]) -> list[Ope
     kind = OperationObject.PRODUCT
     if is_variation:
         try:
-            parent_id = coerce_id(data.get("parent_id"), "parent_id")
+            parent_id = _object_id(data.get("parent_id"), "parent_id")
         except PayloadError as error:
             raise WebhookRejected(400, f"the variation payload has no usable parent_id: {error}") from None
         kind = OperationObject.VARIATION
@@ -152,7 +180,7 @@ def _product_specs(*, topic: str, body: bytes, data: dict[str, Any]) -> list[Ope
 
 def _trash_specs(*, topic: str, body: bytes, data: dict[str, Any]) -> list[OperationSpec]:
     try:
-        object_id = coerce_id(data.get("id"))
+        object_id = _object_id(data.get("id"))
     except PayloadError as error:
         raise WebhookRejected(400, f"product.deleted needs an id: {error}") from None
     # The body does not say whether a product or a variation went to the trash.
@@ -189,8 +217,8 @@ def _order_specs(*, topic: str, body: bytes, data: dict[str, Any]) -> list[Opera
             logger.warning("webhook %s: line_items[%d] is not an object; skipped", topic, position)
             continue
         try:
-            product_id = coerce_id(item.get("product_id"), "product_id")
-            variation_id = coerce_id(item["variation_id"], "variation_id") if item.get("variation_id") else None
+            product_id = _object_id(item.get("product_id"), "product_id")
+            variation_id = _object_id(item["variation_id"], "variation_id") if item.get("variation_id") else None
         except PayloadError as error:
             # A line item of a deleted product has product_id 0: nothing of ours to refresh.
             logger.info("webhook %s: line_items[%d] skipped (%s)", topic, position, error)

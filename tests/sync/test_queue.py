@@ -427,3 +427,19 @@ def test_the_command_help_lists_its_options_and_exit_codes(capsys):
     text = capsys.readouterr().out
     assert exit_info.value.code == 0
     assert "--once" in text and "--prune-days" in text and "--batch-size" in text and "exit codes" in text
+
+
+def test_health_reports_the_queue_and_is_degraded_past_its_depth_and_age_thresholds(client, settings):
+    settings.SYNC_QUEUE_DEGRADED_DEPTH = 3
+    settings.SYNC_QUEUE_DEGRADED_AGE_SECONDS = 60
+    now = timezone.now()
+    sync_operations_enqueue(specs=[_spec(1), _spec(2)], now=now - timedelta(seconds=30))
+
+    calm = client.get("/api/health/").json()["queue"]
+    sync_operations_enqueue(specs=[_spec(3)], now=now - timedelta(seconds=90))
+    busy = client.get("/api/health/").json()
+
+    assert calm["depth"] == 2 and calm["degraded"] == [] and 30 <= calm["oldest_pending_age_seconds"] < 60
+    assert busy["queue"]["depth"] == 3 and busy["queue"]["dead"] == 0
+    assert busy["queue"]["degraded"] == ["depth", "oldest_pending_age"]
+    assert busy["status"] == "degraded"

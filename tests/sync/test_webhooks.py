@@ -184,6 +184,7 @@ def test_the_body_limit_is_a_setting(client, settings):
         ("action.woocommerce_product_set_stock", b'{"action":"x","arg":[]}', "unsupported topic"),
         ("product.updated", b"[1,2]", "the body must be a JSON object"),
         ("product.updated", b'{"name":"no id"}', "no usable id"),
+        ("product.updated", b'{"id":99999999999999999999}', "id out of range"),
         ("product.updated", b'{"id":7,"type":"variation"}', "no usable parent_id"),
         ("product.deleted", b'{"id":"x"}', "product.deleted needs an id"),
         ("order.created", b'{"id":9,"line_items":"nope"}', "no line_items list"),
@@ -288,3 +289,28 @@ def test_the_receiver_is_not_subject_to_the_anonymous_throttle(client, settings)
 
     assert statuses == [200] * len(SAMPLES_IN_ORDER)
     assert anonymous[-1] == 429  # the throttle is on for everything else
+
+
+# --- hostile but signed bodies ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"id": NaN}', b'{"id": 5, "price": Infinity}', b'{"a":' * 100_000 + b"1" + b"}" * 100_000],
+    ids=["nan", "infinity", "deep-nesting"],
+)
+def test_json_that_is_not_json_gets_400_and_writes_nothing(client, body):
+    response = post(client, signed_delivery("product.updated", body))
+
+    assert response.status_code == 400
+    assert SyncOperation.objects.count() == 0
+
+
+def test_a_nul_character_in_a_string_is_dropped_not_a_500(client):
+    payload = json.loads(sample("product.created-simple").body)
+    payload["description"] = "before\u0000after"
+
+    response = post(client, signed_delivery("product.created", payload))
+
+    assert response.status_code == 200
+    assert SyncOperation.objects.get().payload["description"] == "beforeafter"
