@@ -53,7 +53,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
@@ -182,11 +182,33 @@ def _hot_objects(keys: Iterable[_ObjectKey], *, now: datetime) -> set[_ObjectKey
     }
 
 
+def _operation_row(spec: OperationSpec, *, hot: bool, now: datetime) -> SyncOperation:
+    priority = spec.priority + (PRIORITY_HOT if hot else 0)
+    return SyncOperation(
+        origin=spec.origin,
+        object_kind=spec.object_kind,
+        object_id=spec.object_id,
+        parent_id=spec.parent_id,
+        action=spec.action,
+        topic=spec.topic,
+        payload=spec.payload,
+        modified_at=spec.modified_at,
+        base_values=spec.base_values,
+        new_values=spec.new_values,
+        dedupe_key=spec.dedupe_key,
+        priority=priority,
+        sort_at=now - timedelta(seconds=priority),
+        state=OperationState.PENDING,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
 def sync_operations_enqueue(*, specs: Sequence[OperationSpec], now: datetime | None = None) -> EnqueueResult:
     """Insert the operations whose dedupe key is new; duplicates are skipped (``ON CONFLICT DO NOTHING``).
 
-    Two to three queries whatever the count: the hot-object lookup, the known keys, the insert.
-    Never raises for a duplicate, including one inserted concurrently by another request.
+    Three queries whatever the count: the known keys, the hot-object lookup, the insert. Never raises
+    for a duplicate, including one inserted concurrently by another request.
     """
     if not specs:
         return EnqueueResult(created=0, duplicates=0)
@@ -199,46 +221,79 @@ def sync_operations_enqueue(*, specs: Sequence[OperationSpec], now: datetime | N
     if not fresh:
         return EnqueueResult(created=0, duplicates=len(specs))
     hot = _hot_objects((spec.key for spec in fresh), now=now)
-    rows = []
-    for spec in fresh:
-        priority = spec.priority + (PRIORITY_HOT if spec.key in hot else 0)
-        rows.append(
-            SyncOperation(
-                origin=spec.origin,
-                object_kind=spec.object_kind,
-                object_id=spec.object_id,
-                parent_id=spec.parent_id,
-                action=spec.action,
-                topic=spec.topic,
-                payload=spec.payload,
-                modified_at=spec.modified_at,
-                base_values=spec.base_values,
-                new_values=spec.new_values,
-                dedupe_key=spec.dedupe_key,
-                priority=priority,
-                sort_at=now - timedelta(seconds=priority),
-                state=OperationState.PENDING,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
-    SyncOperation.objects.bulk_create(rows, ignore_conflicts=True)
-    return EnqueueResult(created=len(rows), duplicates=len(specs) - len(rows))
+    SyncOperation.objects.bulk_create(
+        [_operation_row(spec, hot=spec.key in hot, now=now) for spec in fresh], ignore_conflicts=True
+    )
+    return EnqueueResult(created=len(fresh), duplicates=len(specs) - len(fresh))
 
 
-def mirror_values_get(*, keys: Iterable[_ObjectKey]) -> dict[_ObjectKey, dict[str, Any]]:
-    """The mirror's tracked (stock and price) values of products and variations, as JSON (one query per kind)."""
-    by_kind: dict[str, set[int]] = defaultdict(set)
-    for kind, object_id in keys:
-        by_kind[kind].add(object_id)
-    found: dict[_ObjectKey, dict[str, Any]] = {}
-    for kind, model in ((OperationObject.PRODUCT, Product), (OperationObject.VARIATION, ProductVariation)):
-        ids = by_kind.get(kind)
-        if not ids:
-            continue
-        for row in model.objects.filter(id__in=ids).values("id", *TRACKED_FIELDS):
-            found[(kind, row.pop("id"))] = {name: json_value(value) for name, value in row.items()}
-    return found
+@dataclass(frozen=True, slots=True)
+class ObjectContext:
+    """What the receiver needs to know about one object before queueing a payload for it."""
+
+    base_values: dict[str, Any]  # the mirror's tracked values ({} when not mirrored)
+    hot: bool
+    known: bool  # the dedupe key is already queued
+
+
+def _raw_value(field: models.Field, value: Any) -> Any:
+    """A raw cursor's value as the ORM would give it (SQLite hands decimals back as int or float and
+    booleans as 0/1; repr() of a float keeps what was stored)."""
+    if value is None:
+        return None
+    kind = field.get_internal_type()
+    if kind == "DecimalField" and not isinstance(value, Decimal):
+        return Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+    if kind == "BooleanField":
+        return bool(value)
+    return value
+
+
+def object_context_get(*, kind: str, object_id: int, dedupe_key: str, now: datetime) -> ObjectContext:
+    """The mirror's values, the hot flag and whether ``dedupe_key`` is known, in ONE round trip.
+
+    The receiver's latency is mostly round trips to the database (each one waits for the scheduler
+    on a busy host), so this is raw SQL with scalar subqueries that PostgreSQL and SQLite both run.
+    """
+    model = ProductVariation if kind == OperationObject.VARIATION else Product
+    quote = connection.ops.quote_name
+    operations = quote(SyncOperation._meta.db_table)
+    columns = ", ".join(f"m.{quote(model._meta.get_field(name).column)}" for name in TRACKED_FIELDS)
+    sql = (
+        f"SELECT (SELECT COUNT(*) FROM {operations} WHERE object_kind = %s AND object_id = %s AND created_at >= %s), "
+        f"(SELECT COUNT(*) FROM {operations} WHERE object_kind = %s AND object_id = %s AND created_at >= %s "
+        f"AND topic LIKE %s), "
+        f"(SELECT COUNT(*) FROM {operations} WHERE dedupe_key = %s), m.{quote(model._meta.pk.column)}, {columns} "
+        f"FROM (SELECT 1 AS one) AS one LEFT JOIN {quote(model._meta.db_table)} AS m "
+        f"ON m.{quote(model._meta.pk.column)} = %s"
+    )
+    since = now - HOT_WINDOW
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [kind, object_id, since, kind, object_id, since, "order.%", dedupe_key, object_id])
+        total, orders, known, mirrored_id, *values = cursor.fetchone()
+    base: dict[str, Any] = {}
+    if mirrored_id is not None:
+        for name, value in zip(TRACKED_FIELDS, values, strict=True):
+            base[name] = json_value(_raw_value(model._meta.get_field(name), value))
+    return ObjectContext(base_values=base, hot=orders > 0 or total >= HOT_OPERATIONS, known=known > 0)
+
+
+def sync_operation_insert(*, spec: OperationSpec, hot: bool, now: datetime | None = None) -> bool:
+    """Insert one operation in one statement; False when its dedupe key is already queued.
+
+    Outside a transaction the INSERT is the only round trip (no BEGIN/COMMIT around it); inside one
+    (tests, a caller's atomic block) a savepoint keeps a duplicate from breaking it.
+    """
+    row = _operation_row(spec, hot=hot, now=now or timezone.now())
+    try:
+        if connection.in_atomic_block:
+            with transaction.atomic():
+                row.save(force_insert=True)
+        else:
+            row.save(force_insert=True)
+    except IntegrityError:
+        return False
+    return True
 
 
 # --- claim ------------------------------------------------------------------------------------------------

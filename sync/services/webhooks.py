@@ -47,12 +47,14 @@ from sync.services.queue import (
     PRIORITY_STOCK,
     TRACKED_FIELDS,
     EnqueueResult,
+    ObjectContext,
     OperationSpec,
     dedupe_key_make,
     json_value,
-    mirror_values_get,
+    object_context_get,
     payload_modified_at,
     priority_for_change,
+    sync_operation_insert,
     sync_operations_enqueue,
 )
 from sync.woocommerce.types import PayloadError, coerce_id, parse_stock
@@ -145,7 +147,9 @@ def _tracked_values(payload: dict[str, Any]) -> dict[str, Any]:
     return {name: json_value(fields[name]) for name in TRACKED_FIELDS}
 
 
-def _product_specs(*, topic: str, body: bytes, data: dict[str, Any]) -> list[OperationSpec]:
+def _product_spec(
+    *, topic: str, body: bytes, data: dict[str, Any], now: datetime
+) -> tuple[OperationSpec, ObjectContext]:
     try:
         object_id = _object_id(data.get("id"))
     except PayloadError as error:
@@ -160,22 +164,22 @@ def _product_specs(*, topic: str, body: bytes, data: dict[str, Any]) -> list[Ope
             raise WebhookRejected(400, f"the variation payload has no usable parent_id: {error}") from None
         kind = OperationObject.VARIATION
     new = _tracked_values(data)
-    base = mirror_values_get(keys=[(kind, object_id)]).get((kind, object_id), {})
-    return [
-        OperationSpec(
-            object_kind=kind,
-            object_id=object_id,
-            parent_id=parent_id,
-            action=OperationAction.UPSERT,
-            topic=topic,
-            payload=data,
-            modified_at=payload_modified_at(data),
-            base_values=base,
-            new_values=new,
-            priority=priority_for_change(base=base, new=new),
-            dedupe_key=f"wh:{kind}:{object_id}:{dedupe_key_make(body)}",
-        )
-    ]
+    dedupe_key = f"wh:{kind}:{object_id}:{dedupe_key_make(body)}"
+    context = object_context_get(kind=kind, object_id=object_id, dedupe_key=dedupe_key, now=now)
+    spec = OperationSpec(
+        object_kind=kind,
+        object_id=object_id,
+        parent_id=parent_id,
+        action=OperationAction.UPSERT,
+        topic=topic,
+        payload=data,
+        modified_at=payload_modified_at(data),
+        base_values=context.base_values,
+        new_values=new,
+        priority=priority_for_change(base=context.base_values, new=new),
+        dedupe_key=dedupe_key,
+    )
+    return spec, context
 
 
 def _trash_specs(*, topic: str, body: bytes, data: dict[str, Any]) -> list[OperationSpec]:
@@ -265,11 +269,15 @@ def webhook_receive(
             str(data.get("code"))[:100],
         )
         return WebhookOutcome(topic=topic, operations=0, created=0, duplicates=0, ignored="error body without an id")
+    now = now or timezone.now()
     if topic in PRODUCT_UPSERT_TOPICS:
-        specs = _product_specs(topic=topic, body=body, data=data)
-    elif topic == PRODUCT_DELETED_TOPIC:
+        # The hot path (most deliveries): two round trips, the context and the insert.
+        spec, context = _product_spec(topic=topic, body=body, data=data, now=now)
+        created = not context.known and sync_operation_insert(spec=spec, hot=context.hot, now=now)
+        return WebhookOutcome(topic=topic, operations=1, created=int(created), duplicates=int(not created))
+    if topic == PRODUCT_DELETED_TOPIC:
         specs = _trash_specs(topic=topic, body=body, data=data)
     else:
         specs = _order_specs(topic=topic, body=body, data=data)
-    result: EnqueueResult = sync_operations_enqueue(specs=specs, now=now or timezone.now())
+    result: EnqueueResult = sync_operations_enqueue(specs=specs, now=now)
     return WebhookOutcome(topic=topic, operations=len(specs), created=result.created, duplicates=result.duplicates)
