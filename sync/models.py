@@ -148,8 +148,9 @@ class SyncOperation(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [
-            # The claim query: due claimable rows in sort_at order (partial: done rows are most of the table).
-            models.Index(fields=["sort_at", "next_attempt_at"], condition=_CLAIMABLE, name="syncop_claim_idx"),
+            # The claim query: claimable rows in (sort_at, id) order, due ones filtered from the index
+            # (partial: done rows are most of the table).
+            models.Index(fields=["sort_at", "id", "next_attempt_at"], condition=_CLAIMABLE, name="syncop_claim_idx"),
             # Expired leases (a killed processor) and the coalescing of one object's operations.
             models.Index(
                 fields=["leased_until"], condition=models.Q(state=OperationState.PROCESSING), name="syncop_lease_idx"

@@ -9,6 +9,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from catalog.models import Product, ProductVariation
@@ -443,3 +444,24 @@ def test_health_reports_the_queue_and_is_degraded_past_its_depth_and_age_thresho
     assert busy["queue"]["depth"] == 3 and busy["queue"]["dead"] == 0
     assert busy["queue"]["degraded"] == ["depth", "oldest_pending_age"]
     assert busy["status"] == "degraded"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the partial index and EXPLAIN are PostgreSQL's")
+def test_the_claim_query_is_served_by_the_partial_claim_index():
+    from django.db.models import Q
+
+    now = timezone.now()
+    sync_operations_enqueue(specs=[_spec(n) for n in range(1, 50)], now=now)
+    SyncOperation.objects.filter(object_id__lt=40).update(state="done")
+    due = (
+        SyncOperation.objects.filter(Q(state__in=["pending", "failed"]), next_attempt_at__lte=now)
+        .order_by("sort_at", "id")
+        .values_list("id", "object_kind", "object_id")[:10]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a 49-row table would be scanned anyway
+        sql, params = due.query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert "syncop_claim_idx" in plan and "Sort" not in plan, plan
