@@ -108,3 +108,18 @@ def test_a_processor_killed_mid_batch_loses_nothing_and_doubles_nothing():
     assert set(ops.filter(id__in=done_before).values_list("attempts", flat=True)) == {1}
     assert set(ops.filter(id__in=in_flight).values_list("attempts", flat=True)) == {2}
     assert ops.exclude(id__in=in_flight).filter(attempts__gt=1).count() == 0
+
+
+def test_the_processor_loop_stops_cleanly_on_sigterm():
+    _enqueue_product_updates(50)
+    loop = _processor(SYNC_QUEUE_POLL_SECONDS="0.1")
+    deadline = time.monotonic() + 60
+    while SyncOperation.objects.filter(state="done").count() < 50 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    loop.send_signal(signal.SIGTERM)
+    out, err = loop.communicate(timeout=30)
+
+    assert loop.returncode == 0, err
+    assert "50 claimed · 50 done" in out
+    assert SyncOperation.objects.filter(state="processing").count() == 0
