@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -73,6 +74,12 @@ class WooCommerceWebhookApi(View):
             )
         except WebhookRejected as rejected:
             return _rejected(request, rejected.status, rejected.message)
+        except DatabaseError as error:
+            # The store counts it as a failed delivery either way; a clear 503 beats an HTML 500.
+            logger.error("webhook %r not queued: database error %s", topic[:100], type(error).__name__)
+            response = JsonResponse({"error": "the queue is unavailable, the delivery was not stored"}, status=503)
+            response["Cache-Control"] = "no-store"
+            return response
         logger.info(
             "webhook %s: %d operation(s), %d new, %d duplicate(s)%s",
             outcome.topic,
