@@ -125,3 +125,22 @@ def test_help_lists_the_actions_and_exit_codes(capsys):
     text = capsys.readouterr().out
     assert exit_info.value.code == 0
     assert "--install" in text and "--check" in text and "--reactivate" in text and "exit codes" in text
+
+
+def test_a_webhook_the_store_disabled_after_7_failed_deliveries_fails_the_check(store):
+    sandbox, _ = store
+    run("--install")  # delivering to a port where nothing listens: every delivery fails
+    product_id = next(pid for pid, p in sandbox.catalog.products.items() if p["status"] == "publish")
+
+    for n in range(7):
+        sandbox.catalog.edit_product(product_id, regular_price=f"{10 + n}.00")
+        sandbox.deliver_webhooks()
+    result = run("--check")
+
+    assert result.code == 1
+    assert "product.updated    " in result.stdout and "disabled: run --reactivate" in result.stdout
+    assert run("--reactivate").code == 0
+    # WooCommerce kept the failure count: the next failure disables it again.
+    sandbox.catalog.edit_product(product_id, regular_price="99.00")
+    sandbox.deliver_webhooks()
+    assert run("--check").code == 1
