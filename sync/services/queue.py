@@ -54,7 +54,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
 from catalog.models import Product, ProductStatus, ProductVariation
@@ -572,12 +572,41 @@ def payload_modified_at(payload: Any) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def _newer_elsewhere_skip(plans: list[_Plan]) -> None:
+    """Drop the outcome of objects on which another processor already applied a later arrival.
+
+    Two processors can hold operations on one object when a new one arrives while the first is
+    busy; the advisory lock serialises them, and this (checked under it, one query) keeps the
+    later arrival's effect instead of letting an earlier trash, read or payload overwrite it.
+    """
+    live = [plan for plan in plans if plan.final is not None and plan.error is None]
+    if not live:
+        return
+    same_objects = Q()
+    for plan in live:
+        same_objects |= Q(object_kind=plan.kind, object_id=plan.object_id)
+    newest_done = {
+        (row["object_kind"], row["object_id"]): row["newest"]
+        for row in SyncOperation.objects.filter(
+            same_objects, state=OperationState.DONE, id__gt=min(op.id for plan in live for op in plan.operations)
+        )
+        .values("object_kind", "object_id")
+        .annotate(newest=Max("id"))
+    }
+    for plan in live:
+        newer = newest_done.get(plan.key)
+        if newer is not None and newer > max(op.id for op in plan.operations):
+            plan.payload, plan.trash, plan.carrier = None, False, None
+            plan.resolution = {"result": "superseded", "by": newer}
+
+
 def _apply(plans: list[_Plan], *, now: datetime) -> int:
     """Write the plans' outcomes to the mirror in the caller's transaction; returns rows changed.
 
     Sets ``error``/``resolution`` on plans whose item fails or is ignored. Raises DatabaseError.
     """
     _objects_lock(plan.key for plan in plans)
+    _newer_elsewhere_skip(plans)
     changed = 0
     writable = [plan for plan in plans if plan.error is None and plan.payload is not None]
     current = _mirror_modified(writable)

@@ -465,3 +465,27 @@ def test_the_claim_query_is_served_by_the_partial_claim_index():
         plan = "\n".join(row[0] for row in cursor.fetchall())
 
     assert "syncop_claim_idx" in plan and "Sort" not in plan, plan
+
+
+def test_a_processor_holding_an_earlier_operation_never_undoes_a_later_one_applied_meanwhile(client):
+    # Processor A claims the publish payload, then stalls; the trash arrives and processor B applies it.
+    # When A resumes (its batch's apply step, called as the batch would), the product must stay trashed.
+    from sync.services.queue import BatchResult, _apply, _outcomes_record, _plans_make
+
+    post(client, sample("product.created-simple"))
+    _process()
+    post(client, sample("product.updated-after-order-simple"))
+    now = timezone.now()
+    held_by_a = sync_operations_claim(worker="A", limit=10, now=now)
+    post(client, sample("product.deleted-trash"))
+    assert sync_queue_process_batch(worker="B", client=_client).done == 1
+    assert Product.objects.get(id=5330).status == "trash"
+
+    plans = _plans_make(held_by_a)
+    changed = _apply(plans, now=now)
+    _outcomes_record(plans, worker="A", now=now, result=BatchResult())
+
+    assert changed == 0
+    assert Product.objects.get(id=5330).status == "trash"
+    trash = SyncOperation.objects.get(action="trash")
+    assert SyncOperation.objects.get(id=held_by_a[0].id).resolution == {"result": "superseded", "by": trash.id}
