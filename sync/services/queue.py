@@ -498,7 +498,14 @@ def _current_read(*, client: WooCommerceClient, plans: list[_Plan], store_variat
                             [p for p in group if p.object_id in wanted],
                         )
                     )
+    failed: str | None = None
     for endpoint, params, group in requests:
+        if failed is not None:
+            # The store already failed in this batch: the other reads wait for their retry instead of
+            # each waiting out the timeouts (a batch must end well within its lease).
+            for plan in group:
+                plan.error, plan.retryable = failed, True
+            continue
         try:
             response = client.get(endpoint, params)
         except WooCommerceNotFound as error:  # the parent product is gone: nothing to read
@@ -506,8 +513,9 @@ def _current_read(*, client: WooCommerceClient, plans: list[_Plan], store_variat
                 plan.resolution = {"result": "not_found", "detail": str(error)[:300]}
             continue
         except WooCommerceError as error:
+            failed = f"{type(error).__name__}: {error}"
             for plan in group:
-                plan.error, plan.retryable = f"{type(error).__name__}: {error}", True
+                plan.error, plan.retryable = failed, True
             continue
         items = response.data if isinstance(response.data, list) else []
         found = {item.get("id"): item for item in items if isinstance(item, dict)}

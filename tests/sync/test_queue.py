@@ -263,28 +263,40 @@ def test_a_store_outage_retries_with_growing_delays_then_ends_dead_and_health_sa
     settings.SYNC_QUEUE_RETRY_BASE_SECONDS = 10
     _mirror_store(sandbox)
     product_id = next(iter(sandbox.catalog.products))
-    post(client, signed_delivery("order.created", _order((product_id, None, 1))))
+    variation_id, variation = next(iter(sandbox.catalog.variations.items()))
+    post(
+        client,
+        signed_delivery("order.created", _order((product_id, None, 1), (variation["parent_id"], variation_id, 1))),
+    )
     post(client, sample("product.created-simple"))  # needs no WooCommerce: applied during the outage
     sandbox.stop()
+    tries = []
 
     now = timezone.now()
     delays = []
     for _ in range(settings.SYNC_QUEUE_MAX_ATTEMPTS):
-        sync_queue_process_batch(worker="test", client=_client, now=now)
-        op = SyncOperation.objects.get(topic="order.created")
+        tries.append(sync_queue_process_batch(worker="test", client=_client, now=now, store_variations=lambda: True))
+        op = SyncOperation.objects.get(topic="order.created", object_kind="product")
         if op.state == OperationState.DEAD:
             break
         assert op.state == OperationState.FAILED and "WooCommerceUnavailable" in op.last_error
         delays.append((op.next_attempt_at - now).total_seconds())
-        now = op.next_attempt_at
+        # Both reads due again (their jitter differs), so each batch holds both.
+        now = max(SyncOperation.objects.filter(state="failed").values_list("next_attempt_at", flat=True))
 
     assert op.state == OperationState.DEAD and op.attempts == 4 and op.finished_at is not None
+    variation_op = SyncOperation.objects.get(topic="order.created", object_kind="variation")
+    assert (variation_op.state, variation_op.attempts) == (OperationState.DEAD, 4)
     assert len(delays) == 3
     assert 5 <= delays[0] <= 10 and 10 <= delays[1] <= 20 and 20 <= delays[2] <= 40  # base x 2^n, equal jitter
+    # Each batch called the store once (its attempts: 1 + WOOCOMMERCE_MAX_RETRIES): the variation's read is
+    # not tried against a store that has just failed.
+    assert [result.claimed for result in tries] == [3, 2, 2, 2]
+    assert [result.woocommerce_requests for result in tries] == [settings.WOOCOMMERCE_MAX_RETRIES + 1] * 4
     assert SyncOperation.objects.get(topic="product.created").state == OperationState.DONE
     health = client.get("/api/health/").json()
     assert health["status"] == "degraded"
-    assert health["queue"]["dead"] == 1 and "dead" in health["queue"]["degraded"]
+    assert health["queue"]["dead"] == 2 and "dead" in health["queue"]["degraded"]
 
     sync_operations_retry(ids=[op.id])  # the admin's retry action, once the store is back
     op.refresh_from_db()
