@@ -727,7 +727,7 @@ def _outcomes_record(plans: list[_Plan], *, worker: str, now: datetime, result: 
     for plan in plans:
         for op in plan.operations:
             op.leased_until = None
-            if plan.error is not None and (op is plan.final or op.id not in plan.superseded):
+            if plan.error is not None:  # all of them: the ones it replaced come back with it on the retry
                 op.last_error = plan.error[:2000]
                 if plan.retryable and op.attempts < max_attempts:
                     op.state = OperationState.FAILED

@@ -501,3 +501,23 @@ def test_a_processor_holding_an_earlier_operation_never_undoes_a_later_one_appli
     assert Product.objects.get(id=5330).status == "trash"
     trash = SyncOperation.objects.get(action="trash")
     assert SyncOperation.objects.get(id=held_by_a[0].id).resolution == {"result": "superseded", "by": trash.id}
+
+
+def test_operations_replaced_by_a_failed_read_come_back_with_it_and_nothing_is_lost(client, sandbox, settings):
+    _mirror_store(sandbox)
+    product_id = next(pid for pid, p in sandbox.catalog.products.items() if p["manage_stock"] is True)
+    stale = sandbox.catalog.product_payload(product_id) | {"date_modified_gmt": "2020-01-01T00:00:00"}
+    post(client, signed_delivery("product.updated", stale))
+    post(client, signed_delivery("order.created", _order((product_id, None, 1))))
+    sandbox.stop()
+
+    sync_queue_process_batch(worker="test", client=_client, store_variations=lambda: True)
+    assert list(SyncOperation.objects.values_list("state", flat=True)) == ["failed", "failed"]
+
+    sandbox.start()  # the store is back, on the same address
+    sandbox.catalog.sell(product_id, 3)
+    later = max(SyncOperation.objects.values_list("next_attempt_at", flat=True))
+    result = sync_queue_process_batch(worker="test", client=_client, now=later, store_variations=lambda: True)
+
+    assert (result.claimed, result.done) == (2, 2)
+    assert Product.objects.get(id=product_id).stock_quantity == sandbox.catalog.products[product_id]["stock_quantity"]
