@@ -258,15 +258,15 @@ class SandboxCatalog:
         self.categories: dict[int, dict] = {}
         self.tags: dict[int, dict] = {}
         self.version = 0
+        # Called as listener(topic, resource_id) for each webhook-worthy change, under the lock
+        # (``webhooks.WebhookDispatcher`` queues deliveries from it). Generation emits nothing.
+        self.listeners: list[Callable[[str, int], None]] = []
         self._last_post_id = 0
         self._last_term_id = 0
         self._runtime_rng = random.Random(seed + 1_000_003)
         self._queries: OrderedDict[tuple, list[int]] = OrderedDict()
         self._category_counts_version = -1
         self._offsets: dict[int, int] = {}
-        # Called as listener(topic, resource_id) for each webhook-worthy change, under the lock
-        # (``webhooks.WebhookDispatcher`` queues deliveries from it). Generation emits nothing.
-        self.listeners: list[Callable[[str, int], None]] = []
 
     # --- dates -------------------------------------------------------------------------------------
 

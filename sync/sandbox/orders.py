@@ -158,14 +158,14 @@ class SandboxOrders:
             meta = [
                 {"id": self._last_item_id * 10 + n, "key": a["name"].lower(), "value": a["option"],
                  "display_key": a["name"], "display_value": a["option"]}
-                for n, a in enumerate(source["attributes"])
+                for n, a in enumerate(_attributes(source))
             ]  # fmt: skip
         if reduced:
             meta.append(
                 {"id": self._last_item_id * 10 + 9, "key": "_reduced_stock", "value": str(quantity),
                  "display_key": "_reduced_stock", "display_value": str(quantity)}
             )  # fmt: skip
-        options = ", ".join(a["option"] for a in source["attributes"]) if variation_id else ""
+        options = ", ".join(a["option"] for a in _attributes(source)) if variation_id else ""
         return {
             "id": self._last_item_id,
             "name": f"{product['name']} - {options}" if options else product["name"],
@@ -250,6 +250,16 @@ def _positive_int(value: object, name: str, *, allow_zero: bool) -> int:
     if not isinstance(value, int) or value < 0 or (value == 0 and not allow_zero):
         raise OrderError("rest_invalid_param", f"Invalid parameter(s): {name} must be a positive integer.")
     return value
+
+
+def _attributes(item: dict) -> list[dict]:
+    """A variation's attributes with a name and an option (whatever a write stored there)."""
+    attributes = item.get("attributes")
+    if not isinstance(attributes, list):
+        return []
+    return [
+        {"name": str(a.get("name", "")), "option": str(a.get("option", ""))} for a in attributes if isinstance(a, dict)
+    ]
 
 
 def _decimal(value: object) -> Decimal:

@@ -8,8 +8,8 @@ the variations controller do on WooCommerce 11 (``shared/woocommerce-api-notes.m
   (after the catalog's lock is released, before the 201 is sent) and never shows the secret;
   ``DELETE webhooks/<id>`` needs ``force=true`` (else 501);
 - ``POST orders`` sells the stock of a paid order (:mod:`sync.sandbox.orders`);
-- ``PUT products/<p>/variations/<v>`` and ``POST products/<p>/variations/batch`` (≤ 100 items, per-item
-  errors, delete permanent) write variations.
+- ``POST products/<p>/variations``, ``PUT products/<p>/variations/<v>`` and
+  ``POST products/<p>/variations/batch`` (≤ 100 items, per-item errors, delete permanent) write variations.
 """
 
 from __future__ import annotations
@@ -93,6 +93,8 @@ def _store_routes() -> tuple[_Route, ...]:
         if route.name == "products/<id>/variations/<id>":
             methods = {**route.methods, "POST": "update_variation", "PUT": "update_variation"}
             route = _Route(route.name, route.pattern, {**methods, "PATCH": "update_variation"})
+        elif route.name == "products/<id>/variations":
+            route = _Route(route.name, route.pattern, {**route.methods, "POST": "create_variation"})
         routes.append(route)
     return (*routes, *STORE_ROUTES)
 
@@ -237,6 +239,12 @@ class StoreApi(WooCommerceApi):
 
     # --- variation writes ---------------------------------------------------------------------------
 
+    def _create_variation(self, request: ApiRequest, key: ApiKey | None, url: dict[str, int]) -> ApiResponse:
+        self._require_key(key, _CANNOT_CREATE)
+        if url["product_id"] not in self.catalog.products:
+            raise WpError("woocommerce_rest_product_invalid_id", "Invalid ID.", 404)
+        return self._json(self._create_variation_one(url["product_id"], _json_body(request), batch=False), status=201)
+
     def _update_variation(self, request: ApiRequest, key: ApiKey | None, url: dict[str, int]) -> ApiResponse:
         if self._variation_of(url["product_id"], url["id"]) is not None:
             self._require_key(key, _CANNOT_EDIT)
@@ -259,8 +267,9 @@ class StoreApi(WooCommerceApi):
             raise WpError("woocommerce_rest_product_invalid_id", "Invalid ID.", 404)
         result: dict[str, list] = {}
         if creates:
+            create = self._create_variation_one
             result["create"] = [
-                self._batch_item(lambda item=item: self._create_variation_one(parent_id, item), 0) for item in creates
+                self._batch_item(lambda item=item: create(parent_id, item, batch=True), 0) for item in creates
             ]
         if updates:
             result["update"] = [
@@ -296,10 +305,10 @@ class StoreApi(WooCommerceApi):
             raise WpError("rest_invalid_param", f"Invalid parameter(s): {error}", 400) from None
         return self.catalog.variation_dict(variation_id)
 
-    def _create_variation_one(self, parent_id: int, body: object) -> dict:
+    def _create_variation_one(self, parent_id: int, body: object, *, batch: bool) -> dict:
         if not isinstance(body, dict):
             raise WpError("rest_invalid_param", "Invalid parameter(s): body", 400)
-        fields = write_fields(body, None, batch=True)
+        fields = write_fields(body, None, batch=batch)
         try:
             variation_id = self.catalog.add_variation(parent_id, **fields)
         except (CatalogError, TypeError, ValueError) as error:

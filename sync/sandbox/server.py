@@ -20,14 +20,11 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
+from . import rest_store, webhooks, webhooks_control, write_meter
 from .catalog import CatalogError, SandboxCatalog, UnknownObject
 from .faults import FAULT_KINDS, FaultInjector, fault_page
 from .oauth import ApiKey, OAuthVerifier, php_build_query, php_parse_qs
 from .rest import JSON_CONTENT_TYPE, ApiRequest, ApiResponse, WooCommerceApi, encode_json
-from .rest_store import StoreApi
-from .webhooks import DELIVERY_TIMEOUT, WebhookDispatcher
-from .webhooks_control import webhook_control
-from .write_meter import WriteMeter
 
 logger = logging.getLogger("sync.sandbox")
 
@@ -67,11 +64,11 @@ class SandboxServer:
         *,
         permissions: str = "read_write",
         latency_ms: float = 0,
+        webhook_delivery_interval: float | None = None,
+        webhook_timeout: float = webhooks.DELIVERY_TIMEOUT,
         site_url: str | None = None,
         batch_limit: int = 100,
         page_limit: int | None = None,
-        webhook_delivery_interval: float | None = None,
-        webhook_timeout: float = DELIVERY_TIMEOUT,
     ) -> None:
         self.catalog = catalog
         self.host = host
@@ -94,11 +91,13 @@ class SandboxServer:
         self.api: WooCommerceApi | None = None
         # Webhooks (sync/sandbox/webhooks.py): queued by catalog changes, sent by deliver_webhooks() or,
         # with webhook_delivery_interval, by a background thread standing in for WP-Cron.
+        if webhook_delivery_interval is not None and not webhook_delivery_interval > 0:
+            raise ValueError("webhook_delivery_interval must be > 0 (or None)")
         self.webhook_delivery_interval = webhook_delivery_interval
-        self.webhooks = WebhookDispatcher(
+        self.webhooks = webhooks.WebhookDispatcher(
             catalog, site_url=lambda: self.url, stop_event=self._stop_event, timeout=webhook_timeout
         )
-        self.writes = WriteMeter()  # write latency and writes in flight (sync/sandbox/write_meter.py)
+        self.writes = write_meter.WriteMeter()  # write latency and writes in flight (sync/sandbox/write_meter.py)
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -112,7 +111,7 @@ class SandboxServer:
         self._httpd = httpd
         self.catalog.set_site_url(self.url)
         self.verifier = OAuthVerifier(self.url, self._keys)
-        self.api = StoreApi(
+        self.api = rest_store.StoreApi(
             self.catalog,
             self.verifier,
             store_variations=lambda: self.store_variations,
@@ -205,9 +204,9 @@ class SandboxServer:
 
     @property
     def stats(self) -> dict:
-        """``{"requests", "by_endpoint", "faults_injected", "by_status"}`` for API requests (a copy), plus
-        ``writes``, ``writes_in_flight`` and ``max_writes_in_flight`` (the most write requests seen at once)."""
+        """``{"requests", "by_endpoint", "faults_injected", "by_status"}`` for API requests (a copy)."""
         with self._stats_lock:
+            # writes, writes_in_flight, max_writes_in_flight: the most write requests seen at once.
             return {**copy.deepcopy(self._stats), **self.writes.stats()}
 
     def reset_stats(self) -> None:
@@ -240,8 +239,8 @@ class SandboxServer:
 
     @property
     def webhook_deliveries(self) -> list[dict]:
-        """Every delivery record so far (a copy)."""
-        return self.webhooks.describe()["deliveries"]
+        """Every delivery record so far, oldest first (a copy; the newest 100,000)."""
+        return self.webhooks.delivery_records()
 
     def create_order(self, **fields: object) -> dict:
         """``POST orders``: ``line_items=[{"product_id", "variation_id"?, "quantity"}]``, ``status``
@@ -352,7 +351,7 @@ class SandboxServer:
         route = (method, *[p if not p.isdigit() else "<id>" for p in parts])
         ids = [int(p) for p in parts if p.isdigit()]
         if parts and parts[0] in ("webhooks", "orders", "writes"):
-            return webhook_control(self, method, parts, data)
+            return webhooks_control.webhook_control(self, method, parts, data)
         if route == ("GET", "state"):
             return 200, self.state()
         if route == ("GET", "stats"):

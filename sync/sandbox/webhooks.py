@@ -27,7 +27,7 @@ import random
 import secrets
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -64,6 +64,8 @@ TOPIC_HOOKS: dict[str, list[str]] = {
     "product.deleted": ["wp_trash_post"],
     "product.restored": ["untrashed_post"],
 }
+# Records kept (a sandbox left running for days must not grow without bound).
+MAX_RECORDS = 100_000
 MAX_FAILURES = 5  # woocommerce_max_webhook_delivery_failures: disabled once the count is already above it
 DELIVERY_TIMEOUT = 60.0
 PING_TIMEOUT = 5.0
@@ -147,8 +149,8 @@ class WebhookDispatcher:
         self._webhooks: dict[int, Webhook] = {}
         self._ids = itertools.count(1)
         self._pending: OrderedDict[tuple[int, int], _Pending] = OrderedDict()
-        self.deliveries: list[dict] = []
-        self.pings: list[dict] = []
+        self.deliveries: deque[dict] = deque(maxlen=MAX_RECORDS)
+        self.pings: deque[dict] = deque(maxlen=MAX_RECORDS)
         self.faults = WebhookFaults()
         self._salt = secrets.token_bytes(16)
         self._thread: threading.Thread | None = None
@@ -406,6 +408,10 @@ class WebhookDispatcher:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+
+    def delivery_records(self) -> list[dict]:
+        with self._lock:
+            return [dict(d) for d in self.deliveries]
 
     # --- summary ------------------------------------------------------------------------------------
 

@@ -915,3 +915,24 @@ def test_write_latency_and_the_writes_in_flight_are_counted(sandbox):
     assert (stats["writes"], stats["writes_in_flight"], stats["max_writes_in_flight"]) == (5, 0, 5)
     assert elapsed >= 0.8  # max_writes_in_flight == 5: the latency is outside the catalog's lock
     assert all(sandbox.catalog.products[p]["regular_price"] == "1.50" for p in products)
+
+
+def test_a_variation_created_through_rest_is_delivered_as_itself(sandbox, receiver):
+    parent, _, _ = new_variable(sandbox)
+    add_webhook(sandbox, receiver, "product.created")
+    body = {"regular_price": "23.90", "attributes": [{"name": "Size", "option": "L"}]}
+
+    response = wc(sandbox).post(f"products/{parent}/variations", body)
+    missing = wc(sandbox).post("products/999999/variations", body)
+    sandbox.deliver_webhooks()
+
+    assert response.status_code == 201
+    assert missing.status_code == 404
+    created = json.loads(receiver.deliveries[0]["body"])
+    assert receiver.topics() == [("product.created", response.json()["id"])]
+    assert (created["type"], created["parent_id"], created["regular_price"]) == ("variation", parent, "23.90")
+
+
+def test_a_bad_delivery_interval_is_refused_before_anything_starts(make_sandbox):
+    with pytest.raises(ValueError, match="webhook_delivery_interval"):
+        make_sandbox(webhook_delivery_interval=0)

@@ -30,10 +30,10 @@ class Command(BaseCommand):
         "Run a WooCommerce REST API v3 sandbox store (a test double) on loopback: a seeded, realistically "
         "messy generated catalog served with WooCommerce's OAuth 1.0a, pagination, errors and quirks, plus "
         "a JSON control interface under /__sandbox__/ to edit, sell, trash, delete and inject faults or "
-        "latency while it runs. Registered webhooks (POST /wp-json/wc/v3/webhooks) are delivered as "
-        "WooCommerce 11 delivers them, signed, from a background queue (--webhook-interval). "
-        "Used by the demo (make run), benchmarks and staging setups; point "
+        "latency while it runs. Used by the demo (make run), benchmarks and staging setups; point "
         "WOOCOMMERCE_URL/KEY/SECRET at it. Runs until SIGINT or SIGTERM."
+        " Registered webhooks (POST /wp-json/wc/v3/webhooks) are delivered as WooCommerce 11 delivers them,"
+        " signed, from a background queue (--webhook-interval)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -57,6 +57,21 @@ class Command(BaseCommand):
             "--latency-ms", type=float, default=0, help="Delay added to every API response, in ms (default 0)."
         )
         parser.add_argument(
+            "--webhook-interval",
+            type=float,
+            default=5.0,
+            metavar="SECONDS",
+            help="Send the pending webhook deliveries every SECONDS, as WP-Cron does every 60 s on a real store "
+            "(default 5; 0 sends them only when POST /__sandbox__/webhooks/deliver asks).",
+        )
+        parser.add_argument(
+            "--webhook-timeout",
+            type=float,
+            default=60.0,
+            metavar="SECONDS",
+            help="Give up on a webhook delivery after SECONDS, counting a failure (default 60, as WooCommerce).",
+        )
+        parser.add_argument(
             "--page-limit",
             type=int,
             default=None,
@@ -78,21 +93,6 @@ class Command(BaseCommand):
             help="Site URL that OAuth signatures are checked against (default http://HOST:PORT).",
         )
         parser.add_argument(
-            "--webhook-interval",
-            type=float,
-            default=5.0,
-            metavar="SECONDS",
-            help="Send the pending webhook deliveries every SECONDS, as WP-Cron does every 60 s on a real store "
-            "(default 5; 0 sends them only when POST /__sandbox__/webhooks/deliver asks).",
-        )
-        parser.add_argument(
-            "--webhook-timeout",
-            type=float,
-            default=60.0,
-            metavar="SECONDS",
-            help="Give up on a webhook delivery after SECONDS, counting a failure (default 60, as WooCommerce).",
-        )
-        parser.add_argument(
             "--allow-remote",
             action="store_true",
             help="Allow binding a non-loopback address. The sandbox is a test double: never expose it.",
@@ -107,12 +107,12 @@ class Command(BaseCommand):
         share = float(options["variable_share"])  # type: ignore[arg-type]
         if products < 0 or categories < 1 or not 0 <= share <= 1:
             raise CommandError("--products must be >= 0, --categories >= 1 and --variable-share within 0..1")
-        if options["page_limit"] is not None and options["page_limit"] < 1:
-            raise CommandError("--page-limit must be >= 1")
         webhook_interval = float(options["webhook_interval"])  # type: ignore[arg-type]
         webhook_timeout = float(options["webhook_timeout"])  # type: ignore[arg-type]
         if not 0 <= webhook_interval <= 3600 or not 0 < webhook_timeout <= 600:
             raise CommandError("--webhook-interval must be within 0..3600 and --webhook-timeout within 0..600 (> 0)")
+        if options["page_limit"] is not None and options["page_limit"] < 1:
+            raise CommandError("--page-limit must be >= 1")
         if int(options["verbosity"]) >= 2:  # type: ignore[arg-type]
             logging.getLogger("sync.sandbox").setLevel(logging.DEBUG)
 
@@ -139,11 +139,11 @@ class Command(BaseCommand):
             consumer_key=str(options["consumer_key"] or settings.WOOCOMMERCE_CONSUMER_KEY),
             consumer_secret=str(options["consumer_secret"] or settings.WOOCOMMERCE_CONSUMER_SECRET),
             store_variations=not options["no_store_variations"],
+            webhook_delivery_interval=webhook_interval or None,
+            webhook_timeout=webhook_timeout,
             latency_ms=float(options["latency_ms"]),  # type: ignore[arg-type]
             page_limit=options["page_limit"],  # type: ignore[arg-type]
             site_url=options["site_url"] or None,  # type: ignore[arg-type]
-            webhook_delivery_interval=webhook_interval or None,
-            webhook_timeout=webhook_timeout,
         )
         try:
             server.start()
