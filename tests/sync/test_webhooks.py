@@ -314,3 +314,16 @@ def test_a_nul_character_in_a_string_is_dropped_not_a_500(client):
 
     assert response.status_code == 200
     assert SyncOperation.objects.get().payload["description"] == "beforeafter"
+
+
+# --- cost ---------------------------------------------------------------------------------------------------
+
+
+def test_a_product_delivery_costs_two_queries_and_a_duplicate_one(client, django_assert_num_queries):
+    delivery = sample("product.updated-price-edit")
+
+    # the context (mirror values, hot flag, known key) and the INSERT (+ the test transaction's savepoint)
+    with django_assert_num_queries(4):
+        assert post(client, delivery).status_code == 200
+    with django_assert_num_queries(1):
+        assert post(client, delivery).json()["duplicates"] == 1
