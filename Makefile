@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crushme
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: venv run test test-postgres test-sqlite lint format bench bench-sync bench-api bench-export clean deps deploy-check bench-memory bench-sync-limits
+.PHONY: venv run test test-postgres test-sqlite lint format bench bench-sync bench-api bench-export clean deps deploy-check bench-memory bench-sync-limits bench-queue
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -97,3 +97,8 @@ bench-auth: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
+
+## Sync queue: webhook ingest through gunicorn (wrk -c50) and applying 10,000 queued updates against the
+## one-at-a-time loop (docs/performance.md). BENCH_QUEUE_ARGS="--operations 2000 --duration 5" for a quick run.
+bench-queue: venv deps
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) bench/bench_queue.py $(BENCH_QUEUE_ARGS)

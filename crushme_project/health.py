@@ -6,6 +6,8 @@ Lives in the project package (not ``common``) because it reads the sync history:
   fatal, because the API falls back to the database. A scheduled sync that is overdue is reported
   the same way.
 - 503 when the database does not answer: nothing can be served.
+- The sync queue (webhooks) is reported the same way: ``degraded`` when its depth, the age of its
+  oldest waiting operation or its dead operations reach ``SYNC_QUEUE_DEGRADED_*``.
 - Never cached (``Cache-Control: no-store``), never throttled: monitors poll it.
 - ``?verbose`` adds versions and process figures, for staff sessions only; anyone else gets the plain answer.
 """
@@ -35,7 +37,7 @@ from rest_framework.views import APIView
 from common.cache import CACHE_ERRORS
 from common.db import database_pool_discard_idle
 from sync.models import SyncMode
-from sync.selectors import sync_run_last_succeeded_by_mode
+from sync.selectors import sync_queue_stats, sync_run_last_succeeded_by_mode
 
 # How old the last success of a scheduled mode may be before it counts as overdue: the timer's
 # period plus slack for the randomized delay and a long run. --full is never scheduled.
@@ -104,6 +106,27 @@ def _sync_freshness() -> dict[str, dict[str, Any]]:
     return freshness
 
 
+def _queue() -> dict[str, Any]:
+    """The sync queue: depth, oldest waiting operation, dead ones, and whether any is past its threshold."""
+    stats = sync_queue_stats(now=timezone.now())
+    age = stats.oldest_pending_age_seconds
+    problems = []
+    if stats.depth >= settings.SYNC_QUEUE_DEGRADED_DEPTH:
+        problems.append("depth")
+    if age is not None and age >= settings.SYNC_QUEUE_DEGRADED_AGE_SECONDS:
+        problems.append("oldest_pending_age")
+    if stats.dead >= settings.SYNC_QUEUE_DEGRADED_DEAD:
+        problems.append("dead")
+    return {
+        "depth": stats.depth,
+        "processing": stats.processing,
+        "failed": stats.failed,
+        "dead": stats.dead,
+        "oldest_pending_age_seconds": age,
+        "degraded": problems,
+    }
+
+
 def _verbose_figures() -> dict[str, Any]:
     process = psutil.Process()
     memory = process.memory_info()
@@ -160,11 +183,13 @@ class HealthApi(APIView):
             return self._no_store(Response(body, status=503))
         try:
             body["sync"] = _sync_freshness()
+            body["queue"] = _queue()
         except DatabaseError as exc:  # the database went away between the two queries
             body["checks"]["database"] = {"ok": False, "error": type(exc).__name__}
             body["status"] = "unavailable"
             return self._no_store(Response(body, status=503))
-        if not cache_check["ok"] or any(mode["overdue"] for mode in body["sync"].values()):
+        overdue = any(mode["overdue"] for mode in body["sync"].values())
+        if not cache_check["ok"] or overdue or body["queue"]["degraded"]:
             body["status"] = "degraded"
         if "verbose" in request.query_params and request.user.is_staff:
             body.update(_verbose_figures())

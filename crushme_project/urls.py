@@ -11,6 +11,8 @@ urlpatterns = [
     # Schema and docs: not throttled (a docs page loads the schema on every visit).
     path("api/schema/", SpectacularAPIView.as_view(throttle_classes=[]), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", throttle_classes=[]), name="api-docs"),
+    # Before the catalog: sync may import catalog, never the other way round.
+    path("api/", include("sync.urls")),
     path("api/", include("catalog.urls")),
 ]
 

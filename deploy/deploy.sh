@@ -6,12 +6,13 @@
 # The restart goes through sudo; allow exactly that in /etc/sudoers.d/crushme (docs/operations.md).
 #
 # Overridable for a staging copy or a test: CRUSHME_APP_DIR, CRUSHME_ENV_FILE, CRUSHME_SYSTEMCTL,
-# CRUSHME_SERVICE, CRUSHME_SKIP_PULL=1, CRUSHME_RELOAD=1 (graceful HUP instead of a restart).
+# CRUSHME_SERVICE, CRUSHME_QUEUE_SERVICE, CRUSHME_SKIP_PULL=1, CRUSHME_RELOAD=1 (graceful HUP instead of a restart).
 set -euo pipefail
 
 APP_DIR="${CRUSHME_APP_DIR:-/opt/crushme}"
 ENV_FILE="${CRUSHME_ENV_FILE:-/etc/crushme/crushme.env}"
 SERVICE="${CRUSHME_SERVICE:-crushme.service}"
+QUEUE_SERVICE="${CRUSHME_QUEUE_SERVICE:-crushme-queue.service}"
 read -r -a SYSTEMCTL <<<"${CRUSHME_SYSTEMCTL:-sudo systemctl}"
 PYTHON="$APP_DIR/.venv/bin/python"
 
@@ -63,4 +64,8 @@ else
   log "restarting $SERVICE"
   "${SYSTEMCTL[@]}" restart "$SERVICE"
 fi
+# The queue processor runs the new code too (after the migration); try-restart leaves it stopped
+# where it is not enabled. SIGTERM: it finishes its batch first.
+log "restarting $QUEUE_SERVICE if it runs"
+"${SYSTEMCTL[@]}" try-restart "$QUEUE_SERVICE"
 log "done"

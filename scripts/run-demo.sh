@@ -12,13 +12,18 @@ WEB_PORT=${WEB_PORT:-8000}
 export DJANGO_SETTINGS_MODULE=crushme_project.settings.base
 export DJANGO_DEBUG=${DJANGO_DEBUG:-true}
 export WOOCOMMERCE_URL="http://127.0.0.1:${SANDBOX_PORT}"
+# Webhooks: the sandbox store delivers its changes to this server; a processor applies them.
+WOOCOMMERCE_WEBHOOK_SECRET=${WOOCOMMERCE_WEBHOOK_SECRET:-$(.venv/bin/python -c "import secrets; print(secrets.token_urlsafe(32))")}
+export WOOCOMMERCE_WEBHOOK_SECRET
+export WOOCOMMERCE_WEBHOOK_DELIVERY_URL="http://127.0.0.1:${WEB_PORT}/api/webhooks/woocommerce/"
 mkdir -p var
 
 "$PY" manage.py migrate --noinput
 
 "$PY" manage.py woocommerce_sandbox --port "$SANDBOX_PORT" --products "$SANDBOX_PRODUCTS" >var/sandbox.log 2>&1 &
 sandbox_pid=$!
-trap 'kill "$sandbox_pid" 2>/dev/null || true' EXIT
+queue_pid=""
+trap 'kill "$sandbox_pid" $queue_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do
   if "$PY" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)" \
       "http://127.0.0.1:${SANDBOX_PORT}/__sandbox__/state" 2>/dev/null; then
@@ -33,6 +38,9 @@ for _ in $(seq 1 120); do
 done
 
 "$PY" manage.py sync_woocommerce --full
+"$PY" manage.py woocommerce_webhooks --install
+"$PY" manage.py process_sync_queue >var/queue.log 2>&1 &
+queue_pid=$!
 
 # A local admin account for the demo, with a fresh random password each run.
 password=$("$PY" -c "import secrets; print(secrets.token_urlsafe(12))")
@@ -52,7 +60,11 @@ CrushMe catalog is up on the embedded defaults (SQLite db.sqlite3, local-memory 
   Admin           http://127.0.0.1:${WEB_PORT}/admin/   user: demo   password: ${password}
                   (mirrored catalog and the sync history under "WooCommerce sync")
   Sandbox store   ${WOOCOMMERCE_URL}/wp-json/wc/v3/   control: ${WOOCOMMERCE_URL}/__sandbox__/state
-Try: .venv/bin/python manage.py sync_woocommerce --stock    (Ctrl-C stops the server and the sandbox)
+  Webhooks        the sandbox delivers every 5 s to /api/webhooks/woocommerce/; the queue processor
+                  (log: var/queue.log) applies them; the queue is under "Sync operations" in the admin
+Try: .venv/bin/python manage.py sync_woocommerce --stock    (Ctrl-C stops the server, the processor and the sandbox)
+     curl -X POST ${WOOCOMMERCE_URL}/__sandbox__/orders -d '{"line_items": [{"product_id": <id>, "quantity": 2}]}'
+     (local-memory cache: the API may show a change only after its cache TTL; Redis shares the invalidation)
 
 INFO
 

@@ -278,6 +278,33 @@ SYNC_MASS_DELETE_MIN_COUNT = env.int("SYNC_MASS_DELETE_MIN_COUNT", default=10)
 # (and always at the end of a run that changed something).
 SYNC_CACHE_BUMP_INTERVAL_SECONDS = env.int("SYNC_CACHE_BUMP_INTERVAL_SECONDS", default=60)
 
+# --- Webhooks and the sync queue (near-real-time mirror) ---------------------
+# The secret WooCommerce signs deliveries with (set the same one in every webhook: `manage.py
+# woocommerce_webhooks --install`). Empty: every delivery is refused with 401.
+WOOCOMMERCE_WEBHOOK_SECRET = env("WOOCOMMERCE_WEBHOOK_SECRET", default="")
+# Where the store delivers (this site's /api/webhooks/woocommerce/ behind nginx, on 443: WordPress
+# delivers only to ports 80, 443 and 8080); `woocommerce_webhooks` installs and checks against it.
+WOOCOMMERCE_WEBHOOK_DELIVERY_URL = env("WOOCOMMERCE_WEBHOOK_DELIVERY_URL", default="")
+# Larger bodies are refused with 413 (a product payload is ~5 KB; nginx has its own limit).
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=2 * 1024 * 1024)
+# An operation is given up ("dead") after this many failed attempts; retries back off
+# exponentially from SYNC_QUEUE_RETRY_BASE_SECONDS up to SYNC_QUEUE_RETRY_MAX_SECONDS, with jitter.
+SYNC_QUEUE_MAX_ATTEMPTS = env.int("SYNC_QUEUE_MAX_ATTEMPTS", default=8)
+SYNC_QUEUE_RETRY_BASE_SECONDS = env.float("SYNC_QUEUE_RETRY_BASE_SECONDS", default=10.0)
+SYNC_QUEUE_RETRY_MAX_SECONDS = env.float("SYNC_QUEUE_RETRY_MAX_SECONDS", default=1800.0)
+# Operations one processor claims at a time, and how long its claim (lease) lasts: a processor
+# killed mid-batch loses nothing, its operations are claimed again once the lease runs out.
+SYNC_QUEUE_BATCH_SIZE = env.int("SYNC_QUEUE_BATCH_SIZE", default=200)
+SYNC_QUEUE_LEASE_SECONDS = env.int("SYNC_QUEUE_LEASE_SECONDS", default=300)
+# How often an idle processor looks for due operations.
+SYNC_QUEUE_POLL_SECONDS = env.float("SYNC_QUEUE_POLL_SECONDS", default=0.5)
+# Done operations older than this are pruned (the processor does it hourly; --prune-days by hand).
+SYNC_QUEUE_PRUNE_DAYS = env.int("SYNC_QUEUE_PRUNE_DAYS", default=14)
+# /api/health/ says "degraded" past any of these: pending operations, age of the oldest due one, dead ones.
+SYNC_QUEUE_DEGRADED_DEPTH = env.int("SYNC_QUEUE_DEGRADED_DEPTH", default=5000)
+SYNC_QUEUE_DEGRADED_AGE_SECONDS = env.int("SYNC_QUEUE_DEGRADED_AGE_SECONDS", default=300)
+SYNC_QUEUE_DEGRADED_DEAD = env.int("SYNC_QUEUE_DEGRADED_DEAD", default=1)
+
 # --- WooCommerce reads inside an API request (live stock, on-demand products) -------
 # ?real_time_stock=true: total time budget, then the answer comes from the mirror.
 LIVE_STOCK_TIMEOUT_SECONDS = env.float("LIVE_STOCK_TIMEOUT_SECONDS", default=2.0)

@@ -456,7 +456,7 @@ class _Failure:
 
 
 class WooCommerceClient:
-    """A WooCommerce REST API v3 client for read-only catalog sync (GET only).
+    """A WooCommerce REST API v3 client: reads for the catalog sync, and :meth:`write` (webhook setup).
 
     Every call makes at most ``max_retries + 1`` HTTP attempts. Transient failures (timeouts, connection
     errors, 5xx, 429, malformed 2xx bodies) are retried after an exponential, jittered backoff capped at
@@ -594,6 +594,26 @@ class WooCommerceClient:
         """
         return self._request(_clean_endpoint(endpoint), encode_params(params), timeout, max_retries, False)
 
+    def write(
+        self,
+        method: str,
+        endpoint: str,
+        data: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> WooResponse:
+        """POST, PUT or DELETE ``endpoint`` with a JSON body; errors as :meth:`get`.
+
+        A POST is never retried (it may have been applied before the connection failed); PUT and
+        DELETE are idempotent and retried like a GET.
+        """
+        method = method.upper()
+        if method not in ("POST", "PUT", "DELETE"):
+            raise ValueError(f"write method must be POST, PUT or DELETE, got {method!r}")
+        retries = 0 if method == "POST" else None
+        return self._request(
+            _clean_endpoint(endpoint), encode_params(params), None, retries, False, method=method, data=data
+        )
+
     def get_page(self, endpoint: str, *, page: int, per_page: int, params: Mapping[str, Any] | None = None) -> Page:
         """One page of a collection. ``per_page`` must be 1..100 and ``page`` ≥ 1 (``ValueError`` otherwise).
 
@@ -669,6 +689,9 @@ class WooCommerceClient:
         timeout: float | None,
         max_retries: int | None,
         expect_list: bool,
+        *,
+        method: str = "GET",
+        data: Mapping[str, Any] | None = None,
     ) -> WooResponse:
         read_timeout = self.timeout if timeout is None else float(timeout)
         if read_timeout <= 0:
@@ -678,9 +701,9 @@ class WooCommerceClient:
         if retries < 0:
             raise ValueError(f"max_retries must be 0 or more, got {max_retries!r}")
         attempts = retries + 1
-        label = f"GET {endpoint}" + (f"?{_summarize_params(query)}" if query else "")
+        label = f"{method} {endpoint}" + (f"?{_summarize_params(query)}" if query else "")
         for attempt in range(1, attempts + 1):
-            outcome = self._attempt(endpoint, query, timeouts, attempt, attempts, expect_list)
+            outcome = self._attempt(endpoint, query, timeouts, attempt, attempts, expect_list, method=method, data=data)
             if isinstance(outcome, WooResponse):
                 return outcome
             if not outcome.retryable or attempt == attempts:
@@ -706,12 +729,18 @@ class WooCommerceClient:
         attempt: int,
         attempts: int,
         expect_list: bool,
+        *,
+        method: str = "GET",
+        data: Mapping[str, Any] | None = None,
     ) -> WooResponse | _Failure:
         with self._lock:
             self._requests_sent += 1
         started = time.monotonic()
         try:
-            response = self._api.get(endpoint, params=query, timeout=timeouts)
+            if method == "GET":
+                response = self._api.get(endpoint, params=query, timeout=timeouts)
+            else:
+                response = self._api._API__request(method, endpoint, data, params=query, timeout=timeouts)
             body = response.content  # read now: a drop mid-body surfaces here, and the connection goes back
         except requests.Timeout as exc:
             return self._log_failure(
@@ -741,7 +770,8 @@ class WooCommerceClient:
         level = logging.DEBUG if isinstance(outcome, WooResponse) else logging.WARNING
         logger.log(
             level,
-            "woocommerce GET %s params=%s status=%d elapsed_ms=%.0f attempt=%d/%d",
+            "woocommerce %s %s params=%s status=%d elapsed_ms=%.0f attempt=%d/%d",
+            method,
             endpoint,
             _summarize_params(query) or "-",
             status,

@@ -91,7 +91,7 @@ def test_deploy_sh_is_strict_and_never_starts_a_sync():
 @requires_postgres
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_deploy_runs_every_step_and_restarts_only_the_web_service(tmp_path):
+def test_deploy_runs_every_step_and_restarts_only_the_web_service_and_the_queue_processor(tmp_path):
     env_file = tmp_path / "crushme.env"
     static_root = tmp_path / "static"
     _write_env_file(env_file, database_url=postgres_url(name=connection.settings_dict["NAME"]), static_root=static_root)
@@ -100,7 +100,7 @@ def test_deploy_runs_every_step_and_restarts_only_the_web_service(tmp_path):
     result, systemctl_calls = _run_deploy(tmp_path, env_file=env_file)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert systemctl_calls == ["restart crushme.service"]
+    assert systemctl_calls == ["restart crushme.service", "try-restart crushme-queue.service"]
     assert (static_root / "admin" / "css" / "base.css").exists()  # collectstatic ran
     # /api/docs/ works offline: Swagger UI is among the files nginx serves from disk.
     assert (static_root / "drf_spectacular_sidecar" / "swagger-ui-dist" / "swagger-ui-bundle.js").exists()

@@ -329,3 +329,44 @@ def test_bad_requests_through_nginx_get_the_apps_json(site_in_front_of_gunicorn,
     assert headers["content-type"] == "application/json"
     assert json.loads(body)["code"] == code
     assert json.loads(body)["data"]["status"] == status
+
+
+# --- The webhook location ------------------------------------------------------------------------------
+
+
+def test_webhook_location_limits_the_body_and_is_never_cached():
+    text = SITE.read_text()
+    location = text[text.index("location = /api/webhooks/woocommerce/ {") :]
+    location = location[: location.index("}")]
+
+    assert "client_max_body_size 2m;" in location  # = WEBHOOK_MAX_BODY_BYTES
+    assert "proxy_cache off;" in location
+    assert 'add_header Cache-Control "no-store" always;' in location
+    assert "proxy_pass http://crushme_gunicorn;" in location
+
+
+def _https_post(port: int, path: str, body: bytes, headers: dict[str, str]) -> http.client.HTTPResponse:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=15)
+    conn.request("POST", path, body=body, headers={"Host": "crushme.example.com", **headers})
+    response = conn.getresponse()
+    response.body = response.read()
+    conn.close()
+    return response
+
+
+def test_webhooks_through_nginx_the_ping_passes_and_a_3_mb_body_stops_at_nginx(site_in_front_of_gunicorn):
+    port = site_in_front_of_gunicorn["https"]
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+
+    ping = _https_post(port, "/api/webhooks/woocommerce/", b"webhook_id=15", form)
+    too_big = _https_post(
+        port, "/api/webhooks/woocommerce/", b"x" * (3 * 1024 * 1024), {"Content-Type": "application/json"}
+    )
+
+    assert ping.status == 200 and ping.body == b""
+    assert ping.headers.get_all("Cache-Control") == ["no-store"]
+    assert too_big.status == 413
+    assert b"nginx" in too_big.body  # refused by nginx: gunicorn never read it

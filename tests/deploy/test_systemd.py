@@ -57,10 +57,13 @@ def _unit(name: str) -> configparser.ConfigParser:
 
 def test_the_expected_units_exist():
     assert UNITS == [
+        "crushme-queue.service",
         "crushme-sync-categories.timer",
         "crushme-sync-products.timer",
         "crushme-sync-stock.timer",
         "crushme-sync@.service",
+        "crushme-webhooks-check.service",
+        "crushme-webhooks-check.timer",
         "crushme.service",
     ]
 
@@ -167,3 +170,36 @@ def test_timer_calendars_mean_what_the_guide_says(mode, expected_next):
 
 def test_full_sync_is_never_scheduled():
     assert not any("full" in name for name in UNITS if name.endswith(".timer"))
+
+
+def test_queue_processor_always_runs_under_the_sync_units_limits():
+    queue = _unit("crushme-queue.service")
+    service, sync = queue["Service"], _unit("crushme-sync@.service")["Service"]
+
+    assert service["Type"] == "simple"
+    assert service["Restart"] == "always"
+    assert queue["Unit"]["StartLimitIntervalSec"] == "0"  # never gives up restarting
+    assert service["ExecStart"] == f"{INSTALL_DIR}/.venv/bin/python {INSTALL_DIR}/manage.py process_sync_queue"
+    assert service["KillSignal"] == "SIGTERM"  # finishes its batch, exits 0
+    for limit in ("Nice", "CPUWeight", "CPUQuota", "IOSchedulingClass", "IOWeight", "MemoryHigh", "MemoryMax"):
+        assert service[limit] == sync[limit], limit
+    assert "DB_POOL_ENABLED=false" in (UNIT_DIR / "crushme-queue.service").read_text()
+    assert service["User"] == "crushme" and service["NoNewPrivileges"] == "true"
+    assert queue["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_webhooks_are_checked_daily():
+    timer = _unit("crushme-webhooks-check.timer")["Timer"]
+    service = _unit("crushme-webhooks-check.service")["Service"]
+
+    assert timer["Unit"] == "crushme-webhooks-check.service" and timer["Persistent"] == "true"
+    assert service["Type"] == "oneshot"
+    assert service["ExecStart"].endswith("manage.py woocommerce_webhooks --check")
+    result = subprocess.run(
+        [_systemd_analyze(), "calendar", "--base-time=2026-01-07 12:00:00 UTC", f"{timer['OnCalendar']} UTC"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "Next elapse: Thu 2026-01-08 07:30:00 UTC" in result.stdout

@@ -1,0 +1,924 @@
+"""The sync queue: enqueue, claim, apply and retire ``SyncOperation`` rows.
+
+WooCommerce -> mirror (webhooks) is handled here; mirror -> WooCommerce (staff edits, stock imports)
+will reuse the same rows, claim and retry machinery.
+
+Claiming
+    A processor first returns expired leases to the queue (a processor killed with SIGKILL leaves
+    ``processing`` rows whose ``leased_until`` passes), then claims up to ``limit`` due rows in
+    ``sort_at`` order with ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL; on SQLite the
+    IMMEDIATE transaction serialises claimers), plus every other claimable row on the same objects
+    (coalescing: all of one object's pending operations are handled together). Claimed rows get
+    ``state=processing``, a lease and ``attempts + 1`` in the same transaction.
+
+Priorities (``sort_at``)
+    ``sort_at = created_at - head start``: a row is claimed as if it had arrived that many seconds
+    earlier. Stock changes get ``PRIORITY_STOCK`` seconds, price changes ``PRIORITY_PRICE``,
+    anything else 0; an object with an order or at least ``HOT_OPERATIONS`` operations in the last
+    ``HOT_WINDOW`` gets ``PRIORITY_HOT`` more. Because the head start is bounded, age always wins in
+    the end: an operation waits at most ``PRIORITY_STOCK + PRIORITY_HOT`` seconds behind later
+    arrivals, so nothing starves. ``sort_at`` is fixed at enqueue time, which keeps the claim query
+    on one index (``syncop_claim_idx``).
+
+Applying (one batch)
+    Per object, the operations are reduced to one outcome in arrival order: a full payload
+    (``upsert``), a trash, or a read of the current values from WooCommerce (``refresh``, for an
+    order's line items) unless a payload that arrived after the order is in the batch. Reads are
+    one ``include=`` request per 100 ids. Then, in one transaction holding a per-object lock
+    (PostgreSQL advisory locks, so two processors never interleave on one object), payloads older
+    than the mirror's ``date_modified_gmt`` are ignored (the newest wins; equal timestamps are
+    applied, WooCommerce's are whole seconds) and the rest go through the same parsing and upsert
+    code as ``sync_woocommerce``. The catalog cache is bumped once per batch that changed something.
+
+Failures
+    A WooCommerce failure (outage, timeout, 429, 5xx, refused credentials) fails only the operations
+    that needed WooCommerce: they are retried after an exponential, jittered backoff and end
+    ``dead`` after ``SYNC_QUEUE_MAX_ATTEMPTS`` attempts. A payload that does not parse ends ``dead``
+    at once (retrying cannot fix it); a variation whose product is not mirrored yet is retried. A
+    database error while writing the batch is retried object by object, so one bad item fails only
+    its own operations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
+from django.db.models import Count, F, Max, Q
+from django.utils import timezone
+
+from catalog.models import Product, ProductStatus, ProductVariation
+from common.cache import catalog_version_bump
+from sync.models import (
+    CLAIMABLE_STATES,
+    OperationAction,
+    OperationObject,
+    OperationOrigin,
+    OperationState,
+    SyncOperation,
+)
+from sync.services.products import (
+    MAX_PER_PAGE,
+    PRODUCTS,
+    VARIATIONS,
+    product_records_parse,
+    product_upsert_page,
+    store_variations_supported,
+    variation_records_parse,
+    variation_upsert_page,
+)
+from sync.services.results import WriteResult
+from sync.woocommerce.client import WooCommerceClient, WooCommerceError, WooCommerceNotFound
+
+logger = logging.getLogger(__name__)
+
+# Head starts in seconds (see the module docstring and docs/operations.md).
+PRIORITY_STOCK = 120
+PRIORITY_PRICE = 60
+PRIORITY_OTHER = 0
+PRIORITY_HOT = 60
+HOT_WINDOW = timedelta(days=7)  # the seed's window
+HOT_OPERATIONS = 5
+
+STOCK_VALUE_FIELDS = ("manage_stock", "stock_quantity", "stock_status")
+PRICE_VALUE_FIELDS = ("price", "regular_price", "sale_price", "on_sale")
+TRACKED_FIELDS = (*STOCK_VALUE_FIELDS, *PRICE_VALUE_FIELDS)
+
+_ObjectKey = tuple[str, int]
+
+
+# --- enqueue ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OperationSpec:
+    """One operation to enqueue (see ``SyncOperation`` for the fields)."""
+
+    object_kind: str
+    object_id: int
+    action: str
+    dedupe_key: str
+    origin: str = OperationOrigin.WEBHOOK
+    parent_id: int | None = None
+    topic: str = ""
+    payload: dict | None = None
+    modified_at: datetime | None = None
+    base_values: dict = field(default_factory=dict)
+    new_values: dict = field(default_factory=dict)
+    priority: int = PRIORITY_OTHER
+
+    @property
+    def key(self) -> _ObjectKey:
+        return (self.object_kind, self.object_id)
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueResult:
+    created: int
+    duplicates: int
+
+
+def dedupe_key_make(*parts: str | bytes | int) -> str:
+    """A stable key from the parts (bytes as they are, the rest as text)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part if isinstance(part, bytes) else str(part).encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def json_value(value: Any) -> Any:
+    """A model value as JSON: decimals as normalised strings (exact; ``30.000000`` and ``30`` are
+    the same ``"30"``), datetimes as ISO 8601."""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def priority_for_change(*, base: dict[str, Any], new: dict[str, Any]) -> int:
+    """Stock before price before everything else: which tracked fields differ from ``base``.
+
+    With no ``base`` (the object is not mirrored yet) a new object counts as a stock change: it
+    becomes sellable.
+    """
+    if not base:
+        return PRIORITY_STOCK
+    if any(base.get(name) != new.get(name) for name in STOCK_VALUE_FIELDS):
+        return PRIORITY_STOCK
+    if any(base.get(name) != new.get(name) for name in PRICE_VALUE_FIELDS):
+        return PRIORITY_PRICE
+    return PRIORITY_OTHER
+
+
+def _hot_objects(keys: Iterable[_ObjectKey], *, now: datetime) -> set[_ObjectKey]:
+    """Objects with an order or at least HOT_OPERATIONS operations in the last HOT_WINDOW (one query)."""
+    by_kind: dict[str, set[int]] = defaultdict(set)
+    for kind, object_id in keys:
+        by_kind[kind].add(object_id)
+    if not by_kind:
+        return set()
+    condition = Q()
+    for kind, ids in by_kind.items():
+        condition |= Q(object_kind=kind, object_id__in=ids)
+    rows = (
+        SyncOperation.objects.filter(condition, created_at__gte=now - HOT_WINDOW)
+        .values("object_kind", "object_id")
+        .annotate(total=Count("id"), orders=Count("id", filter=Q(topic__startswith="order.")))
+    )
+    return {
+        (row["object_kind"], row["object_id"]) for row in rows if row["orders"] > 0 or row["total"] >= HOT_OPERATIONS
+    }
+
+
+def _operation_row(spec: OperationSpec, *, hot: bool, now: datetime) -> SyncOperation:
+    priority = spec.priority + (PRIORITY_HOT if hot else 0)
+    return SyncOperation(
+        origin=spec.origin,
+        object_kind=spec.object_kind,
+        object_id=spec.object_id,
+        parent_id=spec.parent_id,
+        action=spec.action,
+        topic=spec.topic,
+        payload=spec.payload,
+        modified_at=spec.modified_at,
+        base_values=spec.base_values,
+        new_values=spec.new_values,
+        dedupe_key=spec.dedupe_key,
+        priority=priority,
+        sort_at=now - timedelta(seconds=priority),
+        state=OperationState.PENDING,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+def sync_operations_enqueue(*, specs: Sequence[OperationSpec], now: datetime | None = None) -> EnqueueResult:
+    """Insert the operations whose dedupe key is new; duplicates are skipped (``ON CONFLICT DO NOTHING``).
+
+    Three queries whatever the count: the known keys, the hot-object lookup, the insert. Never raises
+    for a duplicate, including one inserted concurrently by another request.
+    """
+    if not specs:
+        return EnqueueResult(created=0, duplicates=0)
+    now = now or timezone.now()
+    unique: dict[str, OperationSpec] = {}
+    for spec in specs:
+        unique.setdefault(spec.dedupe_key, spec)
+    known = set(SyncOperation.objects.filter(dedupe_key__in=unique).values_list("dedupe_key", flat=True))
+    fresh = [spec for key, spec in unique.items() if key not in known]
+    if not fresh:
+        return EnqueueResult(created=0, duplicates=len(specs))
+    hot = _hot_objects((spec.key for spec in fresh), now=now)
+    SyncOperation.objects.bulk_create(
+        [_operation_row(spec, hot=spec.key in hot, now=now) for spec in fresh], ignore_conflicts=True
+    )
+    return EnqueueResult(created=len(fresh), duplicates=len(specs) - len(fresh))
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectContext:
+    """What the receiver needs to know about one object before queueing a payload for it."""
+
+    base_values: dict[str, Any]  # the mirror's tracked values ({} when not mirrored)
+    hot: bool
+    known: bool  # the dedupe key is already queued
+
+
+def _raw_value(field: models.Field, value: Any) -> Any:
+    """A raw cursor's value as the ORM would give it (SQLite hands decimals back as int or float and
+    booleans as 0/1; repr() of a float keeps what was stored)."""
+    if value is None:
+        return None
+    kind = field.get_internal_type()
+    if kind == "DecimalField" and not isinstance(value, Decimal):
+        return Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+    if kind == "BooleanField":
+        return bool(value)
+    return value
+
+
+def object_context_get(*, kind: str, object_id: int, dedupe_key: str, now: datetime) -> ObjectContext:
+    """The mirror's values, the hot flag and whether ``dedupe_key`` is known, in ONE round trip.
+
+    The receiver's latency is mostly round trips to the database (each one waits for the scheduler
+    on a busy host), so this is raw SQL with scalar subqueries that PostgreSQL and SQLite both run.
+    """
+    model = ProductVariation if kind == OperationObject.VARIATION else Product
+    quote = connection.ops.quote_name
+    operations = quote(SyncOperation._meta.db_table)
+    columns = ", ".join(f"m.{quote(model._meta.get_field(name).column)}" for name in TRACKED_FIELDS)
+    sql = (
+        f"SELECT (SELECT COUNT(*) FROM {operations} WHERE object_kind = %s AND object_id = %s AND created_at >= %s), "
+        f"(SELECT COUNT(*) FROM {operations} WHERE object_kind = %s AND object_id = %s AND created_at >= %s "
+        f"AND topic LIKE %s), "
+        f"(SELECT COUNT(*) FROM {operations} WHERE dedupe_key = %s), m.{quote(model._meta.pk.column)}, {columns} "
+        f"FROM (SELECT 1 AS one) AS one LEFT JOIN {quote(model._meta.db_table)} AS m "
+        f"ON m.{quote(model._meta.pk.column)} = %s"
+    )
+    since = now - HOT_WINDOW
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [kind, object_id, since, kind, object_id, since, "order.%", dedupe_key, object_id])
+        total, orders, known, mirrored_id, *values = cursor.fetchone()
+    base: dict[str, Any] = {}
+    if mirrored_id is not None:
+        for name, value in zip(TRACKED_FIELDS, values, strict=True):
+            base[name] = json_value(_raw_value(model._meta.get_field(name), value))
+    return ObjectContext(base_values=base, hot=orders > 0 or total >= HOT_OPERATIONS, known=known > 0)
+
+
+def sync_operation_insert(*, spec: OperationSpec, hot: bool, now: datetime | None = None) -> bool:
+    """Insert one operation in one statement; False when its dedupe key is already queued.
+
+    Outside a transaction the INSERT is the only round trip (no BEGIN/COMMIT around it); inside one
+    (tests, a caller's atomic block) a savepoint keeps a duplicate from breaking it.
+    """
+    row = _operation_row(spec, hot=hot, now=now or timezone.now())
+    try:
+        if connection.in_atomic_block:
+            with transaction.atomic():
+                row.save(force_insert=True)
+        else:
+            row.save(force_insert=True)
+    except IntegrityError:
+        return False
+    return True
+
+
+# --- claim ------------------------------------------------------------------------------------------------
+
+
+def sync_operations_expire_leases(*, now: datetime) -> int:
+    """Return operations whose lease ran out (their processor died) to the queue; returns how many.
+
+    They keep their attempt count, so an operation that kills every processor that takes it ends
+    ``dead`` instead of looping.
+    """
+    expired = SyncOperation.objects.filter(state=OperationState.PROCESSING, leased_until__lt=now)
+    dead = expired.filter(attempts__gte=settings.SYNC_QUEUE_MAX_ATTEMPTS).update(
+        state=OperationState.DEAD,
+        leased_until=None,
+        last_error="the lease ran out on its last attempt (its processor died or hung)",
+        finished_at=now,
+    )
+    retried = expired.update(
+        state=OperationState.FAILED,
+        leased_until=None,
+        next_attempt_at=now,
+        last_error="the lease ran out (its processor died or hung): claimed again",
+    )
+    if dead or retried:
+        logger.warning("sync queue: %d expired lease(s) returned to the queue, %d dead", retried, dead)
+    return retried + dead
+
+
+def _lock_skipping(queryset):
+    if connection.features.has_select_for_update_skip_locked:
+        return queryset.select_for_update(skip_locked=True)
+    return queryset  # SQLite: the IMMEDIATE transaction already serialises writers
+
+
+def sync_operations_claim(
+    *, worker: str, limit: int, now: datetime, lease_seconds: int | None = None
+) -> list[SyncOperation]:
+    """Claim up to ``limit`` due operations and every other claimable one on the same objects.
+
+    Locks with ``FOR UPDATE SKIP LOCKED`` (rows another processor is claiming are skipped, never
+    waited for), sets ``processing``, the lease and ``attempts + 1``, commits. Returns the claimed
+    rows in arrival order.
+    """
+    lease = timedelta(seconds=lease_seconds or settings.SYNC_QUEUE_LEASE_SECONDS)
+    with transaction.atomic():
+        due = SyncOperation.objects.filter(state__in=CLAIMABLE_STATES, next_attempt_at__lte=now).order_by(
+            "sort_at", "id"
+        )
+        first = list(_lock_skipping(due).values_list("id", "object_kind", "object_id")[:limit])
+        if not first:
+            return []
+        ids = {row[0] for row in first}
+        by_kind: dict[str, set[int]] = defaultdict(set)
+        for _, kind, object_id in first:
+            by_kind[kind].add(object_id)
+        same_objects = Q()
+        for kind, object_ids in by_kind.items():
+            same_objects |= Q(object_kind=kind, object_id__in=object_ids)
+        siblings = SyncOperation.objects.filter(same_objects, state__in=CLAIMABLE_STATES).exclude(id__in=ids)
+        ids.update(_lock_skipping(siblings).values_list("id", flat=True))
+        SyncOperation.objects.filter(id__in=ids).update(
+            state=OperationState.PROCESSING,
+            leased_until=now + lease,
+            leased_by=worker,
+            attempts=F("attempts") + 1,
+        )
+    return list(SyncOperation.objects.filter(id__in=ids).order_by("id"))
+
+
+# --- plan -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """What one object's claimed operations come to."""
+
+    kind: str
+    object_id: int
+    parent_id: int | None
+    operations: list[SyncOperation]
+    final: SyncOperation | None  # the operation whose effect is applied; None: nothing to do
+    carrier: SyncOperation | None = None  # a trash's newest payload, written before the trash
+    payload: dict | None = None  # the payload to upsert (the final op's, or read from WooCommerce)
+    trash: bool = False
+    superseded: dict[int, int] = field(default_factory=dict)  # op id -> the op that replaced it
+    resolution: dict[str, Any] = field(default_factory=dict)  # for the final op
+    error: str | None = None
+    retryable: bool = True
+
+    @property
+    def key(self) -> _ObjectKey:
+        return (self.kind, self.object_id)
+
+
+def _plan_object(operations: list[SyncOperation]) -> _Plan:
+    """Reduce one object's operations (in arrival order) to one outcome.
+
+    Between payloads the newest ``date_modified_gmt`` wins (an older one arriving later is ignored;
+    equal ones are applied in arrival order). The last operation to arrive decides the outcome: a
+    payload is written; a trash writes the newest payload first (the mirror then knows the product
+    it hides) and trashes it; an order's read replaces the payloads before it, while a payload
+    arriving after the order was built after the sale and makes the read unnecessary.
+    """
+    first = operations[0]
+    parent_id = next((op.parent_id for op in operations if op.parent_id), None)
+    plan = _Plan(
+        kind=first.object_kind, object_id=first.object_id, parent_id=parent_id, operations=operations, final=None
+    )
+    final: SyncOperation | None = None
+    newest: SyncOperation | None = None  # the newest payload
+    for op in operations:
+        if op.action not in (OperationAction.UPSERT, OperationAction.TRASH, OperationAction.REFRESH):
+            plan.error, plan.retryable = f"no handler for the action {op.action!r} yet", False
+            continue
+        if op.action == OperationAction.UPSERT:
+            if (
+                newest is not None
+                and op.modified_at is not None
+                and newest.modified_at is not None
+                and op.modified_at < newest.modified_at
+            ):
+                plan.superseded[op.id] = newest.id  # older than a payload already seen
+                continue
+            newest = op
+        final = op
+    if final is None:
+        return plan
+    plan.final = final
+    if final.action == OperationAction.UPSERT:
+        plan.payload = final.payload
+    elif final.action == OperationAction.TRASH:
+        plan.trash = True
+        if newest is not None:
+            plan.carrier = newest
+            plan.payload = newest.payload
+    for op in operations:
+        if op.id not in plan.superseded and op is not final and op is not plan.carrier:
+            plan.superseded[op.id] = final.id
+    return plan
+
+
+def _plans_make(operations: list[SyncOperation]) -> list[_Plan]:
+    grouped: dict[_ObjectKey, list[SyncOperation]] = defaultdict(list)
+    for op in operations:
+        grouped[(op.object_kind, op.object_id)].append(op)
+    return [_plan_object(sorted(ops, key=lambda op: op.id)) for ops in grouped.values()]
+
+
+# --- reads from WooCommerce (orders) ------------------------------------------------------------------------
+
+
+def _chunks(ids: list[int], size: int = MAX_PER_PAGE) -> Iterable[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def _current_read(*, client: WooCommerceClient, plans: list[_Plan], store_variations: Callable[[], bool]) -> None:
+    """Fill ``payload`` of the refresh plans with WooCommerce's current resource (``include=``, 100 ids a request).
+
+    A request that fails marks its plans failed (retried with backoff); an id WooCommerce does not
+    return (permanently deleted, or trashed) is done with nothing to apply.
+    """
+    products = [plan for plan in plans if plan.kind == OperationObject.PRODUCT]
+    variations = [plan for plan in plans if plan.kind == OperationObject.VARIATION]
+    requests: list[tuple[str, dict[str, Any], list[_Plan]]] = []
+    for chunk in _chunks(sorted(plan.object_id for plan in products)):
+        wanted = set(chunk)
+        requests.append(
+            (
+                PRODUCTS,
+                {"include": chunk, "status": "any", "per_page": MAX_PER_PAGE},
+                [p for p in products if p.object_id in wanted],
+            )
+        )
+    if variations:
+        if store_variations():
+            for chunk in _chunks(sorted(plan.object_id for plan in variations)):
+                wanted = set(chunk)
+                requests.append(
+                    (
+                        VARIATIONS,
+                        {"include": chunk, "per_page": MAX_PER_PAGE},
+                        [p for p in variations if p.object_id in wanted],
+                    )
+                )
+        else:
+            by_parent: dict[int | None, list[_Plan]] = defaultdict(list)
+            for plan in variations:
+                by_parent[plan.parent_id].append(plan)
+            for parent_id, group in by_parent.items():
+                if parent_id is None:
+                    for plan in group:
+                        plan.error, plan.retryable = "a variation without its product id cannot be read", False
+                    continue
+                for chunk in _chunks(sorted(plan.object_id for plan in group)):
+                    wanted = set(chunk)
+                    requests.append(
+                        (
+                            f"{PRODUCTS}/{parent_id}/variations",
+                            {"include": chunk, "per_page": MAX_PER_PAGE},
+                            [p for p in group if p.object_id in wanted],
+                        )
+                    )
+    failed: str | None = None
+    for endpoint, params, group in requests:
+        if failed is not None:
+            # The store already failed in this batch: the other reads wait for their retry instead of
+            # each waiting out the timeouts (a batch must end well within its lease).
+            for plan in group:
+                plan.error, plan.retryable = failed, True
+            continue
+        try:
+            response = client.get(endpoint, params)
+        except WooCommerceNotFound as error:  # the parent product is gone: nothing to read
+            for plan in group:
+                plan.resolution = {"result": "not_found", "detail": str(error)[:300]}
+            continue
+        except WooCommerceError as error:
+            failed = f"{type(error).__name__}: {error}"
+            for plan in group:
+                plan.error, plan.retryable = failed, True
+            continue
+        items = response.data if isinstance(response.data, list) else []
+        found = {item.get("id"): item for item in items if isinstance(item, dict)}
+        for plan in group:
+            item = found.get(plan.object_id)
+            if item is None:
+                plan.resolution = {
+                    "result": "not_found",
+                    "detail": "WooCommerce did not return it (deleted or trashed)",
+                }
+                continue
+            if plan.kind == OperationObject.VARIATION and not item.get("parent_id") and plan.parent_id:
+                item = {**item, "parent_id": plan.parent_id}
+            plan.payload = item
+            plan.resolution = {"result": "read", "from": "woocommerce"}
+
+
+# --- apply ------------------------------------------------------------------------------------------------
+
+
+def _advisory_key(kind: str, object_id: int) -> int:
+    digest = hashlib.blake2b(f"syncop:{kind}:{object_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _objects_lock(keys: Iterable[_ObjectKey]) -> None:
+    """Serialise processors on the same objects until the transaction ends (PostgreSQL advisory locks).
+
+    Taken in key order, so two processors never deadlock. SQLite needs nothing: its writers are
+    serialised by the IMMEDIATE transaction.
+    """
+    if connection.vendor != "postgresql":
+        return
+    lock_keys = sorted({_advisory_key(kind, object_id) for kind, object_id in keys})
+    if lock_keys:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k ORDER BY k", [lock_keys])
+
+
+def _mirror_modified(plans: list[_Plan]) -> dict[_ObjectKey, datetime | None]:
+    found: dict[_ObjectKey, datetime | None] = {}
+    for kind, model in ((OperationObject.PRODUCT, Product), (OperationObject.VARIATION, ProductVariation)):
+        ids = [plan.object_id for plan in plans if plan.kind == kind and plan.payload is not None]
+        if ids:
+            for row_id, modified in model.objects.filter(id__in=ids).values_list("id", "date_modified_gmt"):
+                found[(kind, row_id)] = modified
+    return found
+
+
+def payload_modified_at(payload: Any) -> datetime | None:
+    """A payload's ``date_modified_gmt`` as an aware UTC datetime; None when absent or unreadable.
+
+    WooCommerce sends ``*_gmt`` values in UTC without a zone suffix (the parsers' rule).
+    """
+    value = payload.get("date_modified_gmt") if isinstance(payload, dict) else None
+    if not isinstance(value, str) or not value or value.startswith("0000-00-00"):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _newer_elsewhere_skip(plans: list[_Plan]) -> None:
+    """Drop the outcome of objects on which another processor already applied a later arrival.
+
+    Two processors can hold operations on one object when a new one arrives while the first is
+    busy; the advisory lock serialises them, and this (checked under it, one query) keeps the
+    later arrival's effect instead of letting an earlier trash, read or payload overwrite it.
+    """
+    live = [plan for plan in plans if plan.final is not None and plan.error is None]
+    if not live:
+        return
+    same_objects = Q()
+    for plan in live:
+        same_objects |= Q(object_kind=plan.kind, object_id=plan.object_id)
+    newest_done = {
+        (row["object_kind"], row["object_id"]): row["newest"]
+        for row in SyncOperation.objects.filter(
+            same_objects, state=OperationState.DONE, id__gt=min(op.id for plan in live for op in plan.operations)
+        )
+        .values("object_kind", "object_id")
+        .annotate(newest=Max("id"))
+    }
+    for plan in live:
+        newer = newest_done.get(plan.key)
+        if newer is not None and newer > max(op.id for op in plan.operations):
+            plan.payload, plan.trash, plan.carrier = None, False, None
+            plan.resolution = {"result": "superseded", "by": newer}
+
+
+def _apply(plans: list[_Plan], *, now: datetime) -> int:
+    """Write the plans' outcomes to the mirror in the caller's transaction; returns rows changed.
+
+    Sets ``error``/``resolution`` on plans whose item fails or is ignored. Raises DatabaseError.
+    """
+    _objects_lock(plan.key for plan in plans)
+    _newer_elsewhere_skip(plans)
+    changed = 0
+    writable = [plan for plan in plans if plan.error is None and plan.payload is not None]
+    current = _mirror_modified(writable)
+    for plan in writable:
+        modified = payload_modified_at(plan.payload)
+        mirrored = current.get(plan.key)
+        if modified is not None and mirrored is not None and modified < mirrored:
+            plan.resolution = {
+                "result": "ignored_older",
+                "payload_modified": modified.isoformat(),
+                "mirror_modified": mirrored.isoformat(),
+            }
+            plan.payload = None
+
+    product_plans = {
+        plan.object_id: plan for plan in writable if plan.payload is not None and plan.kind == OperationObject.PRODUCT
+    }
+    if product_plans:
+        records, failures = product_records_parse(plan.payload for plan in product_plans.values())
+        for failure in failures:
+            _item_failed(product_plans, failure.item_id, failure.error, retryable=False)
+        if records:
+            result = product_upsert_page(records=records, synced_at=now)
+            changed += result.created + result.updated + result.deleted
+            _mark_written(product_plans, {record.id for record in records}, result)
+
+    variation_plans = {
+        plan.object_id: plan for plan in writable if plan.payload is not None and plan.kind == OperationObject.VARIATION
+    }
+    if variation_plans:
+        records, failures = variation_records_parse(plan.payload for plan in variation_plans.values())
+        for failure in failures:
+            _item_failed(variation_plans, failure.item_id, failure.error, retryable=False)
+        if records:
+            result = variation_upsert_page(records=records, synced_at=now)
+            for failure in result.failures:  # its product is not mirrored yet: it may arrive later
+                _item_failed(variation_plans, failure.item_id, failure.error, retryable=True)
+            changed += result.created + result.updated
+            _mark_written(variation_plans, {record.id for record in records}, result)
+
+    for kind, model in ((OperationObject.PRODUCT, Product), (OperationObject.VARIATION, ProductVariation)):
+        ids = [plan.object_id for plan in plans if plan.error is None and plan.trash and plan.kind == kind]
+        if ids:
+            # The digest no longer describes the row: the next sync of this object rewrites it.
+            trashed = (
+                model.objects.filter(id__in=ids)
+                .exclude(status=ProductStatus.TRASH)
+                .update(status=ProductStatus.TRASH, sync_hash="", synced_at=now, updated_at=now)
+            )
+            changed += trashed
+            for plan in plans:
+                if plan.trash and plan.kind == kind and plan.object_id in ids:
+                    plan.resolution = {"result": "trashed"}
+    return changed
+
+
+def _item_failed(plans: dict[int, _Plan], item_id: int | None, error: str, *, retryable: bool) -> None:
+    plan = plans.get(item_id) if item_id is not None else None
+    if plan is None:
+        # A payload whose id does not parse: it belongs to whichever plan carried it.
+        plan = next((p for p in plans.values() if p.payload is not None and p.payload.get("id") == item_id), None)
+    if plan is not None:
+        plan.error, plan.retryable = error, retryable
+
+
+def _mark_written(plans: dict[int, _Plan], written: set[int], result: WriteResult) -> None:
+    for object_id in written:
+        plan = plans[object_id]
+        if plan.error is None:
+            plan.resolution = {**plan.resolution, "result": plan.resolution.get("result", "applied"), "applied": True}
+
+
+# --- outcomes ---------------------------------------------------------------------------------------------
+
+
+def retry_delay_seconds(*, attempts: int) -> float:
+    """Exponential backoff with equal jitter: half fixed, half random, so a store back from an
+    outage is not hit by every operation at once. ``attempts`` is the attempt that just failed."""
+    base = min(
+        settings.SYNC_QUEUE_RETRY_MAX_SECONDS, settings.SYNC_QUEUE_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0)
+    )
+    return base / 2 + random.uniform(0, base / 2)
+
+
+@dataclass
+class BatchResult:
+    claimed: int = 0
+    done: int = 0
+    failed: int = 0
+    dead: int = 0
+    changed: int = 0
+    woocommerce_requests: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def __add__(self, other: BatchResult) -> BatchResult:
+        return BatchResult(
+            claimed=self.claimed + other.claimed,
+            done=self.done + other.done,
+            failed=self.failed + other.failed,
+            dead=self.dead + other.dead,
+            changed=self.changed + other.changed,
+            woocommerce_requests=self.woocommerce_requests + other.woocommerce_requests,
+            errors=(self.errors + other.errors)[:50],
+        )
+
+
+def _outcomes_record(plans: list[_Plan], *, worker: str, now: datetime, result: BatchResult) -> None:
+    """Write each claimed operation's end state (only rows this worker still holds)."""
+    max_attempts = settings.SYNC_QUEUE_MAX_ATTEMPTS
+    for plan in plans:
+        for op in plan.operations:
+            op.leased_until = None
+            if plan.error is not None:  # all of them: the ones it replaced come back with it on the retry
+                op.last_error = plan.error[:2000]
+                if plan.retryable and op.attempts < max_attempts:
+                    op.state = OperationState.FAILED
+                    op.next_attempt_at = now + timedelta(seconds=retry_delay_seconds(attempts=op.attempts))
+                    result.failed += 1
+                else:
+                    op.state = OperationState.DEAD
+                    op.finished_at = now
+                    result.dead += 1
+                continue
+            op.state = OperationState.DONE
+            op.finished_at = now
+            op.last_error = ""
+            if op.id in plan.superseded:
+                op.resolution = {"result": "superseded", "by": plan.superseded[op.id]}
+            elif op is plan.carrier:
+                op.resolution = {"result": "applied", "then": "trashed", "by": plan.final.id}
+            else:
+                op.resolution = plan.resolution or {"result": "applied"}
+            result.done += 1
+        if plan.error is not None:
+            result.errors.append(f"{plan.kind} {plan.object_id}: {plan.error[:200]}")
+    ops = [op for plan in plans for op in plan.operations]
+    written = _outcomes_write(ops, worker=worker, now=now)
+    if written < len(ops):
+        logger.warning(
+            "sync queue: %d operation(s) were re-claimed by another processor after this one's lease ran out",
+            len(ops) - written,
+        )
+
+
+def _outcomes_write(ops: list[SyncOperation], *, worker: str, now: datetime) -> int:
+    """Store the operations' end states in one statement (PostgreSQL) or one per distinct outcome.
+
+    Only rows this worker still holds are written (a row re-claimed after this worker's lease ran
+    out belongs to its new processor). ``bulk_update`` would build a CASE per row and field, which
+    cost most of a batch's time. Returns the rows written.
+    """
+    if not ops:
+        return 0
+    if connection.vendor == "postgresql":
+        rows = [
+            {
+                "id": op.id,
+                "state": op.state,
+                "next_attempt_at": op.next_attempt_at.isoformat(),
+                "finished_at": op.finished_at.isoformat() if op.finished_at else None,
+                "last_error": op.last_error,
+                "resolution": op.resolution,
+            }
+            for op in ops
+        ]
+        table = connection.ops.quote_name(SyncOperation._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS op SET state = v.state, next_attempt_at = v.next_attempt_at, "
+                "finished_at = v.finished_at, last_error = v.last_error, resolution = v.resolution, "
+                "leased_until = NULL, updated_at = %s "
+                "FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, state text, next_attempt_at timestamptz, "
+                "finished_at timestamptz, last_error text, resolution jsonb) "
+                "WHERE op.id = v.id AND op.state = %s AND op.leased_by = %s",
+                [now, json.dumps(rows), OperationState.PROCESSING, worker],
+            )
+            return cursor.rowcount
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for op in ops:
+        outcome = (
+            op.state,
+            op.next_attempt_at,
+            op.finished_at,
+            op.last_error,
+            json.dumps(op.resolution, sort_keys=True),
+        )
+        groups[outcome].append(op.id)
+    written = 0
+    for (state, next_attempt_at, finished_at, last_error, resolution), ids in groups.items():
+        written += SyncOperation.objects.filter(id__in=ids, state=OperationState.PROCESSING, leased_by=worker).update(
+            state=state,
+            next_attempt_at=next_attempt_at,
+            finished_at=finished_at,
+            last_error=last_error,
+            resolution=json.loads(resolution),
+            leased_until=None,
+            updated_at=now,
+        )
+    return written
+
+
+def sync_queue_process_batch(
+    *,
+    worker: str,
+    client: WooCommerceClient | Callable[[], WooCommerceClient],
+    limit: int | None = None,
+    now: datetime | None = None,
+    store_variations: Callable[[], bool] | None = None,
+) -> BatchResult:
+    """Claim one batch, apply it and record every operation's outcome. Returns the counts.
+
+    ``client`` (or a factory, called only when an order needs a read) is the WooCommerce client;
+    ``store_variations`` says whether the store has the store-wide ``GET variations`` endpoint
+    (default: ask the store once per call that needs it). Never raises for WooCommerce failures
+    or bad items; a database failure while recording raises (the leases then expire and the
+    operations are claimed again).
+    """
+    now = now or timezone.now()
+    sync_operations_expire_leases(now=now)
+    claimed = sync_operations_claim(worker=worker, limit=limit or settings.SYNC_QUEUE_BATCH_SIZE, now=now)
+    result = BatchResult(claimed=len(claimed))
+    if not claimed:
+        return result
+    plans = _plans_make(claimed)
+
+    refresh = [
+        plan
+        for plan in plans
+        if plan.error is None and plan.final is not None and plan.final.action == OperationAction.REFRESH
+    ]
+    if refresh:
+        woo = client if isinstance(client, WooCommerceClient) else client()
+        before = woo.requests_sent
+        supported = store_variations or store_variations_probe(client=woo)
+        _current_read(client=woo, plans=refresh, store_variations=supported)
+        result.woocommerce_requests = woo.requests_sent - before
+
+    try:
+        with transaction.atomic():
+            result.changed = _apply(plans, now=now)
+            _outcomes_record(plans, worker=worker, now=now, result=result)
+            if result.changed:
+                transaction.on_commit(catalog_version_bump)
+        return result
+    except DatabaseError as error:
+        logger.warning("sync queue: the batch write failed (%s); writing object by object", error)
+    return _process_one_by_one(
+        plans, worker=worker, now=now, claimed=len(claimed), requests=result.woocommerce_requests
+    )
+
+
+def _process_one_by_one(plans: list[_Plan], *, worker: str, now: datetime, claimed: int, requests: int) -> BatchResult:
+    result = BatchResult(claimed=claimed, woocommerce_requests=requests)
+    changed = 0
+    for plan in plans:
+        try:
+            with transaction.atomic():
+                changed += _apply([plan], now=now)
+                _outcomes_record([plan], worker=worker, now=now, result=result)
+        except DatabaseError as error:
+            plan.error, plan.retryable = f"database error: {error}"[:2000], True
+            with transaction.atomic():
+                _outcomes_record([plan], worker=worker, now=now, result=result)
+    result.changed = changed
+    if changed:
+        catalog_version_bump()
+    return result
+
+
+def store_variations_probe(*, client: WooCommerceClient | Callable[[], WooCommerceClient]) -> Callable[[], bool]:
+    """A memoised "does the store have ``GET variations``?": asked once, on the first call.
+
+    A failed probe is not remembered (the store may be down): the next call asks again.
+    """
+    answer: list[bool] = []
+
+    def supported() -> bool:
+        if not answer:
+            woo = client if isinstance(client, WooCommerceClient) else client()
+            answer.append(store_variations_supported(client=woo))
+        return answer[0]
+
+    return supported
+
+
+# --- maintenance ------------------------------------------------------------------------------------------
+
+
+def sync_operations_prune(*, older_than: datetime) -> int:
+    """Delete done operations finished before ``older_than``; returns how many. Dead ones are kept."""
+    deleted, _ = SyncOperation.objects.filter(state=OperationState.DONE, finished_at__lt=older_than).delete()
+    return deleted
+
+
+def sync_operations_retry(*, ids: Iterable[int], now: datetime | None = None) -> int:
+    """Put dead (or failed) operations back in the queue with a fresh attempt count; returns how many."""
+    now = now or timezone.now()
+    return SyncOperation.objects.filter(
+        id__in=list(ids), state__in=[OperationState.DEAD, OperationState.FAILED]
+    ).update(
+        state=OperationState.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        leased_until=None,
+        leased_by="",
+        finished_at=None,
+    )
