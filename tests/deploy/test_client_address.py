@@ -37,5 +37,8 @@ def test_nginx_sets_x_forwarded_for_and_the_app_trusts_exactly_one_proxy():
     nginx = (DEPLOY / "nginx" / "crushme.conf").read_text()
     headers = re.findall(r"proxy_set_header\s+X-Forwarded-For\s+(\S+);", nginx)
 
-    assert headers == ["$remote_addr"]  # set, never $proxy_add_x_forwarded_for (which appends)
+    # Every location that proxies sets it (the API and the webhook receiver), never $proxy_add_x_forwarded_for
+    # (which appends what the client sent).
+    assert headers and set(headers) == {"$remote_addr"}
+    assert nginx.count("proxy_pass ") == len(headers)
     assert _env_example()["NUM_PROXIES"] == "1"
