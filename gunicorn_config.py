@@ -87,7 +87,7 @@ def build_settings(environ: dict[str, str]) -> dict[str, object]:
         "keepalive": _env_int(environ, "GUNICORN_KEEPALIVE", 0),
         # A safety net for a slow leak, not a routine: worker RSS is flat after its first ~10,000 requests,
         # and each replacement costs a worker boot. Every 1,000 (+0-50) requests restarted each worker every
-        # ~2 s under load, the two nearly together: throughput -28 to -43%, requests stalled 5-11 s. The
+        # ~2-10 s under load, the two nearly together: throughput -27 to -43%, requests stalled 5-11 s. The
         # jitter is a quarter so the two workers are never replaced at once (docs/performance.md).
         "max_requests": _env_int(environ, "GUNICORN_MAX_REQUESTS", 20000),
         "max_requests_jitter": _env_int(environ, "GUNICORN_MAX_REQUESTS_JITTER", 5000),
