@@ -8,6 +8,8 @@ Decisions measured on a 2-core VPS (docs/operations.md, docs/performance.md):
   the worker, and every database call then failed. The config refuses that combination.
 - The web workers use a bounded psycopg pool (``DB_POOL_ENABLED`` defaults to true here, false for
   management commands), because under gevent each greenlet otherwise holds its own connection.
+- Workers are recycled rarely (20,000 + 0-5,000 requests) and load the URLconf before they accept
+  (``post_worker_init``): frequent recycling stalled requests for seconds (docs/performance.md).
 """
 
 import json
