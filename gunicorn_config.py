@@ -8,6 +8,8 @@ Decisions measured on a 2-core VPS (docs/operations.md, docs/performance.md):
   the worker, and every database call then failed. The config refuses that combination.
 - The web workers use a bounded psycopg pool (``DB_POOL_ENABLED`` defaults to true here, false for
   management commands), because under gevent each greenlet otherwise holds its own connection.
+- Workers are recycled rarely (20,000 + 0-5,000 requests) and load the URLconf before they accept
+  (``post_worker_init``): frequent recycling stalled requests for seconds (docs/performance.md).
 """
 
 import json
@@ -87,7 +89,7 @@ def build_settings(environ: dict[str, str]) -> dict[str, object]:
         "keepalive": _env_int(environ, "GUNICORN_KEEPALIVE", 0),
         # A safety net for a slow leak, not a routine: worker RSS is flat after its first ~10,000 requests,
         # and each replacement costs a worker boot. Every 1,000 (+0-50) requests restarted each worker every
-        # ~2 s under load, the two nearly together: throughput -28 to -43%, requests stalled 5-11 s. The
+        # ~2-10 s under load, the two nearly together: throughput -27 to -43%, requests stalled 5-11 s. The
         # jitter is a quarter so the two workers are never replaced at once (docs/performance.md).
         "max_requests": _env_int(environ, "GUNICORN_MAX_REQUESTS", 20000),
         "max_requests_jitter": _env_int(environ, "GUNICORN_MAX_REQUESTS_JITTER", 5000),

@@ -368,9 +368,15 @@ def _run(args: argparse.Namespace, database_url: str, redis_url: str) -> int:
             keepalive.stop()
 
     # Worker recycling: each configuration in its own gunicorn, the workers replaced as the run goes.
-    recycling = {
-        f"recycling {m}+{j}": (m, j) for m, _, j in (item.strip().partition("+") for item in args.recycling.split(","))
-    }
+    # A configuration listed twice runs twice ("0+0,1000+50,0+0" brackets the others with the baseline,
+    # which shows the machine's drift during the run).
+    recycling: dict[str, tuple[str, str]] = {}
+    for item in args.recycling.split(","):
+        max_requests, _, jitter = item.strip().partition("+")
+        name = f"recycling {max_requests}+{jitter}"
+        while name in recycling:
+            name += "'"
+        recycling[name] = (max_requests, jitter or "0")
     for name, (max_requests, jitter) in _selected(recycling, args.only).items():
         server = Server({**env, "GUNICORN_MAX_REQUESTS": max_requests, "GUNICORN_MAX_REQUESTS_JITTER": jitter}, name)
         try:
@@ -405,11 +411,15 @@ def _run(args: argparse.Namespace, database_url: str, redis_url: str) -> int:
         "cached list / ceiling, keepalive 5": ("list cached, keepalive 5", "ceiling, keepalive 5"),
         "uncached list / naive list": ("list uncached", "list naive"),
     }
-    baseline = next((name for name, (m, _) in recycling.items() if m == "0"), None)
-    for name, (max_requests, _) in recycling.items():
-        if baseline is not None and max_requests != "0":
-            ratios[f"{name} / {baseline}"] = (name, baseline)
     summary = {name: rps[a] / rps[b] for name, (a, b) in ratios.items() if a in rps and b in rps}
+    baselines = [name for name, (m, _) in recycling.items() if m == "0" and name in results]
+    if baselines:
+        off_rps = sum(results[name]["rps"] for name in baselines) / len(baselines)
+        off_p99 = sum(results[name]["p99_ms"] for name in baselines) / len(baselines)
+        for name, (max_requests, _) in recycling.items():
+            if max_requests != "0" and name in results:
+                summary[f"{name} / recycling off, req/s"] = results[name]["rps"] / off_rps
+                summary[f"{name} / recycling off, p99"] = results[name]["p99_ms"] / off_p99
     print(
         f"\nworker class {args.worker_class}, {args.products} products, wrk -t{args.threads} -c{args.connections}"
         f" -d{args.duration}s, {PER_PAGE} products per page\n"
