@@ -103,6 +103,8 @@ class MirroredItem(models.Model):
     and the sync's bookkeeping. Abstract: each concrete model keeps its own table and columns."""
 
     sku = mirrored(models.CharField(max_length=200, blank=True, db_index=True), exported=True)
+    # GTIN, UPC, EAN or ISBN (WooCommerce 9.2+; older stores send nothing); WooCommerce keeps 100 characters.
+    global_unique_id = mirrored(models.CharField(max_length=100, blank=True), exported=True)
     description = mirrored(models.TextField(blank=True))
     permalink = mirrored(models.CharField(max_length=1000, blank=True))
 
