@@ -12,6 +12,10 @@ least ``CATALOG_PRICE_DECIMALS`` (2, the store's setting) decimals: ``21.990000`
 Which fields a response carries (and so what is cached) is set per model by
 ``CATALOG_CACHE_FIELDS`` (``{"product": [...], "variation": [...], "category": [...]}``;
 missing or ``None`` means every field; ``id`` is always kept).
+
+A product's and a variation's columns are not listed here: ``MirrorSerializer`` serves every field
+the model declares ``mirrored`` and public (``catalog.fields``), shown by its type and kind. Each
+serializer produces the body it documents in the schema; none is a description only.
 """
 
 from __future__ import annotations
