@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import csv
 import functools
+import operator
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.conf import settings
+from django.db import models
 from django.http import HttpResponse, HttpResponseBase, HttpResponseNotModified, QueryDict, StreamingHttpResponse
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
@@ -27,6 +29,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
 from catalog import presentation, selectors, services
+from catalog.fields import mirror_of, mirrored_fields
+from catalog.models import Product
 from catalog.serializers import (
     MAX_ID,
     SLUG_PATTERN,
@@ -42,7 +46,6 @@ from catalog.serializers import (
     ProductLiveDetailSerializer,
     ProductSerializer,
     VariationSerializer,
-    WooDateTimeField,
     format_price,
     format_quantity,
     lookup_parse,
@@ -290,12 +293,7 @@ class ProductDetailApi(CatalogApi):
             raise ProductUnavailable() from exc
         if detail is None:
             raise ProductNotFound()
-        data = ProductLiveDetailSerializer(detail.product).data
-        data["stock_source"] = {
-            "source": detail.stock_source,
-            "synced_at": WooDateTimeField().to_representation(detail.synced_at),
-            "reason": detail.stock_note,
-        }
+        data = ProductLiveDetailSerializer(detail.product, context={"detail": detail}).data
         response = respond(request, presentation.render_json(data))
         response.cache_private = True  # type: ignore[attr-defined]
         return response
@@ -326,25 +324,13 @@ class ProductVariationListApi(CatalogApi):
 
 # --- Staff CSV export ----------------------------------------------------------------------
 
-EXPORT_COLUMNS = (
-    "id",
-    "sku",
-    "name",
-    "slug",
-    "type",
-    "status",
-    "catalog_visibility",
-    "price",
-    "regular_price",
-    "sale_price",
-    "on_sale",
-    "manage_stock",
-    "stock_quantity",
-    "stock_status",
-    "categories",
-    "date_modified_gmt",
-    "synced_at",
-)
+# The staff export's columns: the fields declared ``exported`` on the model (catalog.fields), plus the
+# id, the category slugs and when the sync last wrote the row. _EXPORT_ORDER keeps the order staff
+# know; a column it does not name comes last, in model order.
+_EXPORT_ORDER = (
+    "id", "sku", "name", "slug", "type", "status", "catalog_visibility", "price", "regular_price", "sale_price",
+    "on_sale", "manage_stock", "stock_quantity", "stock_status", "categories", "date_modified_gmt", "synced_at",
+)  # fmt: skip
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -366,33 +352,51 @@ def _timestamp(value: Any) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S") if value else ""
 
 
+def _quantity(value: Any) -> Any:
+    quantity = format_quantity(value)
+    return "" if quantity is None else quantity
+
+
+def _export_cell(model_field: models.Field) -> Callable[[Any], Any]:
+    """How the export prints a column, from its declaration and type."""
+    mirror = mirror_of(model_field)
+    kind = mirror.kind if mirror else ""
+    if kind == "price":
+        return format_price
+    if kind == "quantity":
+        return _quantity
+    if isinstance(model_field, models.BooleanField):
+        return int
+    if isinstance(model_field, models.DateTimeField):
+        return _timestamp
+    if isinstance(model_field, models.CharField | models.TextField):
+        return _cell
+    return lambda value: value
+
+
+def _export_columns() -> tuple[tuple[str, Callable[[Product], Any]], ...]:
+    """(header, value of a product) of every export column, in order."""
+    columns: dict[str, Callable[[Product], Any]] = {"id": operator.attrgetter("id")}
+    for model_field in (
+        *(f for f in mirrored_fields(Product) if mirror_of(f).exported),  # type: ignore[union-attr]
+        Product._meta.get_field("synced_at"),
+    ):
+        cell, get = _export_cell(model_field), operator.attrgetter(model_field.attname)
+        columns[model_field.name] = lambda p, cell=cell, get=get: cell(get(p))
+    columns["categories"] = lambda p: _cell("|".join(c.slug for c in p.categories.all()))
+    position = {name: n for n, name in enumerate(_EXPORT_ORDER)}
+    return tuple(sorted(columns.items(), key=lambda column: position.get(column[0], len(position))))
+
+
+EXPORT_COLUMNS: tuple[tuple[str, Callable[[Product], Any]], ...] = _export_columns()
+
+
 def export_rows(chunk_size: int) -> Iterator[str]:
     writer = csv.writer(_Echo())
-    yield writer.writerow(EXPORT_COLUMNS)
-    fields = [column for column in EXPORT_COLUMNS if column != "categories"]
+    yield writer.writerow(name for name, _value in EXPORT_COLUMNS)
+    fields = [name for name, _value in EXPORT_COLUMNS if name != "categories"]
     for p in selectors.product_export_iter(fields=fields, chunk_size=chunk_size):
-        quantity = format_quantity(p.stock_quantity)
-        yield writer.writerow(
-            (
-                p.id,
-                _cell(p.sku),
-                _cell(p.name),
-                _cell(p.slug),
-                _cell(p.type),
-                _cell(p.status),
-                _cell(p.catalog_visibility),
-                format_price(p.price),
-                format_price(p.regular_price),
-                format_price(p.sale_price),
-                int(p.on_sale),
-                int(p.manage_stock),
-                "" if quantity is None else quantity,
-                _cell(p.stock_status),
-                _cell("|".join(c.slug for c in p.categories.all())),
-                _timestamp(p.date_modified_gmt),
-                _timestamp(p.synced_at),
-            )
-        )
+        yield writer.writerow(value(p) for _name, value in EXPORT_COLUMNS)
 
 
 class ProductExportApi(APIView):

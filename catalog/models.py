@@ -4,6 +4,11 @@ Rows are keyed by their WooCommerce id (the primary key *is* the WooCommerce id)
 and fields keep WooCommerce's names so the mirror, the API and the docs speak one
 language. Only the sync services write these tables.
 
+Each field that WooCommerce sends is declared once, here, with ``mirrored(...)``
+(``catalog.fields``): the sync's parser and column lists, the API's serializers and
+schema, and the export derive from that declaration. ``MirroredItem`` holds what
+products and variations share.
+
 Real stores are messy, and the schema accepts what they send: drafts have an empty
 slug and SKUs may be empty or duplicated (neither is unique here), a child category
 may arrive before its parent (``Category.parent`` has no database constraint), prices
@@ -13,6 +18,8 @@ are optional (``""`` in WooCommerce is NULL here) and ``stock_quantity`` may be 
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Left
+
+from catalog.fields import mirrored
 
 
 class StockStatus(models.TextChoices):
@@ -46,6 +53,8 @@ def _stock_quantity_field() -> models.DecimalField:
     # Integer on most stores, a number when wc_is_stock_amount_integer() is false; NULL when unmanaged.
     return models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
 
+
+_PRICE_DOC = 'Decimal string; "" when unset.'
 
 # What the public API serves; the API's partial indexes cover these rows only.
 PUBLIC_PRODUCT = Q(status="publish", deleted_at__isnull=True)
@@ -83,49 +92,47 @@ class Category(models.Model):
         return f"{self.name} (#{self.id})"
 
 
-class Product(models.Model):
-    id = models.PositiveBigIntegerField(primary_key=True, help_text="WooCommerce product id.")
-    name = models.TextField(blank=True)
-    slug = models.CharField(max_length=400, blank=True, db_index=True)
-    permalink = models.CharField(max_length=1000, blank=True)
-    sku = models.CharField(max_length=200, blank=True, db_index=True)
-    type = models.CharField(max_length=20, choices=ProductType.choices, default=ProductType.SIMPLE)
-    status = models.CharField(max_length=20, choices=ProductStatus.choices, default=ProductStatus.PUBLISH)
-    featured = models.BooleanField(default=False)
-    catalog_visibility = models.CharField(max_length=20, default="visible")
-    description = models.TextField(blank=True)
-    short_description = models.TextField(blank=True)
+class MirrorQuerySet(models.QuerySet):
+    def public(self) -> "MirrorQuerySet":
+        """What the public API serves (Saleor's ``published()``): published and not deleted."""
+        return self.filter(PUBLIC_PRODUCT)
 
-    price = _price_field("price")
-    regular_price = _price_field("regular price")
-    sale_price = _price_field("sale price")
-    date_on_sale_from_gmt = models.DateTimeField(null=True, blank=True)
-    date_on_sale_to_gmt = models.DateTimeField(null=True, blank=True)
-    on_sale = models.BooleanField(default=False)
-    purchasable = models.BooleanField(default=True)
-    total_sales = models.BigIntegerField(default=0)
-    external_url = models.CharField(max_length=1000, blank=True)
-    button_text = models.CharField(max_length=200, blank=True)
 
-    manage_stock = models.BooleanField(default=False)
-    stock_quantity = _stock_quantity_field()
-    stock_status = models.CharField(max_length=32, choices=StockStatus.choices, default=StockStatus.INSTOCK)
-    backorders = models.CharField(max_length=20, default="no")
-    low_stock_amount = models.IntegerField(null=True, blank=True)
+class MirroredItem(models.Model):
+    """What a product and a variation share: WooCommerce's fields of the same name and meaning,
+    and the sync's bookkeeping. Abstract: each concrete model keeps its own table and columns."""
 
-    weight = models.CharField(max_length=50, blank=True)
-    dimensions = models.JSONField(default=dict, blank=True)
-    average_rating = models.DecimalField(max_digits=4, decimal_places=2, default=0)
-    rating_count = models.PositiveIntegerField(default=0)
-    menu_order = models.IntegerField(default=0)
-    categories = models.ManyToManyField(Category, through="ProductCategory", related_name="products", blank=True)
-    tags = models.JSONField(default=list, blank=True, help_text="[{id, name, slug}] as WooCommerce sends them.")
-    images = models.JSONField(default=list, blank=True)
-    attributes = models.JSONField(default=list, blank=True)
-    default_attributes = models.JSONField(default=list, blank=True)
+    sku = mirrored(models.CharField(max_length=200, blank=True, db_index=True), exported=True)
+    # GTIN, UPC, EAN or ISBN (WooCommerce 9.2+; older stores send nothing); WooCommerce keeps 100 characters.
+    global_unique_id = mirrored(models.CharField(max_length=100, blank=True), exported=True)
+    description = mirrored(models.TextField(blank=True))
+    permalink = mirrored(models.CharField(max_length=1000, blank=True))
 
-    date_created_gmt = models.DateTimeField(null=True, blank=True)
-    date_modified_gmt = models.DateTimeField(null=True, blank=True, db_index=True)
+    price = mirrored(_price_field("price"), exported=True, stock=True, kind="price", doc=_PRICE_DOC)
+    regular_price = mirrored(_price_field("regular price"), exported=True, stock=True, kind="price")
+    sale_price = mirrored(_price_field("sale price"), exported=True, stock=True, kind="price")
+    date_on_sale_from_gmt = mirrored(models.DateTimeField(null=True, blank=True))
+    date_on_sale_to_gmt = mirrored(models.DateTimeField(null=True, blank=True))
+    on_sale = mirrored(models.BooleanField(default=False), exported=True, stock=True)
+    purchasable = mirrored(models.BooleanField(default=True))
+
+    manage_stock = mirrored(models.BooleanField(default=False), exported=True, stock=True, kind="manage_stock")
+    stock_quantity = mirrored(_stock_quantity_field(), exported=True, stock=True, kind="quantity")
+    stock_status = mirrored(
+        models.CharField(max_length=32, choices=StockStatus.choices, default=StockStatus.INSTOCK),
+        exported=True,
+        stock=True,
+        kind="enum",
+    )
+    backorders = mirrored(models.CharField(max_length=20, default="no"))
+    low_stock_amount = mirrored(models.IntegerField(null=True, blank=True))
+
+    weight = mirrored(models.CharField(max_length=50, blank=True))
+    dimensions = mirrored(models.JSONField(default=dict, blank=True), kind="dimensions")
+    menu_order = mirrored(models.IntegerField(default=0))
+
+    date_created_gmt = mirrored(models.DateTimeField(null=True, blank=True))
+    date_modified_gmt = mirrored(models.DateTimeField(null=True, blank=True))
     synced_at = models.DateTimeField(null=True, blank=True, help_text="When the sync last wrote a change.")
     sync_hash = models.CharField(
         max_length=32,
@@ -135,6 +142,46 @@ class Product(models.Model):
         "recognised without reading it back (stock and prices are compared column by column).",
     )
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = MirrorQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class Product(MirroredItem):
+    id = models.PositiveBigIntegerField(primary_key=True, help_text="WooCommerce product id.")
+    name = mirrored(models.TextField(blank=True), exported=True)
+    slug = mirrored(models.CharField(max_length=400, blank=True, db_index=True), exported=True)
+    type = mirrored(
+        models.CharField(max_length=20, choices=ProductType.choices, default=ProductType.SIMPLE), exported=True
+    )
+    status = mirrored(
+        models.CharField(max_length=20, choices=ProductStatus.choices, default=ProductStatus.PUBLISH), exported=True
+    )
+    featured = mirrored(models.BooleanField(default=False))
+    catalog_visibility = mirrored(models.CharField(max_length=20, default="visible"), exported=True)
+    short_description = mirrored(models.TextField(blank=True))
+
+    total_sales = mirrored(models.BigIntegerField(default=0), kind="count")
+    external_url = mirrored(models.CharField(max_length=1000, blank=True))
+    button_text = mirrored(models.CharField(max_length=200, blank=True))
+
+    average_rating = mirrored(models.DecimalField(max_digits=4, decimal_places=2, default=0), kind="rating")
+    rating_count = mirrored(models.PositiveIntegerField(default=0))
+    categories = models.ManyToManyField(Category, through="ProductCategory", related_name="products", blank=True)
+    tags = mirrored(
+        models.JSONField(default=list, blank=True, help_text="[{id, name, slug}] as WooCommerce sends them."),
+        doc="[{id, name, slug}]",
+    )
+    images = mirrored(
+        models.JSONField(default=list, blank=True), doc="[{id, src, name, alt, …}] as WooCommerce sends them."
+    )
+    attributes = mirrored(models.JSONField(default=list, blank=True))
+    default_attributes = mirrored(models.JSONField(default=list, blank=True))
+
+    # Sorted on by the API (product_pub_modified_idx) and read by the sync's modified_after runs.
+    date_modified_gmt = mirrored(models.DateTimeField(null=True, blank=True, db_index=True), exported=True)
     deleted_at = models.DateTimeField(
         null=True, blank=True, help_text="Set when the product was permanently deleted in WooCommerce."
     )
@@ -182,47 +229,19 @@ class ProductCategory(models.Model):
         return f"{self.product_id} in {self.category_id}"
 
 
-class ProductVariation(models.Model):
+class ProductVariation(MirroredItem):
     id = models.PositiveBigIntegerField(primary_key=True, help_text="WooCommerce variation id.")
+    # WooCommerce's "parent_id" (parsed by the sync, which also knows it from the listing it reads).
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="variations")
-    sku = models.CharField(max_length=200, blank=True, db_index=True)
-    status = models.CharField(max_length=20, default=ProductStatus.PUBLISH)
-    description = models.TextField(blank=True)
-    permalink = models.CharField(max_length=1000, blank=True)
-
-    price = _price_field("price")
-    regular_price = _price_field("regular price")
-    sale_price = _price_field("sale price")
-    date_on_sale_from_gmt = models.DateTimeField(null=True, blank=True)
-    date_on_sale_to_gmt = models.DateTimeField(null=True, blank=True)
-    on_sale = models.BooleanField(default=False)
-    purchasable = models.BooleanField(default=True)
-
-    # WooCommerce sends true, false or "parent" (stock managed by the parent product).
-    manage_stock = models.BooleanField(default=False)
-    stock_managed_by_parent = models.BooleanField(default=False)
-    stock_quantity = _stock_quantity_field()
-    stock_status = models.CharField(max_length=32, choices=StockStatus.choices, default=StockStatus.INSTOCK)
-    backorders = models.CharField(max_length=20, default="no")
-    low_stock_amount = models.IntegerField(null=True, blank=True)
-
-    weight = models.CharField(max_length=50, blank=True)
-    dimensions = models.JSONField(default=dict, blank=True)
-    image = models.JSONField(null=True, blank=True)
-    attributes = models.JSONField(default=list, blank=True, help_text="[{id, name, option}]")
-    menu_order = models.IntegerField(default=0)
-
-    date_created_gmt = models.DateTimeField(null=True, blank=True)
-    date_modified_gmt = models.DateTimeField(null=True, blank=True)
-    synced_at = models.DateTimeField(null=True, blank=True, help_text="When the sync last wrote a change.")
-    sync_hash = models.CharField(
-        max_length=32,
-        blank=True,
-        editable=False,
-        help_text="Digest of the WooCommerce values other than stock and prices, so an unchanged row is "
-        "recognised without reading it back (stock and prices are compared column by column).",
+    status = mirrored(models.CharField(max_length=20, default=ProductStatus.PUBLISH))
+    # WooCommerce sends manage_stock true, false or "parent" (stock managed by the parent product).
+    stock_managed_by_parent = mirrored(
+        models.BooleanField(default=False), public=False, stock=True, kind="stock_by_parent", key="manage_stock"
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    image = mirrored(models.JSONField(null=True, blank=True))
+    attributes = mirrored(
+        models.JSONField(default=list, blank=True, help_text="[{id, name, option}]"), doc="[{id, name, option}]"
+    )
     deleted_at = models.DateTimeField(
         null=True, blank=True, help_text="Set when the variation disappeared from WooCommerce."
     )

@@ -21,12 +21,13 @@ from rest_framework.renderers import JSONRenderer
 from catalog import selectors
 from catalog.selectors import CategoryListing
 from catalog.serializers import (
+    CategoryDetailSerializer,
+    CategorySerializer,
+    FacetsSerializer,
     ProductDetailSerializer,
     ProductFilterQuerySerializer,
     ProductSerializer,
     VariationSerializer,
-    category_representation,
-    facets_representation,
 )
 from catalog.services import CatalogNotFound, product_detail_get
 from common.cache import CachedResponse, catalog_cached, etag_for
@@ -55,7 +56,8 @@ def categories_build(params: dict[str, Any], listing: CategoryListing | None = N
     ]
     per_page = params["per_page"] or max(len(ids), 1)
     start = (params["page"] - 1) * per_page
-    results = [category_representation(listing, i) for i in ids[start : start + per_page]]
+    page = [listing.categories[i] for i in ids[start : start + per_page]]
+    results = CategorySerializer(page, many=True, context={"listing": listing}).data
     return _page(
         results, total=len(ids), total_pages=math.ceil(len(ids) / per_page), page=params["page"], per_page=per_page
     )
@@ -66,7 +68,7 @@ def category_build(params: dict[str, Any], listing: CategoryListing | None = Non
     found = params["id"] if params["id"] in listing.categories else listing.tree.by_slug.get(params["slug"] or "")
     if found is None:
         raise CatalogNotFound("category")
-    return render_json(category_representation(listing, found, detail=True))
+    return render_json(CategoryDetailSerializer(listing.categories[found], context={"listing": listing}).data)
 
 
 def _products_build(params: dict[str, Any]) -> CachedResponse:
@@ -84,9 +86,8 @@ def _products_build(params: dict[str, Any]) -> CachedResponse:
 
 
 def _facets_build(params: dict[str, Any]) -> CachedResponse:
-    return render_json(
-        facets_representation(selectors.product_facets(filters=ProductFilterQuerySerializer.to_filters(params)))
-    )
+    facets = selectors.product_facets(filters=ProductFilterQuerySerializer.to_filters(params))
+    return render_json(FacetsSerializer(facets).data)
 
 
 def _product_build(params: dict[str, Any]) -> CachedResponse:

@@ -27,7 +27,8 @@ from typing import Generic, TypeVar
 from django.conf import settings
 from django.db.models import Count, Expression, F, Max, Min, Prefetch, Q, QuerySet
 
-from catalog.models import TITLE_SORT_KEY, Category, Product, ProductCategory, ProductStatus, ProductVariation
+from catalog.fields import mirror_of, mirrored_fields
+from catalog.models import TITLE_SORT_KEY, Category, Product, ProductCategory, ProductVariation
 from common.cache import catalog_cached
 
 T = TypeVar("T")
@@ -48,44 +49,10 @@ ORDERINGS: dict[str, tuple[Expression | F, ...]] = {
 }
 
 # Columns a product list or detail needs; "only" keeps wide unused columns out of the page query.
-PRODUCT_COLUMNS = (
+# The API's columns are declared on the model (catalog.fields); synced_at dates a local stock figure.
+PRODUCT_COLUMNS: tuple[str, ...] = (
     "id",
-    "name",
-    "slug",
-    "permalink",
-    "sku",
-    "type",
-    "status",
-    "featured",
-    "catalog_visibility",
-    "description",
-    "short_description",
-    "price",
-    "regular_price",
-    "sale_price",
-    "date_on_sale_from_gmt",
-    "date_on_sale_to_gmt",
-    "on_sale",
-    "purchasable",
-    "total_sales",
-    "external_url",
-    "button_text",
-    "manage_stock",
-    "stock_quantity",
-    "stock_status",
-    "backorders",
-    "low_stock_amount",
-    "weight",
-    "dimensions",
-    "average_rating",
-    "rating_count",
-    "menu_order",
-    "tags",
-    "images",
-    "attributes",
-    "default_attributes",
-    "date_created_gmt",
-    "date_modified_gmt",
+    *(field.name for field in mirrored_fields(Product) if mirror_of(field).public),  # type: ignore[union-attr]
     "synced_at",
 )
 
@@ -227,11 +194,11 @@ def category_tree_get() -> CategoryTree:
 
 
 def product_public_queryset() -> QuerySet[Product]:
-    return Product.objects.filter(status=ProductStatus.PUBLISH, deleted_at__isnull=True)
+    return Product.objects.public()
 
 
 def variation_public_queryset() -> QuerySet[ProductVariation]:
-    return ProductVariation.objects.filter(status=ProductStatus.PUBLISH, deleted_at__isnull=True)
+    return ProductVariation.objects.public()
 
 
 def _filtered(filters: ProductFilters, *, tree: CategoryTree | None = None, skip: str = "") -> QuerySet[Product]:

@@ -12,6 +12,10 @@ least ``CATALOG_PRICE_DECIMALS`` (2, the store's setting) decimals: ``21.990000`
 Which fields a response carries (and so what is cached) is set per model by
 ``CATALOG_CACHE_FIELDS`` (``{"product": [...], "variation": [...], "category": [...]}``;
 missing or ``None`` means every field; ``id`` is always kept).
+
+A product's and a variation's columns are not listed here: ``MirrorSerializer`` serves every field
+the model declares ``mirrored`` and public (``catalog.fields``), shown by its type and kind. Each
+serializer produces the body it documents in the schema; none is a description only.
 """
 
 from __future__ import annotations
@@ -23,10 +27,13 @@ from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
+from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import SkipField
 
-from catalog.models import Product, ProductVariation, StockStatus
+from catalog.fields import mirror_of, mirrored_fields
+from catalog.models import Category, Product, ProductVariation, StockStatus
 from catalog.selectors import ORDERINGS, CategoryListing, ProductFacets, ProductFilters
 
 WC_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -120,16 +127,17 @@ class WooDateTimeField(serializers.DateTimeField):
 
 
 class ConfigurableFieldsMixin:
-    """Drop the fields not listed for this model in ``CATALOG_CACHE_FIELDS`` (``id`` always stays)."""
+    """Drop the fields not listed for this model in ``CATALOG_CACHE_FIELDS`` (``always_kept`` stay)."""
 
     cache_fields_key = ""
+    always_kept: tuple[str, ...] = ("id",)
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()  # type: ignore[misc]
         wanted = getattr(settings, "CATALOG_CACHE_FIELDS", {}).get(self.cache_fields_key)
         if wanted is None:
             return fields
-        keep = {"id", *wanted}
+        keep = {*self.always_kept, *wanted}
         return {name: f for name, f in fields.items() if name in keep}
 
 
@@ -145,52 +153,82 @@ class DimensionsSerializer(serializers.Serializer):
     height = serializers.CharField(read_only=True)
 
 
-class ProductSerializer(ConfigurableFieldsMixin, serializers.Serializer):
+def mirror_api_field(model_field: models.Field) -> serializers.Field:
+    """The API field of a mirrored column, from its declaration (``catalog.fields``) and its type."""
+    mirror = mirror_of(model_field)
+    kind = mirror.kind if mirror else ""
+    doc = (mirror.doc if mirror else "") or model_field.help_text
+    kwargs: dict[str, Any] = {"help_text": str(doc)} if doc else {}
+    if kind == "price":
+        return PriceField(**kwargs)
+    if kind == "quantity":
+        return QuantityField(allow_null=True, **kwargs)
+    if kind == "dimensions":
+        return DimensionsSerializer(read_only=True, **kwargs)
+    if kind == "enum":
+        return serializers.ChoiceField(choices=model_field.choices, read_only=True, **kwargs)
+    if isinstance(model_field, models.DecimalField):
+        return serializers.DecimalField(
+            max_digits=model_field.max_digits, decimal_places=model_field.decimal_places, read_only=True, **kwargs
+        )
+    if isinstance(model_field, models.DateTimeField):
+        return WooDateTimeField(**kwargs)
+    if isinstance(model_field, models.BooleanField):
+        return serializers.BooleanField(read_only=True, **kwargs)
+    if isinstance(model_field, models.IntegerField):
+        if model_field.null:
+            kwargs["allow_null"] = True
+        return serializers.IntegerField(read_only=True, **kwargs)
+    if isinstance(model_field, models.JSONField):
+        if model_field.null:
+            kwargs["allow_null"] = True
+        return serializers.JSONField(read_only=True, **kwargs)
+    if isinstance(model_field, models.CharField | models.TextField):
+        return serializers.CharField(read_only=True, **kwargs)
+    raise TypeError(f"no API field for {model_field.model.__name__}.{model_field.name}")
+
+
+class MirrorSerializer(serializers.Serializer):
+    """A serializer whose fields are the public mirrored columns of ``model`` (declared once, on the
+    model) plus what the class declares (computed keys, relations, or a different shape for a column).
+
+    ``key_order`` keeps WooCommerce's order of the keys it names; every other field follows, the
+    model's in field order, then the declared ones.
+    """
+
+    model: type[models.Model]
+    key_order: tuple[str, ...] = ()
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields: dict[str, serializers.Field] = {
+            model_field.name: mirror_api_field(model_field)
+            for model_field in mirrored_fields(self.model)
+            if mirror_of(model_field).public  # type: ignore[union-attr]
+        }
+        fields.update(super().get_fields())
+        ordered = {name: fields.pop(name) for name in self.key_order if name in fields}
+        return {**ordered, **fields}
+
+
+class ProductSerializer(ConfigurableFieldsMixin, MirrorSerializer):
     """A product as in WooCommerce REST API v3 (``variations`` are ids, as there)."""
 
     cache_fields_key = "product"
+    model = Product
+    key_order = (
+        "id", "name", "slug", "permalink", "date_created_gmt", "date_modified_gmt", "type", "status", "featured",
+        "catalog_visibility", "description", "short_description", "sku", "price", "regular_price", "sale_price",
+        "date_on_sale_from_gmt", "date_on_sale_to_gmt", "on_sale", "purchasable", "total_sales", "external_url",
+        "button_text", "manage_stock", "stock_quantity", "stock_status", "backorders", "backorders_allowed",
+        "backordered", "low_stock_amount", "weight", "dimensions", "average_rating", "rating_count", "categories",
+        "tags", "images", "attributes", "default_attributes", "variations", "menu_order",
+    )  # fmt: skip
 
     id = serializers.IntegerField(read_only=True, help_text="WooCommerce product id.")
-    name = serializers.CharField(read_only=True)
-    slug = serializers.CharField(read_only=True)
-    permalink = serializers.CharField(read_only=True)
-    date_created_gmt = WooDateTimeField(help_text="UTC, ISO 8601 without zone, as WooCommerce.")
-    date_modified_gmt = WooDateTimeField()
-    type = serializers.CharField(read_only=True)
-    status = serializers.CharField(read_only=True)
-    featured = serializers.BooleanField(read_only=True)
-    catalog_visibility = serializers.CharField(read_only=True)
-    description = serializers.CharField(read_only=True)
-    short_description = serializers.CharField(read_only=True)
-    sku = serializers.CharField(read_only=True)
-    price = PriceField(help_text='Decimal string; "" when unset.')
-    regular_price = PriceField()
-    sale_price = PriceField()
-    date_on_sale_from_gmt = WooDateTimeField()
-    date_on_sale_to_gmt = WooDateTimeField()
-    on_sale = serializers.BooleanField(read_only=True)
-    purchasable = serializers.BooleanField(read_only=True)
-    total_sales = serializers.IntegerField(read_only=True)
-    external_url = serializers.CharField(read_only=True)
-    button_text = serializers.CharField(read_only=True)
-    manage_stock = serializers.BooleanField(read_only=True)
-    stock_quantity = QuantityField(allow_null=True)
-    stock_status = serializers.ChoiceField(choices=StockStatus.choices, read_only=True)
-    backorders = serializers.CharField(read_only=True)
     backorders_allowed = serializers.SerializerMethodField()
     backordered = serializers.SerializerMethodField()
-    low_stock_amount = serializers.IntegerField(read_only=True, allow_null=True)
-    weight = serializers.CharField(read_only=True)
-    dimensions = DimensionsSerializer(read_only=True)
-    average_rating = serializers.DecimalField(max_digits=4, decimal_places=2, read_only=True)
-    rating_count = serializers.IntegerField(read_only=True)
     categories = CategoryRefSerializer(many=True, read_only=True)
-    tags = serializers.JSONField(read_only=True, help_text="[{id, name, slug}]")
-    images = serializers.JSONField(read_only=True, help_text="[{id, src, name, alt, …}] as WooCommerce sends them.")
-    attributes = serializers.JSONField(read_only=True)
-    default_attributes = serializers.JSONField(read_only=True)
     variations = serializers.SerializerMethodField(help_text="Ids of the public variations.")
-    menu_order = serializers.IntegerField(read_only=True)
 
     def get_backorders_allowed(self, obj: Product) -> bool:
         return obj.backorders != "no"
@@ -202,38 +240,23 @@ class ProductSerializer(ConfigurableFieldsMixin, serializers.Serializer):
         return [v.id for v in obj.public_variations]
 
 
-class VariationSerializer(ConfigurableFieldsMixin, serializers.Serializer):
+class VariationSerializer(ConfigurableFieldsMixin, MirrorSerializer):
     """A variation as in WooCommerce REST API v3, plus ``parent_id`` (as its store-wide listing)."""
 
     cache_fields_key = "variation"
+    model = ProductVariation
+    key_order = (
+        "id", "parent_id", "date_created_gmt", "date_modified_gmt", "description", "permalink", "sku", "price",
+        "regular_price", "sale_price", "date_on_sale_from_gmt", "date_on_sale_to_gmt", "on_sale", "status",
+        "purchasable", "manage_stock", "stock_quantity", "stock_status", "backorders", "backorders_allowed",
+        "backordered", "low_stock_amount", "weight", "dimensions", "image", "attributes", "menu_order",
+    )  # fmt: skip
 
     id = serializers.IntegerField(read_only=True, help_text="WooCommerce variation id.")
     parent_id = serializers.IntegerField(source="product_id", read_only=True)
-    date_created_gmt = WooDateTimeField()
-    date_modified_gmt = WooDateTimeField()
-    description = serializers.CharField(read_only=True)
-    permalink = serializers.CharField(read_only=True)
-    sku = serializers.CharField(read_only=True)
-    price = PriceField()
-    regular_price = PriceField()
-    sale_price = PriceField()
-    date_on_sale_from_gmt = WooDateTimeField()
-    date_on_sale_to_gmt = WooDateTimeField()
-    on_sale = serializers.BooleanField(read_only=True)
-    status = serializers.CharField(read_only=True)
-    purchasable = serializers.BooleanField(read_only=True)
     manage_stock = serializers.SerializerMethodField(help_text='true, false, or "parent" (stock kept by the product).')
-    stock_quantity = QuantityField(allow_null=True)
-    stock_status = serializers.ChoiceField(choices=StockStatus.choices, read_only=True)
-    backorders = serializers.CharField(read_only=True)
     backorders_allowed = serializers.SerializerMethodField()
     backordered = serializers.SerializerMethodField()
-    low_stock_amount = serializers.IntegerField(read_only=True, allow_null=True)
-    weight = serializers.CharField(read_only=True)
-    dimensions = DimensionsSerializer(read_only=True)
-    image = serializers.JSONField(read_only=True, allow_null=True)
-    attributes = serializers.JSONField(read_only=True, help_text="[{id, name, option}]")
-    menu_order = serializers.IntegerField(read_only=True)
 
     def get_manage_stock(self, obj: ProductVariation) -> bool | str:
         return "parent" if obj.stock_managed_by_parent else obj.manage_stock
@@ -252,75 +275,97 @@ class ProductDetailSerializer(ProductSerializer):
 
 
 class StockSourceSerializer(serializers.Serializer):
-    source = serializers.ChoiceField(choices=["live", "local"], read_only=True)
+    # Where a live detail's stock figures come from: the ``ProductDetail`` (catalog.services) that the
+    # serializer's context carries as ``detail``; left out without one. A comment, not a docstring:
+    # drf-spectacular would print it in the schema.
+
+    source = serializers.ChoiceField(choices=["live", "local"], source="stock_source", read_only=True)
     synced_at = WooDateTimeField(
         help_text="live: when WooCommerce answered; local: when the sync last wrote the local row (UTC)."
     )
     reason = serializers.CharField(
+        source="stock_note",
         read_only=True,
         help_text='Why the figures are local: "timeout", "circuit open", "error" or "not found"; empty when live.',
     )
 
+    def get_attribute(self, instance: Any) -> Any:
+        detail = self.context.get("detail")
+        if detail is None:
+            raise SkipField()
+        return detail
+
 
 class ProductLiveDetailSerializer(ProductDetailSerializer):
     """The product detail; with ``real_time_stock=true`` it says where the stock figures come from."""
+
+    # Serialize the product with ``context={"detail": detail}`` for stock_source.
 
     # Not read_only: drf-spectacular marks every read-only field required, and the cached detail
     # (without real_time_stock) has no stock_source.
     stock_source = StockSourceSerializer(required=False, help_text="Only with real_time_stock=true.")
 
 
-class CategorySerializer(serializers.Serializer):
-    """A category as in WooCommerce REST API v3 plus its place in the tree (documents
-    ``category_representation``, which builds it)."""
+class CategorySerializer(ConfigurableFieldsMixin, serializers.Serializer):
+    """A category as in WooCommerce REST API v3 plus its place in the tree."""
+
+    # Serializes a Category of a ``CategoryListing`` (catalog.selectors) given as ``context["listing"]``:
+    # the tree and the counts come from the listing.
+    cache_fields_key = "category"
 
     id = serializers.IntegerField(read_only=True, help_text="WooCommerce term id.")
     name = serializers.CharField(read_only=True)
     slug = serializers.CharField(read_only=True)
-    parent = serializers.IntegerField(read_only=True, help_text="Parent id; 0 for a root (or a missing parent).")
+    parent = serializers.SerializerMethodField(help_text="Parent id; 0 for a root (or a missing parent).")
     description = serializers.CharField(read_only=True)
     display = serializers.CharField(read_only=True)
     image = serializers.JSONField(read_only=True, allow_null=True)
     menu_order = serializers.IntegerField(read_only=True)
-    count = serializers.IntegerField(read_only=True, help_text="Public listed products directly in the category.")
-    depth = serializers.IntegerField(read_only=True, help_text="0 for a root.")
-    children = serializers.ListField(child=serializers.IntegerField(), read_only=True, help_text="Child ids, in order.")
+    count = serializers.SerializerMethodField(help_text="Public listed products directly in the category.")
+    depth = serializers.SerializerMethodField(help_text="0 for a root.")
+    children = serializers.SerializerMethodField(help_text="Child ids, in order.")
+
+    @property
+    def listing(self) -> CategoryListing:
+        return self.context["listing"]
+
+    def get_parent(self, category: Category) -> int:
+        return self.listing.tree.nodes[category.id].parent or 0
+
+    def get_count(self, category: Category) -> int:
+        return self.listing.counts.get(category.id, 0)
+
+    def get_depth(self, category: Category) -> int:
+        return self.listing.tree.depth[category.id]
+
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
+    def get_children(self, category: Category) -> list[int]:
+        return list(self.listing.tree.children.get(category.id, ()))
 
 
 class CategoryDetailSerializer(CategorySerializer):
-    ancestors = CategoryRefSerializer(many=True, read_only=True, help_text="From the root down to the parent.")
+    always_kept = ("id", "ancestors")
 
+    ancestors = serializers.SerializerMethodField(help_text="From the root down to the parent.")
 
-def category_representation(listing: CategoryListing, category_id: int, *, detail: bool = False) -> dict[str, Any]:
-    category = listing.categories[category_id]
-    tree = listing.tree
-    data: dict[str, Any] = {
-        "id": category.id,
-        "name": category.name,
-        "slug": category.slug,
-        "parent": tree.nodes[category.id].parent or 0,
-        "description": category.description,
-        "display": category.display,
-        "image": category.image,
-        "menu_order": category.menu_order,
-        "count": listing.counts.get(category.id, 0),
-        "depth": tree.depth[category.id],
-        "children": list(tree.children.get(category.id, ())),
-    }
-    if detail:
-        data["ancestors"] = [
-            {"id": i, "name": tree.nodes[i].name, "slug": tree.nodes[i].slug} for i in tree.ancestors(category.id)
+    @extend_schema_field(CategoryRefSerializer(many=True))
+    def get_ancestors(self, category: Category) -> list[dict[str, Any]]:
+        nodes = self.listing.tree.nodes
+        return [
+            {"id": i, "name": nodes[i].name, "slug": nodes[i].slug} for i in self.listing.tree.ancestors(category.id)
         ]
-    wanted = getattr(settings, "CATALOG_CACHE_FIELDS", {}).get("category")
-    if wanted is not None:
-        keep = {"id", "ancestors", *wanted}
-        data = {k: v for k, v in data.items() if k in keep}
-    return data
 
 
 class PriceRangeSerializer(serializers.Serializer):
-    min_price = serializers.CharField(read_only=True, help_text='Lowest price; "" when no product matches.')
-    max_price = serializers.CharField(read_only=True)
+    # Serializes a ProductFacets (catalog.selectors).
+    min_price = serializers.SerializerMethodField(help_text='Lowest price; "" when no product matches.')
+    max_price = serializers.SerializerMethodField()
+
+    def get_min_price(self, facets: ProductFacets) -> str:
+        return format_price(facets.price_min)
+
+    def get_max_price(self, facets: ProductFacets) -> str:
+        return format_price(facets.price_max)
 
 
 class CategoryCountSerializer(CategoryRefSerializer):
@@ -333,23 +378,20 @@ class StockStatusCountSerializer(serializers.Serializer):
 
 
 class FacetsSerializer(serializers.Serializer):
-    """Documents ``facets_representation``."""
-
+    # Serializes a ProductFacets (catalog.selectors).
     total = serializers.IntegerField(read_only=True, help_text="Products matching every filter.")
-    price_range = PriceRangeSerializer(read_only=True, help_text="Ignoring min_price/max_price.")
-    categories = CategoryCountSerializer(many=True, read_only=True, help_text="Direct counts, ignoring category.")
-    stock_status = StockStatusCountSerializer(many=True, read_only=True, help_text="Ignoring stock_status.")
+    price_range = PriceRangeSerializer(source="*", read_only=True, help_text="Ignoring min_price/max_price.")
+    categories = serializers.SerializerMethodField(help_text="Direct counts, ignoring category.")
+    stock_status = serializers.SerializerMethodField(help_text="Ignoring stock_status.")
 
+    @extend_schema_field(CategoryCountSerializer(many=True))
+    def get_categories(self, facets: ProductFacets) -> list[dict[str, Any]]:
+        return [{"id": n.id, "name": n.name, "slug": n.slug, "count": c} for n, c in facets.categories]
 
-def facets_representation(facets: ProductFacets) -> dict[str, Any]:
-    return {
-        "total": facets.total,
-        "price_range": {"min_price": format_price(facets.price_min), "max_price": format_price(facets.price_max)},
-        "categories": [{"id": n.id, "name": n.name, "slug": n.slug, "count": c} for n, c in facets.categories],
-        "stock_status": [
-            {"status": s, "count": facets.stock_statuses[s]} for s in StockStatus.values if facets.stock_statuses.get(s)
-        ],
-    }
+    @extend_schema_field(StockStatusCountSerializer(many=True))
+    def get_stock_status(self, facets: ProductFacets) -> list[dict[str, Any]]:
+        counts = facets.stock_statuses
+        return [{"status": s, "count": counts[s]} for s in StockStatus.values if counts.get(s)]
 
 
 class ErrorDataSerializer(serializers.Serializer):

@@ -28,11 +28,17 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import partial
 from typing import Any
+
+from django.db import models
+
+from catalog.fields import mirror_of, mirrored_fields, payload_key
+from catalog.models import Product, ProductVariation
 
 # Matches the DecimalField(max_digits=20, decimal_places=6) columns of catalog.models.
 _DECIMAL_PLACES = Decimal("0.000001")
@@ -114,136 +120,61 @@ class CategoryRecord:
         }
 
 
+class _Columns:
+    """Attribute access to a record's parsed columns (``record.price``), for readers and tests."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "columns":  # not set yet: never recurse
+            raise AttributeError(name)
+        try:
+            return self.columns[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
 @dataclass(frozen=True, slots=True)
-class ProductRecord:
+class ProductRecord(_Columns):
+    """A parsed product: ``columns`` holds the mirrored Product columns (``PRODUCT_FIELDS``)."""
+
     id: int
-    name: str
-    slug: str
-    permalink: str
-    sku: str
-    type: str
-    status: str
-    featured: bool
-    catalog_visibility: str
-    description: str
-    short_description: str
-    price: Decimal | None
-    regular_price: Decimal | None
-    sale_price: Decimal | None
-    date_on_sale_from_gmt: datetime | None
-    date_on_sale_to_gmt: datetime | None
-    on_sale: bool
-    purchasable: bool
-    total_sales: int
-    external_url: str
-    button_text: str
-    manage_stock: bool
-    stock_quantity: Decimal | None
-    stock_status: str
-    backorders: str
-    low_stock_amount: int | None
-    weight: str
-    dimensions: dict
-    average_rating: Decimal
-    rating_count: int
-    menu_order: int
-    tags: list
-    images: list
-    attributes: list
-    default_attributes: list
-    date_created_gmt: datetime | None
-    date_modified_gmt: datetime | None
+    columns: dict[str, Any]
     categories: tuple[CategoryRef, ...] = field(default=())
     variation_ids: tuple[int, ...] = field(default=())
     digest: str = ""  # raw_digest() of the payload this record was parsed from
 
     def model_fields(self) -> dict[str, Any]:
         """The Product columns (everything but the id and the category links)."""
-        return {name: getattr(self, name) for name in PRODUCT_FIELDS}
+        return dict(self.columns)
 
 
 @dataclass(frozen=True, slots=True)
-class VariationRecord:
+class VariationRecord(_Columns):
+    """A parsed variation: ``columns`` holds the mirrored ProductVariation columns."""
+
     id: int
     product_id: int
-    sku: str
-    status: str
-    description: str
-    permalink: str
-    price: Decimal | None
-    regular_price: Decimal | None
-    sale_price: Decimal | None
-    date_on_sale_from_gmt: datetime | None
-    date_on_sale_to_gmt: datetime | None
-    on_sale: bool
-    purchasable: bool
-    manage_stock: bool
-    stock_managed_by_parent: bool
-    stock_quantity: Decimal | None
-    stock_status: str
-    backorders: str
-    low_stock_amount: int | None
-    weight: str
-    dimensions: dict
-    image: dict | None
-    attributes: list
-    menu_order: int
-    date_created_gmt: datetime | None
-    date_modified_gmt: datetime | None
+    columns: dict[str, Any]
     digest: str = ""  # raw_digest() of the payload this record was parsed from
 
     def model_fields(self) -> dict[str, Any]:
         """The ProductVariation columns (everything but the id)."""
-        return {name: getattr(self, name) for name in VARIATION_FIELDS}
+        return {"product_id": self.product_id, **self.columns}
 
 
 @dataclass(frozen=True, slots=True)
-class StockRecord:
-    """What ``--stock`` reads: stock and price fields of a product or a variation."""
+class StockRecord(_Columns):
+    """What ``--stock`` reads: the stock and price columns of a product or a variation."""
 
     id: int
     parent_id: int | None
-    manage_stock: bool
-    stock_managed_by_parent: bool
-    stock_quantity: Decimal | None
-    stock_status: str
-    price: Decimal | None
-    regular_price: Decimal | None
-    sale_price: Decimal | None
-    on_sale: bool
+    columns: dict[str, Any]  # VARIATION_STOCK_FIELDS (a superset of STOCK_FIELDS)
 
     def model_fields(self, *, variation: bool) -> dict[str, Any]:
-        fields = {name: getattr(self, name) for name in STOCK_FIELDS}
         if variation:
-            fields["stock_managed_by_parent"] = self.stock_managed_by_parent
-        return fields
-
-
-PRODUCT_FIELDS: tuple[str, ...] = tuple(
-    name for name in ProductRecord.__dataclass_fields__ if name not in {"id", "categories", "variation_ids", "digest"}
-)
-VARIATION_FIELDS: tuple[str, ...] = tuple(
-    name for name in VariationRecord.__dataclass_fields__ if name not in {"id", "digest"}
-)
-CATEGORY_FIELDS: tuple[str, ...] = tuple(name for name in CategoryRecord.__dataclass_fields__ if name != "id")
-# Stock columns shared by products and variations (variations add stock_managed_by_parent).
-STOCK_FIELDS: tuple[str, ...] = (
-    "manage_stock",
-    "stock_quantity",
-    "stock_status",
-    "price",
-    "regular_price",
-    "sale_price",
-    "on_sale",
-)
-# What --stock asks WooCommerce for (``_fields``): cheap to serve, enough to compare.
-STOCK_API_FIELDS: tuple[str, ...] = ("id", "type", "parent_id", *STOCK_FIELDS)
-# Payload keys a row's digest covers: what we mirror except stock and prices (compared
-# column by column, because --stock rewrites them alone). Our field names are WooCommerce's.
-PRODUCT_DIGEST_KEYS: tuple[str, ...] = tuple(name for name in PRODUCT_FIELDS if name not in STOCK_FIELDS)
-VARIATION_DIGEST_KEYS: tuple[str, ...] = tuple(
-    name for name in VARIATION_FIELDS if name not in {*STOCK_FIELDS, "stock_managed_by_parent", "product_id"}
-)
+            return dict(self.columns)
+        return {name: self.columns[name] for name in STOCK_FIELDS}
 
 
 def raw_digest(raw: Mapping[str, Any], keys: tuple[str, ...]) -> str:
@@ -484,6 +415,101 @@ def _raw_mapping(raw: Any) -> Mapping[str, Any]:
     return raw
 
 
+# --- what is mirrored: derived from the declarations in catalog.models ------------
+
+
+_UNSIGNED = (models.PositiveIntegerField, models.PositiveBigIntegerField, models.PositiveSmallIntegerField)
+
+
+def _int_range(model_field: models.Field, kind: str) -> tuple[int, int]:
+    low, high = -INT32_MAX - 1, INT32_MAX
+    if isinstance(model_field, models.BigIntegerField | models.PositiveBigIntegerField):
+        low, high = -INT64_MAX - 1, INT64_MAX
+    if isinstance(model_field, _UNSIGNED) or kind == "count":
+        low = 0
+    return low, high
+
+
+def _converter(model_field: models.Field) -> Callable[[Any, str], Any]:
+    """How the payload value of ``model_field`` becomes its column value (raises PayloadError)."""
+    mirror = mirror_of(model_field)
+    kind = mirror.kind if mirror else ""
+    if kind == "rating":
+        return lambda value, _name: _rating(value)
+    if kind == "manage_stock":
+        return lambda value, name: _manage_stock(value, name)[0]
+    if kind == "stock_by_parent":
+        return lambda value, name: _manage_stock(value, name)[1]
+    if isinstance(model_field, models.DecimalField):
+        return _decimal
+    if isinstance(model_field, models.BooleanField):
+        return partial(_bool, default=model_field.default)
+    if isinstance(model_field, models.DateTimeField):
+        return _gmt_datetime
+    if isinstance(model_field, models.JSONField):
+        if model_field.null:
+            return _object_or_none
+        return _json_list if model_field.default is list else _dict
+    if isinstance(model_field, models.IntegerField):
+        low, high = _int_range(model_field, kind)
+        if model_field.null:
+            return lambda value, name: None if value is None or value == "" else _int(value, name, low=low, high=high)
+        return partial(_int, default=model_field.default, low=low, high=high)
+    if isinstance(model_field, models.CharField | models.TextField):
+        default = str(model_field.default) if isinstance(model_field.default, str) else ""
+        max_length = model_field.max_length if isinstance(model_field, models.CharField) else None
+        if default:
+            return lambda value, name: _str(value, name, max_length=max_length) or default
+        return partial(_str, max_length=max_length)
+    raise TypeError(f"no WooCommerce parser for {model_field.model.__name__}.{model_field.name}")
+
+
+_Parser = tuple[tuple[str, str, Callable[[Any, str], Any]], ...]
+
+
+def _parser(model: type[models.Model], *, stock_only: bool = False) -> _Parser:
+    """(column, payload key, converter) of every mirrored field of ``model``."""
+    return tuple(
+        (model_field.name, payload_key(model_field), _converter(model_field))
+        for model_field in mirrored_fields(model)
+        if not stock_only or mirror_of(model_field).stock  # type: ignore[union-attr]
+    )
+
+
+def _columns(raw: Mapping[str, Any], parser: _Parser) -> dict[str, Any]:
+    return {name: convert(raw.get(key), key) for name, key, convert in parser}
+
+
+_PRODUCT_PARSER = _parser(Product)
+_VARIATION_PARSER = _parser(ProductVariation)
+_STOCK_PARSER = _parser(ProductVariation, stock_only=True)
+
+PRODUCT_FIELDS: tuple[str, ...] = tuple(name for name, _key, _convert in _PRODUCT_PARSER)
+# The upsert writes product_id too (a variation's parent, from the payload or its listing).
+VARIATION_FIELDS: tuple[str, ...] = ("product_id", *(name for name, _key, _convert in _VARIATION_PARSER))
+CATEGORY_FIELDS: tuple[str, ...] = tuple(name for name in CategoryRecord.__dataclass_fields__ if name != "id")
+# Stock columns shared by products and variations (variations add stock_managed_by_parent).
+STOCK_FIELDS: tuple[str, ...] = tuple(f.name for f in mirrored_fields(Product) if mirror_of(f).stock)  # type: ignore[union-attr]
+VARIATION_STOCK_FIELDS: tuple[str, ...] = tuple(name for name, _key, _convert in _STOCK_PARSER)
+# What --stock asks WooCommerce for (``_fields``): cheap to serve, enough to compare.
+STOCK_API_FIELDS: tuple[str, ...] = (
+    "id",
+    "type",
+    "parent_id",
+    *dict.fromkeys(key for _name, key, _convert in _STOCK_PARSER),
+)
+
+
+def _digest_keys(model: type[models.Model]) -> tuple[str, ...]:
+    # Payload keys a row's digest covers: what we mirror except what --stock rewrites alone (compared
+    # column by column). Sorted, so that reordering the model's fields does not change every digest.
+    return tuple(sorted({payload_key(f) for f in mirrored_fields(model) if not mirror_of(f).stock}))  # type: ignore[union-attr]
+
+
+PRODUCT_DIGEST_KEYS: tuple[str, ...] = _digest_keys(Product)
+VARIATION_DIGEST_KEYS: tuple[str, ...] = _digest_keys(ProductVariation)
+
+
 # --- parsers ----------------------------------------------------------------------
 
 
@@ -502,69 +528,17 @@ def parse_category(raw: Any) -> CategoryRecord:
     )
 
 
-def _stock_and_price(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields ``--stock`` reads, shared by products and variations."""
-    manage_stock, by_parent = _manage_stock(raw.get("manage_stock"))
-    return {
-        "manage_stock": manage_stock,
-        "stock_managed_by_parent": by_parent,
-        "stock_quantity": _decimal(raw.get("stock_quantity"), "stock_quantity"),
-        "stock_status": _str(raw.get("stock_status"), "stock_status", max_length=32) or "instock",
-        "price": _decimal(raw.get("price"), "price"),
-        "regular_price": _decimal(raw.get("regular_price"), "regular_price"),
-        "sale_price": _decimal(raw.get("sale_price"), "sale_price"),
-        "on_sale": _bool(raw.get("on_sale"), "on_sale"),
-    }
-
-
-def _sellable(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Fields products and variations share (same names, same meaning)."""
-    return {
-        "sku": _str(raw.get("sku"), "sku", max_length=200),
-        "status": _str(raw.get("status"), "status", max_length=20) or "publish",
-        "description": _str(raw.get("description"), "description"),
-        "permalink": _str(raw.get("permalink"), "permalink", max_length=1000),
-        "date_on_sale_from_gmt": _gmt_datetime(raw.get("date_on_sale_from_gmt"), "date_on_sale_from_gmt"),
-        "date_on_sale_to_gmt": _gmt_datetime(raw.get("date_on_sale_to_gmt"), "date_on_sale_to_gmt"),
-        "purchasable": _bool(raw.get("purchasable"), "purchasable", default=True),
-        "backorders": _str(raw.get("backorders"), "backorders", max_length=20) or "no",
-        "low_stock_amount": _optional_int(raw.get("low_stock_amount"), "low_stock_amount"),
-        "weight": _str(raw.get("weight"), "weight", max_length=50),
-        "dimensions": _dict(raw.get("dimensions"), "dimensions"),
-        "attributes": _json_list(raw.get("attributes"), "attributes"),
-        "menu_order": _int(raw.get("menu_order"), "menu_order"),
-        "date_created_gmt": _gmt_datetime(raw.get("date_created_gmt"), "date_created_gmt"),
-        "date_modified_gmt": _gmt_datetime(raw.get("date_modified_gmt"), "date_modified_gmt"),
-        **_stock_and_price(raw),
-    }
-
-
 def parse_product(raw: Any) -> ProductRecord:
     raw = _raw_mapping(raw)
-    shared = _sellable(raw)
-    del shared["stock_managed_by_parent"]  # only variations can defer stock to a parent
+    columns = _columns(raw, _PRODUCT_PARSER)
     return ProductRecord(
         id=coerce_id(raw.get("id")),
-        name=_str(raw.get("name"), "name"),
-        slug=_str(raw.get("slug"), "slug", max_length=400),
-        type=_str(raw.get("type"), "type", max_length=20) or "simple",
-        featured=_bool(raw.get("featured"), "featured"),
-        catalog_visibility=_str(raw.get("catalog_visibility"), "catalog_visibility", max_length=20) or "visible",
-        short_description=_str(raw.get("short_description"), "short_description"),
-        total_sales=_int(raw.get("total_sales"), "total_sales", low=0, high=INT64_MAX),
-        external_url=_str(raw.get("external_url"), "external_url", max_length=1000),
-        button_text=_str(raw.get("button_text"), "button_text", max_length=200),
-        average_rating=_rating(raw.get("average_rating")),
-        rating_count=_int(raw.get("rating_count"), "rating_count", low=0),
-        tags=_json_list(raw.get("tags"), "tags"),
-        images=_json_list(raw.get("images"), "images"),
-        default_attributes=_json_list(raw.get("default_attributes"), "default_attributes"),
+        columns=columns,
         categories=_category_refs(raw.get("categories")),
         variation_ids=tuple(
             coerce_id(value, f"variations[{i}]") for i, value in enumerate(_list(raw.get("variations"), "variations"))
         ),
         digest=raw_digest(raw, PRODUCT_DIGEST_KEYS),
-        **shared,
     )
 
 
@@ -575,12 +549,12 @@ def parse_variation(raw: Any, *, product_id: int | None = None) -> VariationReco
     parent = _optional_id(raw.get("parent_id"), "parent_id") or product_id
     if parent is None:
         raise PayloadError("parent_id", "missing: cannot tell which product this variation belongs to")
+    columns = _columns(raw, _VARIATION_PARSER)
     return VariationRecord(
         id=coerce_id(raw.get("id")),
         product_id=parent,
-        image=_object_or_none(raw.get("image"), "image"),
+        columns=columns,
         digest=raw_digest(raw, VARIATION_DIGEST_KEYS),
-        **_sellable(raw),
     )
 
 
@@ -590,7 +564,7 @@ def parse_stock(raw: Any) -> StockRecord:
     return StockRecord(
         id=coerce_id(raw.get("id")),
         parent_id=_optional_id(raw.get("parent_id"), "parent_id"),
-        **_stock_and_price(raw),
+        columns=_columns(raw, _STOCK_PARSER),
     )
 
 

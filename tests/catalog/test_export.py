@@ -61,12 +61,13 @@ def test_export_streams_every_not_deleted_product(staff_client, settings):
 
 
 def test_export_neutralises_spreadsheet_formulas(staff_client):
-    ProductFactory(name='=HYPERLINK("http://evil")', sku="+1")
+    ProductFactory(name='=HYPERLINK("http://evil")', sku="+1", global_unique_id="=1+2")
 
     row = _rows(staff_client.get(EXPORT))[0]
 
     assert row["name"] == '\'=HYPERLINK("http://evil")'
     assert row["sku"] == "'+1"
+    assert row["global_unique_id"] == "'=1+2"
 
 
 def test_export_of_an_empty_catalog_is_the_header(staff_client):
@@ -74,7 +75,7 @@ def test_export_of_an_empty_catalog_is_the_header(staff_client):
 
     assert content.splitlines() == [
         "id,sku,name,slug,type,status,catalog_visibility,price,regular_price,sale_price,on_sale,manage_stock,"
-        "stock_quantity,stock_status,categories,date_modified_gmt,synced_at"
+        "stock_quantity,stock_status,categories,date_modified_gmt,synced_at,global_unique_id"
     ]
 
 
