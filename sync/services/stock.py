@@ -97,15 +97,12 @@ def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
 class VariationStockGroup:
     """The variations of one group of parents, as the prefetch thread read them."""
 
-    number: int
     records: list[StockRecord]
     failures: tuple[ItemFailure, ...]  # variations that did not parse
     failed_listings: tuple[PageFailure, ...]  # parents whose variations could not be read
 
 
-def _variation_stock_group_fetch(
-    *, client: WooCommerceClient, parent_ids: list[int], number: int
-) -> VariationStockGroup:
+def _variation_stock_group_fetch(*, client: WooCommerceClient, parent_ids: list[int]) -> VariationStockGroup:
     """Runs on the prefetch thread: reads and parses, and changes nothing but what it returns."""
     records: list[StockRecord] = []
     failures: list[ItemFailure] = []
@@ -121,14 +118,15 @@ def _variation_stock_group_fetch(
                 failures += unparsed
         except TRANSIENT_ERRORS as error:
             failed.append(PageFailure(endpoint=endpoint, number=1, error=str(error)))
-    return VariationStockGroup(number=number, records=records, failures=tuple(failures), failed_listings=tuple(failed))
+    return VariationStockGroup(records=records, failures=tuple(failures), failed_listings=tuple(failed))
 
 
 def _variation_stock_per_parent_sync(*, context: SyncContext) -> None:
     """Stores without ``GET variations``: read each mirrored variable product's variations.
 
     Parents are taken ``per_page`` at a time; each group is one transaction, and the
-    next group is fetched while the current one is written. A group that fails is recorded in ``stats``.
+    next group is fetched while the current one is written. A parent whose variations cannot be
+    read is recorded in ``stats`` as a failed page.
     """
     stats = context.stats
     parent_ids = list(
@@ -139,7 +137,7 @@ def _variation_stock_per_parent_sync(*, context: SyncContext) -> None:
     groups = list(_chunks(parent_ids, context.per_page))
 
     def fetch(number: int) -> VariationStockGroup:
-        return _variation_stock_group_fetch(client=context.client, parent_ids=groups[number - 1], number=number)
+        return _variation_stock_group_fetch(client=context.client, parent_ids=groups[number - 1])
 
     pending = BackgroundFetch(fetch, 1) if groups else None
     while pending is not None:
