@@ -8,6 +8,8 @@ Decisions measured on a 2-core VPS (docs/operations.md, docs/performance.md):
   the worker, and every database call then failed. The config refuses that combination.
 - The web workers use a bounded psycopg pool (``DB_POOL_ENABLED`` defaults to true here, false for
   management commands), because under gevent each greenlet otherwise holds its own connection.
+  gunicorn's own ``raw_env`` sets it (in the master, before workers fork; the app loads in each
+  worker after gevent patched it), unless the environment already says.
 - Workers are recycled rarely (20,000 + 0-5,000 requests) and load the URLconf before they accept
   (``post_worker_init``): frequent recycling stalled requests for seconds (docs/performance.md).
 """
@@ -16,6 +18,12 @@ import json
 import os
 
 _GEVENT_CLASSES = {"gevent", "gunicorn.workers.ggevent.GeventWorker"}
+# What a web worker's environment holds unless the operator's says otherwise: the bounded pool
+# (settings default to no pool, which is right for management commands) and production settings.
+WEB_ENVIRONMENT_DEFAULTS = {
+    "DB_POOL_ENABLED": "true",
+    "DJANGO_SETTINGS_MODULE": "crushme_project.settings.production",
+}
 
 
 def _env_int(environ: dict[str, str], name: str, default: int) -> int:
@@ -108,6 +116,7 @@ def build_settings(environ: dict[str, str]) -> dict[str, object]:
         # and shared by every gunicorn of the user. Off unless a path is given (e.g. /run/crushme/gunicorn.ctl).
         "control_socket": control_socket or "",
         "control_socket_disable": not control_socket,
+        "raw_env": [f"{name}={value}" for name, value in WEB_ENVIRONMENT_DEFAULTS.items() if name not in environ],
     }
 
 
@@ -132,15 +141,9 @@ proc_name = _settings["proc_name"]
 worker_tmp_dir = _settings["worker_tmp_dir"]
 forwarded_allow_ips = _settings["forwarded_allow_ips"]
 control_socket_disable = _settings["control_socket_disable"]
+raw_env = _settings["raw_env"]
 if _settings["control_socket"]:
     control_socket = _settings["control_socket"]
-
-
-def on_starting(server) -> None:
-    # Set in the master before any worker forks (the app loads in each worker, after gevent patched),
-    # so the web workers get the bounded pool while `manage.py` commands keep a plain connection.
-    os.environ.setdefault("DB_POOL_ENABLED", "true")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crushme_project.settings.production")
 
 
 def post_worker_init(worker) -> None:

@@ -474,7 +474,7 @@ def queries_per_page(*, sandbox: Sandbox, control, naive_variants: list[str]) ->
 
 def profile_summary(path: Path, *, top: int = 25) -> list[str]:
     """Main-thread shares (cProfile sees the main thread only; fetching happens on the prefetch thread,
-    so time the writer waits for the store shows up in ``Prefetch.result``)."""
+    so time the writer waits for the store shows up in ``BackgroundFetch.result``)."""
     import pstats
 
     stats = pstats.Stats(str(path))

@@ -18,9 +18,6 @@ from pathlib import Path
 
 from django.db import OperationalError, connections
 
-# Keys of DATABASES["default"]["OPTIONS"] that are Django's, not libpq's.
-_DJANGO_ONLY_OPTIONS = {"pool", "isolation_level", "server_side_binding", "assume_role", "cursor_factory"}
-
 
 class LockHeld(Exception):
     """Another process holds the lock."""
@@ -35,23 +32,17 @@ def _advisory_key(name: str) -> int:
 def _postgres_lock(name: str, using: str) -> Iterator[None]:
     import psycopg
 
-    settings_dict = connections[using].settings_dict
-    options = {k: v for k, v in (settings_dict.get("OPTIONS") or {}).items() if k not in _DJANGO_ONLY_OPTIONS}
+    # A dedicated connection (Django's own may be closed or returned to a pool mid-run), with the
+    # parameters Django itself connects with: NAME, USER, HOST..., OPTIONS without Django's own keys.
     params = {
-        "dbname": settings_dict["NAME"],
-        "user": settings_dict.get("USER") or None,
-        "password": settings_dict.get("PASSWORD") or None,
-        "host": settings_dict.get("HOST") or None,
-        "port": settings_dict.get("PORT") or None,
-        **options,
+        **connections[using].get_connection_params(),
+        "autocommit": True,
+        "application_name": f"lock:{name}",
     }
-    # A dedicated connection: Django's own may be closed or returned to a pool mid-run.
     key = _advisory_key(name)
     conn = None
     try:
-        conn = psycopg.connect(
-            **{k: v for k, v in params.items() if v is not None}, autocommit=True, application_name=f"lock:{name}"
-        )
+        conn = psycopg.connect(**params)
         acquired = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
     except psycopg.Error as error:
         if conn is not None:

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from functools import partial
 
 from django.db import transaction
 
 from catalog.models import Category
+from sync.services.context import SyncContext
 from sync.services.guard import DeletionGuard
 from sync.services.isolation import IsolatedItem, page_write_isolated
-from sync.services.paging import TRANSIENT_ERRORS, FetchedPage, Listing
-from sync.services.results import SyncStats, WriteResult, records_parse
+from sync.services.paging import TRANSIENT_ERRORS, Listing
+from sync.services.results import WriteResult, records_parse
 from sync.services.upsert import rows_diff, rows_upsert
-from sync.woocommerce.client import WooCommerceClient, WooCommerceClientError, WooCommerceNotFound
+from sync.woocommerce.client import WooCommerceClientError, WooCommerceNotFound
 from sync.woocommerce.types import CATEGORY_FIELDS, CategoryRecord, ProductRecord, parse_category
 
 logger = logging.getLogger(__name__)
@@ -53,16 +54,15 @@ def category_page_write(*, records: list[CategoryRecord], synced_at: datetime, d
     return page_write_isolated(write_all=partial(write, records=records), items=items)
 
 
-def categories_fetch_missing(
-    *, client: WooCommerceClient, stats: SyncStats, records: Iterable[ProductRecord], synced_at: datetime
-) -> None:
+def categories_fetch_missing(*, context: SyncContext, records: Iterable[ProductRecord]) -> None:
     """Fetch by id (``include=``) the categories that ``records`` name but the mirror lacks, and their
     missing ancestors, and write them: a new subcategory shows under its parent after ``--products``.
 
     One SELECT when nothing is missing; each id is asked for once per run. A request that
     fails is logged and left to the page write's stubs (name and slug only) and to the next
-    ``--categories``.
+    ``--categories``. It writes: callers skip it in a dry run.
     """
+    client, stats = context.client, context.stats
     wanted = {ref.id for record in records for ref in record.categories}
     for _ in range(MAX_ANCESTOR_LEVELS):
         if not wanted:
@@ -82,7 +82,7 @@ def categories_fetch_missing(
                 response.data if isinstance(response.data, list) else [], parse=parse_category, resource="category"
             )
             stats.add(WriteResult(failures=tuple(failures)))
-            stats.add(category_page_write(records=found, synced_at=synced_at, dry_run=False))
+            stats.add(category_page_write(records=found, synced_at=context.synced_at, dry_run=False))
             wanted |= {record.parent_id for record in found if record.parent_id is not None}
 
 
@@ -102,32 +102,23 @@ def categories_delete_missing(*, seen_ids: set[int], guard: DeletionGuard, dry_r
     return WriteResult(deleted=len(missing))
 
 
-def categories_sync(
-    *,
-    client: WooCommerceClient,
-    stats: SyncStats,
-    per_page: int,
-    synced_at: datetime,
-    guard: DeletionGuard,
-    dry_run: bool = False,
-    should_stop: Callable[[], bool] = lambda: False,
-    on_page: Callable[[FetchedPage], None] | None = None,
-) -> Listing:
+def categories_sync(*, context: SyncContext) -> Listing:
     """Read every category page and upsert it; delete the missing ones once the listing is complete.
 
     Returns the listing (``complete`` tells whether deletions were considered).
-    Raises DeletionRefused (from ``guard``) after writing the pages.
+    Raises DeletionRefused (from ``context.guard``) after writing the pages.
     """
-    listing = Listing(client=client, endpoint=ENDPOINT, per_page=per_page, stats=stats, should_stop=should_stop)
+    stats = context.stats
+    listing = Listing.in_run(context, endpoint=ENDPOINT)
     for page in listing:
         records, failures = records_parse(page.items, parse=parse_category, resource="category")
         stats.add(WriteResult(failures=tuple(failures)))
         # Reported once: products naming a failed category get a stub, not another failing request.
         stats.category_ids_fetched.update(failure.item_id for failure in failures if failure.item_id is not None)
-        stats.add(category_page_write(records=records, synced_at=synced_at, dry_run=dry_run))
-        if on_page is not None:
-            on_page(page)
+        stats.add(category_page_write(records=records, synced_at=context.synced_at, dry_run=context.dry_run))
+        if context.on_page is not None:
+            context.on_page(page)
     if listing.complete:
         # Items that failed to parse are in seen_ids too: they are never deleted on that account.
-        stats.add(categories_delete_missing(seen_ids=listing.seen_ids, guard=guard, dry_run=dry_run))
+        stats.add(categories_delete_missing(seen_ids=listing.seen_ids, guard=context.guard, dry_run=context.dry_run))
     return listing

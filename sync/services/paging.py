@@ -23,8 +23,8 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sync.services.results import SyncStats
 from sync.woocommerce.client import (
@@ -36,6 +36,9 @@ from sync.woocommerce.client import (
     WooCommerceUnavailable,
 )
 from sync.woocommerce.types import item_id_or_none
+
+if TYPE_CHECKING:
+    from sync.services.context import SyncContext
 
 logger = logging.getLogger(__name__)
 
@@ -65,39 +68,80 @@ class FetchedPage:
     total_pages: int | None
     total: int | None
     items: list[Any]  # objects, except for hostile entries that fail alone when parsed
-    extra: Any = None  # whatever the listing's ``enrich`` step fetched for this page
+    # The raw variations of the page's variable products by product id, when the listing was asked to
+    # fetch them (stores without the store-wide variations endpoint); None otherwise.
+    variations_by_parent: dict[int, list[Any]] | None = None
 
 
-class Prefetch:
-    """One page fetched on a daemon thread (so SIGTERM never waits on a slow store)."""
+@dataclass(frozen=True, slots=True)
+class PageFailure:
+    """A page (or a request standing for one) that failed after the client's retries and shrinking."""
 
-    def __init__(self, fetch: Callable[[int], FetchedPage | None], number: int) -> None:
+    endpoint: str
+    number: int
+    error: str
+
+    def record(self, stats: SyncStats) -> None:
+        stats.page_failed(endpoint=self.endpoint, page=self.number, error=self.error)
+
+
+T = TypeVar("T")
+
+
+class BackgroundFetch(Generic[T]):
+    """``fetch(number)`` run on a daemon thread (so SIGTERM never waits on a slow store).
+
+    The thread only fetches and parses: whatever it learns travels in its result, which the
+    consuming thread records (run totals are never changed from two threads).
+    """
+
+    def __init__(self, fetch: Callable[[int], T], number: int) -> None:
         self.number = number
-        self._result: FetchedPage | None = None
+        self._result: T | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(fetch,), daemon=True, name=f"prefetch-{number}")
         self._thread.start()
 
-    def _run(self, fetch: Callable[[int], FetchedPage | None]) -> None:
+    def _run(self, fetch: Callable[[int], T]) -> None:
         try:
             self._result = fetch(self.number)
         except BaseException as error:  # noqa: BLE001 - handed to the consumer thread, which re-raises it
             self._error = error
 
-    def result(self) -> FetchedPage | None:
+    def result(self) -> T:
         self._thread.join()
         if self._error is not None:
             raise self._error
-        return self._result
+        return self._result  # type: ignore[return-value]  # set by the finished thread
 
 
 class Listing:
     """Iterate over every page of ``endpoint``; afterwards, tell whether the listing was complete.
 
-    ``enrich(items)`` runs on the fetching thread after each page (e.g. to fetch the
-    variations of the page's variable products from a store without the store-wide
-    endpoint); its result travels in ``FetchedPage.extra``.
+    ``fetch_variations(items)`` runs on the fetching thread after each page (the variations of the
+    page's variable products, from a store without the store-wide endpoint); its result travels in
+    ``FetchedPage.variations_by_parent``. ``stats`` is changed only by the thread iterating.
     """
+
+    @classmethod
+    def in_run(
+        cls,
+        context: SyncContext,
+        *,
+        endpoint: str,
+        params: Mapping[str, Any] | None = None,
+        fetch_variations: Callable[[list[Any]], dict[int, list[Any]]] | None = None,
+    ) -> Listing:
+        """The listing of ``endpoint`` with the run's client, page size, totals and stop signal."""
+        return cls(
+            client=context.client,
+            endpoint=endpoint,
+            per_page=context.per_page,
+            stats=context.stats,
+            params=params,
+            should_stop=context.should_stop,
+            fetch_variations=fetch_variations,
+        )
 
     def __init__(
         self,
@@ -108,7 +152,7 @@ class Listing:
         stats: SyncStats,
         params: Mapping[str, Any] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
-        enrich: Callable[[list[dict]], Any] | None = None,
+        fetch_variations: Callable[[list[Any]], dict[int, list[Any]]] | None = None,
     ) -> None:
         self.client = client
         self.endpoint = endpoint
@@ -116,7 +160,7 @@ class Listing:
         self.stats = stats
         self.params = {**STABLE_ORDER, **(params or {})}
         self.should_stop = should_stop
-        self.enrich = enrich
+        self.fetch_variations = fetch_variations
         self.seen_ids: set[int] = set()
         self.failed_pages: list[int] = []
         self.total: int | None = None
@@ -133,22 +177,21 @@ class Listing:
             return False
         return self.total is None or len(self.seen_ids) >= self.total
 
-    def _fetch(self, number: int) -> FetchedPage | None:
+    def _fetch(self, number: int) -> FetchedPage | PageFailure:
+        """Runs on the prefetch thread: reads, and changes nothing but what it returns."""
         try:
             page = self._page_get(number, self.per_page, levels=SHRINK_LEVELS)
-            extra = self.enrich(page.items) if self.enrich is not None and page.items else None
+            variations = self.fetch_variations(page.items) if self.fetch_variations is not None and page.items else None
         except TRANSIENT_ERRORS as error:
             logger.warning("sync: page %s of %s failed after retries: %s", number, self.endpoint, error)
-            self.stats.page_failed(endpoint=self.endpoint, page=number, error=str(error))
-            self.failed_pages.append(number)
-            return None
+            return PageFailure(endpoint=self.endpoint, number=number, error=str(error))
         return FetchedPage(
             endpoint=self.endpoint,
             number=number,
             total_pages=page.total_pages,
             total=page.total,
             items=page.items,
-            extra=extra,
+            variations_by_parent=variations,
         )
 
     def _page_get(self, number: int, per_page: int, *, levels: int) -> Page:
@@ -223,11 +266,15 @@ class Listing:
         return fresh
 
     def __iter__(self) -> Iterator[FetchedPage]:
-        pending: Prefetch | None = Prefetch(self._fetch, 1)
+        pending: BackgroundFetch[FetchedPage | PageFailure] | None = BackgroundFetch(self._fetch, 1)
         failed_in_a_row = 0
         while pending is not None:
             number = pending.number
-            page = pending.result()
+            fetched = pending.result()
+            page = fetched if isinstance(fetched, FetchedPage) else None
+            if isinstance(fetched, PageFailure):
+                fetched.record(self.stats)
+                self.failed_pages.append(number)
             self.stats.pages += page is not None
             failed_in_a_row = 0 if page is not None else failed_in_a_row + 1
             fresh = self._unseen(number, page.items) if page is not None else []
@@ -250,16 +297,9 @@ class Listing:
             if next_number is not None and self.should_stop():
                 self.interrupted = True
                 next_number = None
-            pending = Prefetch(self._fetch, next_number) if next_number is not None else None
+            pending = BackgroundFetch(self._fetch, next_number) if next_number is not None else None
             if page is not None:
-                yield FetchedPage(
-                    endpoint=page.endpoint,
-                    number=page.number,
-                    total_pages=page.total_pages,
-                    total=page.total,
-                    items=fresh,
-                    extra=page.extra,
-                )
+                yield replace(page, items=fresh)
             if pending is not None and self.should_stop():
                 self.interrupted = True
                 break

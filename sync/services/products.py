@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Set
+from collections.abc import Iterable, Set
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -18,9 +18,10 @@ from django.db import transaction
 
 from catalog.models import Category, Product, ProductCategory, ProductVariation
 from sync.services.categories import categories_fetch_missing
+from sync.services.context import SyncContext
 from sync.services.isolation import IsolatedItem, page_write_isolated
 from sync.services.paging import TRANSIENT_ERRORS, FetchedPage, Listing
-from sync.services.results import ItemFailure, SyncStats, WriteResult, records_parse
+from sync.services.results import ItemFailure, WriteResult, records_parse
 from sync.services.upsert import rows_diff, rows_upsert
 from sync.woocommerce.client import MAX_PER_PAGE, WooCommerceClient, WooCommerceNotFound
 from sync.woocommerce.types import (
@@ -348,44 +349,26 @@ def modified_window(*, modified_after: datetime | None, modified_before: datetim
 
 
 def _page_variations(page: FetchedPage) -> tuple[list[VariationRecord] | None, list[ItemFailure]]:
-    if page.extra is None:
+    if page.variations_by_parent is None:
         return None, []
     records: list[VariationRecord] = []
     failures: list[ItemFailure] = []
-    for product_id, items in page.extra.items():
+    for product_id, items in page.variations_by_parent.items():
         parsed, failed = variation_records_parse(items, product_id=product_id)
         records += parsed
         failures += failed
     return records, failures
 
 
-def products_pages_sync(
-    *,
-    client: WooCommerceClient,
-    stats: SyncStats,
-    per_page: int,
-    synced_at: datetime,
-    params: dict[str, Any],
-    with_variations_per_parent: bool,
-    dry_run: bool = False,
-    should_stop: Callable[[], bool] = lambda: False,
-    on_page: Callable[[FetchedPage], None] | None = None,
-) -> Listing:
+def products_pages_sync(*, context: SyncContext, params: dict[str, Any], with_variations_per_parent: bool) -> Listing:
     """Read a product listing (``params`` picks status/window) and write it page by page."""
-    enrich = (
+    client, stats = context.client, context.stats
+    fetch_variations = (
         (lambda items: variations_fetch_for_products(client=client, items=items))
         if with_variations_per_parent
         else None
     )
-    listing = Listing(
-        client=client,
-        endpoint=PRODUCTS,
-        per_page=per_page,
-        stats=stats,
-        params=params,
-        should_stop=should_stop,
-        enrich=enrich,
-    )
+    listing = Listing.in_run(context, endpoint=PRODUCTS, params=params, fetch_variations=fetch_variations)
     for page in listing:
         # Unchanged products are recognised from their digest before any full parse; the
         # rest is written in one transaction (the sync lock makes this the only writer).
@@ -393,34 +376,31 @@ def products_pages_sync(
         records, failures = product_records_parse(changed)
         variations, variation_failures = _page_variations(page)
         stats.add(WriteResult(unchanged=unchanged, failures=tuple(failures + variation_failures)))
-        if not dry_run:
-            categories_fetch_missing(client=client, stats=stats, records=records, synced_at=synced_at)
-        stats.add(product_page_write(records=records, synced_at=synced_at, dry_run=dry_run, variations=variations))
-        if on_page is not None:
-            on_page(page)
+        if not context.dry_run:
+            categories_fetch_missing(context=context, records=records)
+        stats.add(
+            product_page_write(
+                records=records, synced_at=context.synced_at, dry_run=context.dry_run, variations=variations
+            )
+        )
+        if context.on_page is not None:
+            context.on_page(page)
     return listing
 
 
 def variations_pages_sync(
     *,
-    client: WooCommerceClient,
-    stats: SyncStats,
-    per_page: int,
-    synced_at: datetime,
+    context: SyncContext,
     params: dict[str, Any],
-    dry_run: bool = False,
     pending_parents: Set[int] = frozenset(),
     parents_seen: set[int] | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
-    on_page: Callable[[FetchedPage], None] | None = None,
 ) -> Listing:
     """Read the store-wide variations listing and write it page by page.
 
     ``parents_seen``, when given, collects the product ids of the variations read.
     """
-    listing = Listing(
-        client=client, endpoint=VARIATIONS, per_page=per_page, stats=stats, params=params, should_stop=should_stop
-    )
+    stats = context.stats
+    listing = Listing.in_run(context, endpoint=VARIATIONS, params=params)
     for page in listing:
         changed, unchanged = _changed_items(model=ProductVariation, items=page.items)
         records, failures = variation_records_parse(changed)
@@ -428,25 +408,24 @@ def variations_pages_sync(
             parents_seen.update(record.product_id for record in records)
         stats.add(WriteResult(unchanged=unchanged, failures=tuple(failures)))
         stats.add(
-            variation_page_write(records=records, synced_at=synced_at, dry_run=dry_run, pending_parents=pending_parents)
+            variation_page_write(
+                records=records,
+                synced_at=context.synced_at,
+                dry_run=context.dry_run,
+                pending_parents=pending_parents,
+            )
         )
-        if on_page is not None:
-            on_page(page)
+        if context.on_page is not None:
+            context.on_page(page)
     return listing
 
 
 def products_sync(
     *,
-    client: WooCommerceClient,
-    stats: SyncStats,
-    per_page: int,
-    synced_at: datetime,
+    context: SyncContext,
     store_variations: bool,
     modified_after: datetime | None = None,
     modified_before: datetime | None = None,
-    dry_run: bool = False,
-    should_stop: Callable[[], bool] = lambda: False,
-    on_page: Callable[[FetchedPage], None] | None = None,
 ) -> Listing:
     """Mirror products and variations; incremental when ``modified_after`` is given.
 
@@ -461,50 +440,37 @@ def products_sync(
     can serve as the next incremental watermark and whether deletions may be reconciled.
     """
     window = modified_window(modified_after=modified_after, modified_before=modified_before)
-    common = {
-        "client": client,
-        "stats": stats,
-        "per_page": per_page,
-        "synced_at": synced_at,
-        "dry_run": dry_run,
-        "should_stop": should_stop,
-        "on_page": on_page,
-    }
+    should_stop = context.should_stop
     listing = products_pages_sync(
-        params={"status": "any", **window}, with_variations_per_parent=not store_variations, **common
+        context=context, params={"status": "any", **window}, with_variations_per_parent=not store_variations
     )
     if window and not should_stop():
-        trash = products_pages_sync(params={"status": "trash", **window}, with_variations_per_parent=False, **common)
+        trash = products_pages_sync(
+            context=context, params={"status": "trash", **window}, with_variations_per_parent=False
+        )
         listing.failed_pages += trash.failed_pages
     if store_variations and not should_stop():
         parents_seen: set[int] = set()
         variations = variations_pages_sync(
+            context=context,
             params=window,
-            pending_parents=listing.seen_ids if dry_run else frozenset(),
+            pending_parents=listing.seen_ids if context.dry_run else frozenset(),
             parents_seen=parents_seen,
-            **common,
         )
         listing.failed_pages += variations.failed_pages
         if window and not should_stop():
             # A variation edit changes its parent's derived price and stock status without
             # touching the parent's date_modified: re-read those parents too.
-            products_refresh(
-                client=client,
-                stats=stats,
-                product_ids=sorted(parents_seen - listing.seen_ids),
-                synced_at=synced_at,
-                dry_run=dry_run,
-            )
+            products_refresh(context=context, product_ids=sorted(parents_seen - listing.seen_ids))
     return listing
 
 
-def products_refresh(
-    *, client: WooCommerceClient, stats: SyncStats, product_ids: list[int], synced_at: datetime, dry_run: bool = False
-) -> None:
+def products_refresh(*, context: SyncContext, product_ids: list[int]) -> None:
     """Re-read the given products by id (``include``, 100 per request) and write them page by page.
 
     A request that fails after retries is recorded as a failed page; its products are left as they are.
     """
+    client, stats = context.client, context.stats
     for start in range(0, len(product_ids), MAX_PER_PAGE):
         chunk = product_ids[start : start + MAX_PER_PAGE]
         try:
@@ -515,6 +481,6 @@ def products_refresh(
         stats.pages += 1
         records, failures = product_records_parse(response.data if isinstance(response.data, list) else [])
         stats.add(WriteResult(failures=tuple(failures)))
-        if not dry_run:
-            categories_fetch_missing(client=client, stats=stats, records=records, synced_at=synced_at)
-        stats.add(product_page_write(records=records, synced_at=synced_at, dry_run=dry_run))
+        if not context.dry_run:
+            categories_fetch_missing(context=context, records=records)
+        stats.add(product_page_write(records=records, synced_at=context.synced_at, dry_run=context.dry_run))

@@ -11,16 +11,15 @@ within the mass-deletion guard.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
 
 from django.db import transaction
 
 from catalog.models import Product, ProductVariation
-from sync.services.guard import DeletionGuard
+from sync.services.context import SyncContext
 from sync.services.paging import TRANSIENT_ERRORS
 from sync.services.products import PRODUCTS, product_records_parse, product_upsert_page
-from sync.services.results import SyncStats, WriteResult
+from sync.services.results import WriteResult
 from sync.woocommerce.client import MAX_PER_PAGE, WooCommerceClient
 
 logger = logging.getLogger(__name__)
@@ -48,26 +47,18 @@ def products_soft_delete(*, ids: list[int], deleted_at: datetime) -> int:
     return count
 
 
-def products_reconcile_deletions(
-    *,
-    client: WooCommerceClient,
-    stats: SyncStats,
-    listed_ids: set[int],
-    synced_at: datetime,
-    guard: DeletionGuard,
-    dry_run: bool = False,
-    should_stop: Callable[[], bool] = lambda: False,
-) -> WriteResult:
+def products_reconcile_deletions(*, context: SyncContext, listed_ids: set[int]) -> WriteResult:
     """Confirm and soft-delete mirrored products missing from a complete ``status=any`` listing.
 
-    Raises DeletionRefused (nothing deleted) when the confirmed deletions exceed the guard.
+    Raises DeletionRefused (nothing deleted) when the confirmed deletions exceed ``context.guard``.
     A confirmation request that fails leaves its ids alone (the run ends partial).
     """
+    client, stats, synced_at, dry_run = context.client, context.stats, context.synced_at, context.dry_run
     live_ids = set(Product.objects.filter(deleted_at__isnull=True).values_list("id", flat=True))
     candidates = sorted(live_ids - listed_ids)
     gone: list[int] = []
     for start in range(0, len(candidates), CONFIRM_CHUNK):
-        if should_stop():
+        if context.should_stop():
             return WriteResult()
         chunk = candidates[start : start + CONFIRM_CHUNK]
         try:
@@ -85,7 +76,7 @@ def products_reconcile_deletions(
 
     if not gone:
         return WriteResult()
-    guard.check(resource="products", count=len(gone), live_total=len(live_ids))
+    context.guard.check(resource="products", count=len(gone), live_total=len(live_ids))
     logger.info("sync: %s products are gone from WooCommerce: %s", len(gone), gone[:50])
     if dry_run:
         return WriteResult(deleted=len(gone))

@@ -21,6 +21,7 @@ from django.utils import timezone
 from common.cache import cache_get, cache_set, catalog_version_bump
 from sync.models import SyncMode, SyncRun, SyncStatus
 from sync.services.categories import categories_sync
+from sync.services.context import SyncContext
 from sync.services.guard import DeletionGuard, DeletionRefused
 from sync.services.isolation import DatabaseUnavailable, database_lost
 from sync.services.paging import FetchedPage
@@ -166,74 +167,43 @@ def _status(outcome: SyncOutcome) -> str:
     return SyncStatus.SUCCEEDED
 
 
-def _run_modes(
-    *,
-    options: SyncOptions,
-    client: WooCommerceClient,
-    outcome: SyncOutcome,
-    should_stop: Callable[[], bool],
-    on_page: Callable[[FetchedPage], None] | None,
-) -> None:
-    stats = outcome.stats
-    guard = DeletionGuard(
-        max_share=settings.SYNC_MASS_DELETE_MAX_SHARE,
-        min_count=settings.SYNC_MASS_DELETE_MIN_COUNT,
-        allow=options.allow_mass_delete,
-    )
-    common = {
-        "client": client,
-        "stats": stats,
-        "per_page": options.per_page,
-        "synced_at": outcome.started_at,
-        "dry_run": options.dry_run,
-        "should_stop": should_stop,
-        "on_page": on_page,
-    }
+def _run_modes(*, context: SyncContext, options: SyncOptions, outcome: SyncOutcome) -> None:
+    stats, should_stop = context.stats, context.should_stop
     mode = options.mode
     if mode == SyncMode.CATEGORIES:
-        categories_sync(guard=guard, **common)
+        categories_sync(context=context)
         return
 
-    store_variations = store_variations_supported(client=client)
+    store_variations = store_variations_supported(client=context.client)
     if mode == SyncMode.STOCK:
-        stock_sync(store_variations=store_variations, **common)
+        stock_sync(context=context, store_variations=store_variations)
         return
 
     if mode == SyncMode.PRODUCTS:
         outcome.modified_after = None if options.rescan else sync_watermark_get()
         listing = products_sync(
+            context=context,
             store_variations=store_variations,
             modified_after=outcome.modified_after,
             # Frozen window end; rounded up because WooCommerce compares whole seconds.
             modified_before=_next_second(outcome.started_at) if outcome.modified_after else None,
-            **common,
         )
         outcome.listing_complete = listing.complete and not should_stop()
         return
 
     # --full: categories, then products and variations, then deletions.
     try:
-        categories_sync(guard=guard, **common)
+        categories_sync(context=context)
     except DeletionRefused as refused:
         outcome.deletion_refused = refused  # keep going: products do not depend on it
     if should_stop():
         return
-    listing = products_sync(store_variations=store_variations, **common)
+    listing = products_sync(context=context, store_variations=store_variations)
     outcome.listing_complete = listing.complete and not should_stop()
     if not outcome.listing_complete:
         stats.notes.append("deletions were not reconciled: the product listing was incomplete")
         return
-    stats.add(
-        products_reconcile_deletions(
-            client=client,
-            stats=stats,
-            listed_ids=listing.seen_ids,
-            synced_at=outcome.started_at,
-            guard=guard,
-            dry_run=options.dry_run,
-            should_stop=should_stop,
-        )
-    )
+    stats.add(products_reconcile_deletions(context=context, listed_ids=listing.seen_ids))
 
 
 def sync_execute(
@@ -275,8 +245,22 @@ def sync_execute(
             pid=os.getpid(),
         )
     bumper = _CacheBumper(stats=outcome.stats, on_page=on_page, enabled=not options.dry_run)
+    context = SyncContext(
+        client=client,
+        stats=outcome.stats,
+        per_page=options.per_page,
+        synced_at=started_at,
+        guard=DeletionGuard(
+            max_share=settings.SYNC_MASS_DELETE_MAX_SHARE,
+            min_count=settings.SYNC_MASS_DELETE_MIN_COUNT,
+            allow=options.allow_mass_delete,
+        ),
+        dry_run=options.dry_run,
+        should_stop=should_stop,
+        on_page=bumper,
+    )
     try:
-        _run_modes(options=options, client=client, outcome=outcome, should_stop=should_stop, on_page=bumper)
+        _run_modes(context=context, options=options, outcome=outcome)
     except DeletionRefused as refused:
         outcome.deletion_refused = refused
     except WooCommerceError as error:

@@ -8,7 +8,8 @@ changed. Items not mirrored yet are counted as skipped (``--products`` creates t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -16,10 +17,11 @@ from typing import Any
 from django.db import models, transaction
 
 from catalog.models import Product, ProductType, ProductVariation
+from sync.services.context import SyncContext
 from sync.services.isolation import IsolatedItem, page_write_isolated
-from sync.services.paging import TRANSIENT_ERRORS, FetchedPage, Listing, Prefetch
+from sync.services.paging import TRANSIENT_ERRORS, BackgroundFetch, Listing, PageFailure
 from sync.services.products import PRODUCTS, VARIATIONS, VARIATIONS_PER_PARENT_PAGE
-from sync.services.results import ItemFailure, SyncStats, WriteResult, records_parse
+from sync.services.results import ItemFailure, WriteResult, records_parse
 from sync.woocommerce.client import WooCommerceClient
 from sync.woocommerce.types import (
     STOCK_API_FIELDS,
@@ -74,33 +76,16 @@ def stock_page_write(
     return page_write_isolated(write_all=partial(write, records=records), items=items)
 
 
-def _stock_listing_sync(
-    *,
-    client: WooCommerceClient,
-    stats: SyncStats,
-    endpoint: str,
-    model: type[models.Model],
-    per_page: int,
-    synced_at: datetime,
-    dry_run: bool,
-    should_stop: Callable[[], bool],
-    on_page: Callable[[FetchedPage], None] | None,
-) -> None:
+def _stock_listing_sync(*, context: SyncContext, endpoint: str, model: type[models.Model]) -> None:
     resource = "variation" if model is ProductVariation else "product"
-    listing = Listing(
-        client=client,
-        endpoint=endpoint,
-        per_page=per_page,
-        stats=stats,
-        params={"status": "any", "_fields": _FIELDS_PARAM},
-        should_stop=should_stop,
-    )
+    stats = context.stats
+    listing = Listing.in_run(context, endpoint=endpoint, params={"status": "any", "_fields": _FIELDS_PARAM})
     for page in listing:
         records, failures = stock_records_parse(page.items, resource=resource)
         stats.add(WriteResult(failures=tuple(failures)))
-        stats.add(stock_page_write(model=model, records=records, synced_at=synced_at, dry_run=dry_run))
-        if on_page is not None:
-            on_page(page)
+        stats.add(stock_page_write(model=model, records=records, synced_at=context.synced_at, dry_run=context.dry_run))
+        if context.on_page is not None:
+            context.on_page(page)
 
 
 def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
@@ -108,90 +93,79 @@ def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
         yield ids[start : start + size]
 
 
-def _variation_stock_per_parent_sync(
-    *,
-    client: WooCommerceClient,
-    stats: SyncStats,
-    per_page: int,
-    synced_at: datetime,
-    dry_run: bool,
-    should_stop: Callable[[], bool],
-) -> None:
+@dataclass(frozen=True, slots=True)
+class VariationStockGroup:
+    """The variations of one group of parents, as the prefetch thread read them."""
+
+    records: list[StockRecord]
+    failures: tuple[ItemFailure, ...]  # variations that did not parse
+    failed_listings: tuple[PageFailure, ...]  # parents whose variations could not be read
+
+
+def _variation_stock_group_fetch(*, client: WooCommerceClient, parent_ids: list[int]) -> VariationStockGroup:
+    """Runs on the prefetch thread: reads and parses, and changes nothing but what it returns."""
+    records: list[StockRecord] = []
+    failures: list[ItemFailure] = []
+    failed: list[PageFailure] = []
+    for parent_id in parent_ids:
+        endpoint = f"{PRODUCTS}/{parent_id}/variations"
+        try:
+            for page in client.iter_pages(
+                endpoint, per_page=VARIATIONS_PER_PARENT_PAGE, params={"_fields": _FIELDS_PARAM}
+            ):
+                parsed, unparsed = stock_records_parse(page.items, resource="variation")
+                records += parsed
+                failures += unparsed
+        except TRANSIENT_ERRORS as error:
+            failed.append(PageFailure(endpoint=endpoint, number=1, error=str(error)))
+    return VariationStockGroup(records=records, failures=tuple(failures), failed_listings=tuple(failed))
+
+
+def _variation_stock_per_parent_sync(*, context: SyncContext) -> None:
     """Stores without ``GET variations``: read each mirrored variable product's variations.
 
     Parents are taken ``per_page`` at a time; each group is one transaction, and the
-    next group is fetched while the current one is written. A group that fails is recorded in ``stats``.
+    next group is fetched while the current one is written. A parent whose variations cannot be
+    read is recorded in ``stats`` as a failed page.
     """
+    stats = context.stats
     parent_ids = list(
         Product.objects.filter(type=ProductType.VARIABLE, deleted_at__isnull=True)
         .order_by("id")
         .values_list("id", flat=True)
     )
-    groups = list(_chunks(parent_ids, per_page))
+    groups = list(_chunks(parent_ids, context.per_page))
 
-    def fetch(number: int) -> FetchedPage | None:
-        records: list[StockRecord] = []
-        for parent_id in groups[number - 1]:
-            try:
-                for page in client.iter_pages(
-                    f"{PRODUCTS}/{parent_id}/variations",
-                    per_page=VARIATIONS_PER_PARENT_PAGE,
-                    params={"_fields": _FIELDS_PARAM},
-                ):
-                    parsed, failures = stock_records_parse(page.items, resource="variation")
-                    records += parsed
-                    stats.add(WriteResult(failures=tuple(failures)))
-            except TRANSIENT_ERRORS as error:
-                stats.page_failed(endpoint=f"{PRODUCTS}/{parent_id}/variations", page=1, error=str(error))
-        return FetchedPage(
-            endpoint="products/<id>/variations",
-            number=number,
-            total_pages=len(groups),
-            total=None,
-            items=[],
-            extra=records,
-        )
+    def fetch(number: int) -> VariationStockGroup:
+        return _variation_stock_group_fetch(client=context.client, parent_ids=groups[number - 1])
 
-    pending = Prefetch(fetch, 1) if groups else None
+    pending = BackgroundFetch(fetch, 1) if groups else None
     while pending is not None:
         number = pending.number
-        page = pending.result()
-        pending = Prefetch(fetch, number + 1) if number < len(groups) and not should_stop() else None
+        group = pending.result()
+        more = number < len(groups) and not context.should_stop()
+        pending = BackgroundFetch(fetch, number + 1) if more else None
         stats.pages += 1
-        if page is not None:
-            stats.add(
-                stock_page_write(model=ProductVariation, records=page.extra, synced_at=synced_at, dry_run=dry_run)
+        stats.add(WriteResult(failures=group.failures))
+        for failure in group.failed_listings:
+            failure.record(stats)
+        stats.add(
+            stock_page_write(
+                model=ProductVariation, records=group.records, synced_at=context.synced_at, dry_run=context.dry_run
             )
+        )
 
 
-def stock_sync(
-    *,
-    client: WooCommerceClient,
-    stats: SyncStats,
-    per_page: int,
-    synced_at: datetime,
-    store_variations: bool,
-    dry_run: bool = False,
-    should_stop: Callable[[], bool] = lambda: False,
-    on_page: Callable[[FetchedPage], None] | None = None,
-) -> None:
+def stock_sync(*, context: SyncContext, store_variations: bool) -> None:
     """Refresh stock and prices of all products, then all variations.
 
     A page that could not be read is recorded in ``stats`` (so the run ends partial); there is no
     incremental watermark to guard here, so nothing else needs to know whether the listing was complete.
     """
-    common = {
-        "client": client,
-        "stats": stats,
-        "per_page": per_page,
-        "synced_at": synced_at,
-        "dry_run": dry_run,
-        "should_stop": should_stop,
-    }
-    _stock_listing_sync(endpoint=PRODUCTS, model=Product, on_page=on_page, **common)
-    if should_stop():
+    _stock_listing_sync(context=context, endpoint=PRODUCTS, model=Product)
+    if context.should_stop():
         return
     if store_variations:
-        _stock_listing_sync(endpoint=VARIATIONS, model=ProductVariation, on_page=on_page, **common)
+        _stock_listing_sync(context=context, endpoint=VARIATIONS, model=ProductVariation)
     else:
-        _variation_stock_per_parent_sync(**common)
+        _variation_stock_per_parent_sync(context=context)

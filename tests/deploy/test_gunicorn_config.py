@@ -48,6 +48,19 @@ def test_defaults_are_the_guides():
     assert settings["control_socket_disable"] is True
 
 
+def test_web_workers_get_the_pool_and_production_settings_unless_the_environment_says_otherwise():
+    build_settings = _config_module().build_settings
+
+    assert build_settings({})["raw_env"] == [
+        "DB_POOL_ENABLED=true",
+        "DJANGO_SETTINGS_MODULE=crushme_project.settings.production",
+    ]
+    assert build_settings({"DB_POOL_ENABLED": "false"})["raw_env"] == [
+        "DJANGO_SETTINGS_MODULE=crushme_project.settings.production"
+    ]
+    assert build_settings({"DB_POOL_ENABLED": "false", "DJANGO_SETTINGS_MODULE": "tests.settings"})["raw_env"] == []
+
+
 def test_every_setting_comes_from_the_environment():
     settings = _config_module().build_settings(
         {

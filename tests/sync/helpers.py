@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection, models
 
 from catalog.models import Category, Product, ProductVariation
@@ -57,6 +57,9 @@ def run_sync(*args: str) -> CommandResult:
     try:
         call_command("sync_woocommerce", *args, stdout=stdout, stderr=stderr)
         code = 0
+    except CommandError as error:  # what manage.py prints and exits with
+        stderr.write(f"CommandError: {error}\n")
+        code = error.returncode
     except SystemExit as exit_:
         code = int(exit_.code or 0)
     return CommandResult(code=code, stdout=stdout.getvalue(), stderr=stderr.getvalue())

@@ -67,7 +67,12 @@ def test_a_500_is_not_shrunk_the_page_is_skipped_and_the_listing_goes_on(make_sa
 
     with listing_client() as client:
         listing = Listing(
-            client=client, endpoint="products", per_page=20, stats=stats, params=ANY_STATUS, enrich=next_request_fails
+            client=client,
+            endpoint="products",
+            per_page=20,
+            stats=stats,
+            params=ANY_STATUS,
+            fetch_variations=next_request_fails,
         )
         pages = list(listing)
 
@@ -114,7 +119,12 @@ def test_a_store_that_goes_down_stops_the_listing_after_pages_fail_in_a_row(make
 
     with listing_client() as client:
         listing = Listing(
-            client=client, endpoint="products", per_page=10, stats=stats, params=ANY_STATUS, enrich=store_goes_down
+            client=client,
+            endpoint="products",
+            per_page=10,
+            stats=stats,
+            params=ANY_STATUS,
+            fetch_variations=store_goes_down,
         )
         pages = list(listing)
 

@@ -9,9 +9,11 @@ import argparse
 import signal
 import threading
 import time
+from contextlib import nullcontext
 from types import FrameType
+from typing import NoReturn
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
 from common.locks import LockHeld, exclusive_lock
@@ -153,36 +155,36 @@ class Command(BaseCommand):
         self._install_signal_handlers(stop)
         progress = _Progress(self) if self.stdout.isatty() else None
 
+        # A dry run writes nothing, not even a run record, so it needs no lock and may run beside a sync.
+        lock = nullcontext() if sync_options.dry_run else exclusive_lock(SYNC_LOCK_NAME)
         with WooCommerceClient.from_settings() as client:
             try:
-                if sync_options.dry_run:
+                with lock:
                     outcome = sync_execute(
                         options=sync_options, client=client, should_stop=stop.is_set, on_page=progress
                     )
-                else:
-                    with exclusive_lock(SYNC_LOCK_NAME):
-                        outcome = sync_execute(
-                            options=sync_options, client=client, should_stop=stop.is_set, on_page=progress
-                        )
             except LockHeld as held:
-                self.stderr.write(f"sync_woocommerce --{mode}: skipped, {held}. Exit {EXIT_LOCKED}.")
-                raise SystemExit(EXIT_LOCKED) from None
+                raise CommandError(
+                    f"sync_woocommerce --{mode}: skipped, {held}. Exit {EXIT_LOCKED}.", returncode=EXIT_LOCKED
+                ) from None
             except DatabaseError as error:  # before the run started: the lock or the run record
                 cause = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-                self.stderr.write(
+                raise CommandError(
                     f"sync_woocommerce --{mode}: the database is unavailable ({cause}); nothing was done. "
-                    f"Exit {EXIT_DATABASE}."
-                )
-                raise SystemExit(EXIT_DATABASE) from None
+                    f"Exit {EXIT_DATABASE}.",
+                    returncode=EXIT_DATABASE,
+                ) from None
 
         self._report(outcome)
         code = exit_code(outcome)
         if code != EXIT_SUCCEEDED:
+            # Not CommandError: the run's outcome is already reported (the summary on stdout, the cause on
+            # stderr: for exit 7 exactly one line, which operators' alerts read), and CommandError would add
+            # a "CommandError: ..." line to every partial run. The code is the documented outcome.
             raise SystemExit(code)
 
-    def _usage_error(self, message: str) -> None:
-        self.stderr.write(f"sync_woocommerce: error: {message}")
-        raise SystemExit(EXIT_USAGE)
+    def _usage_error(self, message: str) -> NoReturn:
+        raise CommandError(message, returncode=EXIT_USAGE)
 
     def _install_signal_handlers(self, stop: threading.Event) -> None:
         if threading.current_thread() is not threading.main_thread():
