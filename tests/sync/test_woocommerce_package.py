@@ -33,8 +33,10 @@ def test_the_installed_package_is_the_version_the_client_was_written_against():
 
 
 def test_requirements_pin_that_exact_version():
-    pins = re.findall(r"(?im)^woocommerce==(\S+)\s*$", REQUIREMENTS.read_text())
-    assert pins == [WRITTEN_AGAINST]
+    # the hashed lock (a continuation backslash may follow the version) and the file it is compiled from
+    for requirements in (REQUIREMENTS, REQUIREMENTS.with_suffix(".in")):
+        pins = re.findall(r"(?im)^woocommerce==([^\s\\]+)", requirements.read_text())
+        assert pins == [WRITTEN_AGAINST], requirements.name
 
 
 def test_the_private_request_method_exists_with_the_signature_we_override():
