@@ -33,7 +33,15 @@ def _rejected(request: HttpRequest, status: int, message: str) -> JsonResponse:
         request.headers.get("X-WC-Webhook-ID", "")[:20],
         request.META.get("REMOTE_ADDR", "?"),
     )
-    response = JsonResponse({"error": message}, status=status)
+    return _error_response(_REJECTION_CODES.get(status, "webhook_rejected"), message, status)
+
+
+# Shaped like every other /api/ error (WooCommerce's {code, message, data: {status}}).
+_REJECTION_CODES = {400: "webhook_invalid", 401: "webhook_unauthorized", 413: "webhook_too_large"}
+
+
+def _error_response(code: str, message: str, status: int) -> JsonResponse:
+    response = JsonResponse({"code": code, "message": message, "data": {"status": status}}, status=status)
     response["Cache-Control"] = "no-store"
     return response
 
@@ -77,9 +85,7 @@ class WooCommerceWebhookApi(View):
         except DatabaseError as error:
             # The store counts it as a failed delivery either way; a clear 503 beats an HTML 500.
             logger.error("webhook %r not queued: database error %s", topic[:100], type(error).__name__)
-            response = JsonResponse({"error": "the queue is unavailable, the delivery was not stored"}, status=503)
-            response["Cache-Control"] = "no-store"
-            return response
+            return _error_response("database_unavailable", "the queue is unavailable, the delivery was not stored", 503)
         logger.info(
             "webhook %s: %d operation(s), %d new, %d duplicate(s)%s",
             outcome.topic,

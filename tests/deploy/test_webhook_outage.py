@@ -57,7 +57,11 @@ def test_the_receiver_answers_503_while_postgres_is_away_and_queues_again_after(
             status, body, elapsed = _deliver(url, "product.updated-price-edit")
 
             assert status == 503, body
-            assert body == {"error": "the queue is unavailable, the delivery was not stored"}
+            assert body == {
+                "code": "database_unavailable",
+                "message": "the queue is unavailable, the delivery was not stored",
+                "data": {"status": 503},
+            }
             assert elapsed < 10
 
             proxy.restore()

@@ -121,7 +121,11 @@ def test_a_bad_signature_gets_401_and_writes_nothing(client, caplog):
         response = client.post(WEBHOOK_URL, data=delivery.body, content_type="application/json", headers=forged)
 
     assert response.status_code == 401
-    assert response.json() == {"error": "bad X-WC-Webhook-Signature"}
+    assert response.json() == {
+        "code": "webhook_unauthorized",
+        "message": "bad X-WC-Webhook-Signature",
+        "data": {"status": 401},
+    }
     assert SyncOperation.objects.count() == 0
     assert "webhook rejected: 401" in caplog.text
     assert SAMPLE_SECRET not in caplog.text
@@ -134,7 +138,11 @@ def test_a_missing_signature_gets_401_and_writes_nothing(client):
     response = client.post(WEBHOOK_URL, data=delivery.body, content_type="application/json", headers=headers)
 
     assert response.status_code == 401
-    assert response.json() == {"error": "missing X-WC-Webhook-Signature"}
+    assert response.json() == {
+        "code": "webhook_unauthorized",
+        "message": "missing X-WC-Webhook-Signature",
+        "data": {"status": 401},
+    }
     assert SyncOperation.objects.count() == 0
 
 
@@ -154,7 +162,7 @@ def test_a_truncated_body_gets_400_and_writes_nothing(client):
     response = post(client, delivery)
 
     assert response.status_code == 400
-    assert "not valid JSON" in response.json()["error"]
+    assert "not valid JSON" in response.json()["message"]
     assert SyncOperation.objects.count() == 0
 
 
@@ -195,7 +203,7 @@ def test_unknown_topics_and_unusable_bodies_get_400_and_write_nothing(client, to
     response = post(client, signed_delivery(topic, body))
 
     assert response.status_code == 400
-    assert error in response.json()["error"]
+    assert error in response.json()["message"]
     assert SyncOperation.objects.count() == 0
 
 
