@@ -393,7 +393,7 @@ def _naive_loop() -> int:
     from django.db import transaction
     from django.utils import timezone
 
-    from common.cache import catalog_version_bump
+    from catalog.cache import catalog_version_bump
     from sync.models import SyncOperation
     from sync.services.products import product_records_parse, product_upsert_page
 

@@ -29,6 +29,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
 from catalog import presentation, selectors, services
+from catalog.cache import CachedResponse
 from catalog.fields import mirror_of, mirrored_fields
 from catalog.models import Product
 from catalog.serializers import (
@@ -50,7 +51,6 @@ from catalog.serializers import (
     format_quantity,
     lookup_parse,
 )
-from common.cache import CachedResponse
 
 _renderer = JSONRenderer()
 

@@ -19,6 +19,7 @@ from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 
 from catalog import selectors
+from catalog.cache import CachedResponse, catalog_cached, etag_for
 from catalog.selectors import CategoryListing
 from catalog.serializers import (
     CategoryDetailSerializer,
@@ -30,7 +31,6 @@ from catalog.serializers import (
     VariationSerializer,
 )
 from catalog.services import CatalogNotFound, product_detail_get
-from common.cache import CachedResponse, catalog_cached, etag_for
 
 _renderer = JSONRenderer()
 

@@ -27,9 +27,9 @@ from typing import Generic, TypeVar
 from django.conf import settings
 from django.db.models import Count, Expression, F, Max, Min, Prefetch, Q, QuerySet
 
+from catalog.cache import catalog_cached
 from catalog.fields import mirror_of, mirrored_fields
 from catalog.models import TITLE_SORT_KEY, Category, Product, ProductCategory, ProductVariation
-from common.cache import catalog_cached
 
 T = TypeVar("T")
 

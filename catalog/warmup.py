@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog import selectors
+from catalog.cache import VERSION_UNAVAILABLE, CachedResponse, catalog_key, catalog_version_get
 from catalog.presentation import ENDPOINTS, categories_build, category_build, query_defaults
 from catalog.serializers import (
     CategoryListQuerySerializer,
@@ -23,16 +24,7 @@ from catalog.serializers import (
     ProductListQuerySerializer,
 )
 from catalog.services import CatalogNotFound
-from common.cache import (
-    VERSION_UNAVAILABLE,
-    CachedResponse,
-    cache_get,
-    cache_get_many,
-    cache_set,
-    cache_set_many,
-    catalog_key,
-    catalog_version_get,
-)
+from common.cache import cache_get, cache_get_many, cache_set, cache_set_many
 
 WARMUP_STATE_KEY = "catalog:warmup:state"
 # The listings most storefronts open first; each is warmed for CATALOG_WARMUP_LIST_PAGES pages.

@@ -57,8 +57,8 @@ from django.db import DatabaseError, IntegrityError, connection, models, transac
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
+from catalog.cache import catalog_version_bump
 from catalog.models import Product, ProductStatus, ProductVariation
-from common.cache import catalog_version_bump
 from sync.models import (
     CLAIMABLE_STATES,
     OperationAction,

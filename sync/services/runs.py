@@ -18,7 +18,8 @@ from django.conf import settings
 from django.db import DatabaseError, connections, router
 from django.utils import timezone
 
-from common.cache import cache_get, cache_set, catalog_version_bump
+from catalog.cache import catalog_version_bump
+from common.cache import cache_get, cache_set
 from sync.models import SyncMode, SyncRun, SyncStatus
 from sync.services.categories import categories_sync
 from sync.services.context import SyncContext

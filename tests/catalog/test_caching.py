@@ -11,8 +11,8 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 
+from catalog.cache import VERSION_UNAVAILABLE, catalog_version_bump, catalog_version_get
 from catalog.models import Product
-from common.cache import VERSION_UNAVAILABLE, catalog_version_bump, catalog_version_get
 from tests.catalog.fixtures import free_port, redis_caches
 from tests.factories import CategoryFactory, ProductFactory, ProductVariationFactory
 

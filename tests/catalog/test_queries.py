@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from common.cache import catalog_version_bump
+from catalog.cache import catalog_version_bump
 from tests.factories import CategoryFactory, ProductFactory, ProductVariationFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from catalog.cache import catalog_version_bump
 from catalog.models import Product
 from catalog.warmup import catalog_cache_warmup
-from common.cache import catalog_version_bump
 from tests.catalog.fixtures import free_port, redis_caches
 from tests.factories import CategoryFactory, ProductFactory, ProductVariationFactory
 
@@ -131,9 +131,9 @@ def test_help_runs():
 def test_incremental_refills_entries_the_cache_lost(client, catalog):
     from django.core.cache import cache
 
+    from catalog.cache import catalog_key, catalog_version_get
     from catalog.presentation import query_defaults
     from catalog.serializers import CategoryListQuerySerializer
-    from common.cache import catalog_key, catalog_version_get
 
     catalog_cache_warmup(list_pages=1, products=0)
     params = query_defaults(CategoryListQuerySerializer)

@@ -12,9 +12,9 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
+from catalog.cache import catalog_version_get
 from catalog.models import Product, ProductVariation
 from catalog.selectors import product_public_queryset
-from common.cache import catalog_version_get
 from sync.models import OperationState, SyncOperation
 from sync.services.queue import (
     PRIORITY_HOT,

@@ -357,7 +357,7 @@ def test_full_sync_of_5000_products_equals_the_store_row_by_row(make_sandbox):
 
 @pytest.mark.django_db
 def test_a_run_that_changes_something_bumps_the_catalog_cache_version_and_one_that_does_not_leaves_it(make_sandbox):
-    from common.cache import catalog_version_get
+    from catalog.cache import catalog_version_get
 
     make_sandbox(products=30, seed=79)
     before = catalog_version_get()
