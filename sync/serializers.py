@@ -70,6 +70,10 @@ class StockImportReportSerializer(serializers.Serializer):
     import_id = serializers.IntegerField()
     sha256 = serializers.CharField()
     already_imported = serializers.BooleanField(help_text="The same content was imported before: nothing queued.")
+    complete = serializers.BooleanField(
+        help_text="False when an unreadable line stopped the import (named in bad_lines); the lines before it "
+        "are queued, and the same file can be sent again once fixed."
+    )
     rows = serializers.IntegerField(help_text="Data lines read (the header excluded).")
     queued = serializers.IntegerField(help_text="Operations queued now.")
     already_queued = serializers.IntegerField(help_text="Lines queued by an earlier, interrupted run of this file.")
@@ -86,6 +90,7 @@ class StockImportReportSerializer(serializers.Serializer):
             "import_id": result.import_id,
             "sha256": result.sha256,
             "already_imported": result.already_imported,
+            "complete": result.complete,
             "rows": result.rows,
             "queued": result.queued,
             "already_queued": result.already_queued,

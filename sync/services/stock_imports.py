@@ -71,6 +71,7 @@ class StockImportResult:
     import_id: int
     sha256: str
     already_imported: bool = False
+    complete: bool = True  # False: an unreadable line stopped the import (it is not recorded as finished)
     rows: int = 0
     queued: int = 0
     already_queued: int = 0
@@ -165,7 +166,8 @@ def stock_import_run(
         "unknown_skus": result.unknown_skus,
         "ignored_columns": result.ignored_columns,
     }
-    record.finished_at = timezone.now()
+    if result.complete:
+        record.finished_at = timezone.now()
     record.save()
     return result
 
@@ -243,7 +245,7 @@ def _lines_import(*, stream: IO[bytes], result: StockImportResult, user: Any) ->
     positions, result.ignored_columns = _columns(header, delimiter)
     reader = csv.reader(text, delimiter=delimiter)
     batch: list[_Line] = []
-    width = max(positions.values()) + 1
+    width = max(positions[name] for name in REQUIRED_COLUMNS) + 1  # optional columns may be cut off
     while True:
         try:
             cells = next(reader, None)
@@ -251,6 +253,7 @@ def _lines_import(*, stream: IO[bytes], result: StockImportResult, user: Any) ->
             # The reader cannot resynchronise after a malformed quote or an oversized field: stop here,
             # keeping what was queued (the import is not marked finished, so a fixed file is a new one).
             result.bad_line(reader.line_num + 1, f"unreadable CSV, import stopped here: {error}")
+            result.complete = False
             break
         if cells is None:
             break
@@ -276,7 +279,7 @@ def _line_parse(
         result.bad_line(line, "not UTF-8 text")
         return None
     if len(cells) < width:
-        result.bad_line(line, f"{len(cells)} column(s), the header has at least {width}")
+        result.bad_line(line, f"{len(cells)} column(s): sku and stock_quantity need {width}")
         return None
     sku = cells[positions["sku"]].strip()
     if not sku:
@@ -291,9 +294,10 @@ def _line_parse(
         result.bad_line(line, f"stock_quantity: {error}")
         return None
     price = None
-    if "regular_price" in positions and cells[positions["regular_price"]].strip():
+    price_at = positions.get("regular_price", len(cells))
+    if price_at < len(cells) and cells[price_at].strip():
         try:
-            price = price_parse(cells[positions["regular_price"]], allow_blank=False)
+            price = price_parse(cells[price_at], allow_blank=False)
         except ValueError as error:
             result.bad_line(line, f"regular_price: {error}")
             return None

@@ -79,6 +79,8 @@ class Command(BaseCommand):
             f"rows read: {result.rows}; queued: {result.queued}; already queued: {result.already_queued}; "
             f"unchanged: {result.unchanged}; bad lines: {result.bad}; unknown SKUs: {result.unknown}"
         )
+        if not result.complete:
+            write(self.style.ERROR("Stopped at an unreadable line (below): the lines after it were not read."))
         if result.ignored_columns:
             write(f"ignored columns: {', '.join(result.ignored_columns)}")
         for line, reason in result.bad_lines:
