@@ -32,6 +32,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -267,6 +268,9 @@ def _lines_import(*, stream: IO[bytes], result: StockImportResult, user: Any) ->
         if len(batch) >= BATCH_SIZE:
             _batch_import(batch, result=result, user=user)
             batch = []
+            # Under gunicorn's gevent workers (monkey-patched time.sleep) this lets the worker's other
+            # requests run between batches: parsing is CPU work that would otherwise hold the worker.
+            time.sleep(0)
     if batch:
         _batch_import(batch, result=result, user=user)
     text.detach()
