@@ -25,10 +25,11 @@ main thread, and monkey-patching the whole process for five sockets would buy no
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -247,10 +248,16 @@ def _fail(objects: Iterable[PushObject], error: str, *, retryable: bool) -> None
             obj.error, obj.retryable = error[:2000], retryable
 
 
-def _run_task(task: _Task, *, client: WooCommerceClient, rules: dict[str, str]) -> int:
+def _run_task(task: _Task, *, client: WooCommerceClient, rules: dict[str, str], store_failed: threading.Event) -> int:
     """Read, resolve, validate and write one batch (a pool thread: HTTP only, no database). Returns
     the HTTP requests made."""
+    if store_failed.is_set():
+        # The store already failed in this claim: the rest wait for their retry instead of each
+        # waiting out the timeouts (a claim must end well within its lease).
+        _fail(task.objects, "not tried: WooCommerce failed earlier in this batch", retryable=True)
+        return 0
     ids = [obj.object_id for obj in task.objects]
+    # Full resources, not ``_fields``: when nothing needs writing, the read is what the mirror gets.
     params: dict[str, Any] = {"include": ids, "per_page": MAX_PER_PAGE}
     if task.kind == OperationObject.PRODUCT:
         params["status"] = "any"
@@ -260,6 +267,7 @@ def _run_task(task: _Task, *, client: WooCommerceClient, rules: dict[str, str]) 
         _fail(task.objects, f"WooCommerce does not know it: {error}", retryable=False)
         return 1
     except WooCommerceError as error:
+        store_failed.set()
         _fail(task.objects, f"reading the current values failed: {type(error).__name__}: {error}", retryable=True)
         return 1
     read_at = time.monotonic()
@@ -298,6 +306,7 @@ def _run_task(task: _Task, *, client: WooCommerceClient, rules: dict[str, str]) 
     try:
         response = client.write("POST", f"{task.endpoint}/batch", {"update": batch})
     except WooCommerceError as error:
+        store_failed.set()
         _fail(sent, f"the batch write failed: {type(error).__name__}: {error}", retryable=True)
         return 2
     answered = response.data.get("update") if isinstance(response.data, dict) else None
@@ -323,27 +332,53 @@ def _run_task(task: _Task, *, client: WooCommerceClient, rules: dict[str, str]) 
     return 2
 
 
-def push_run(*, objects: list[PushObject], client: WooCommerceClient) -> int:
+def push_run(
+    *,
+    objects: list[PushObject],
+    client: WooCommerceClient,
+    on_done: Callable[[list[PushObject]], None] | None = None,
+) -> int:
     """Push every object (see the module docstring); fills ``confirmed`` / ``error`` / ``resolution``.
-    Returns the HTTP requests made. Never raises for WooCommerce failures."""
+
+    ``on_done`` is called in the calling thread with each batch's objects as soon as that batch is
+    answered, while the other batches are still in flight (the processor writes the mirror there), and
+    once with the objects refused before any request. Returns the HTTP requests made. Never raises for
+    WooCommerce failures.
+    """
     if not objects:
         return 0
     rules = field_rules_parse(settings.SYNC_FIELD_RULES)
+    refused: list[PushObject] = []
     for obj in objects:
         if obj.kind == OperationObject.VARIATION and not obj.parent_id:
             _fail([obj], "a variation without its product id cannot be pushed", retryable=False)
         elif obj.kind not in (OperationObject.PRODUCT, OperationObject.VARIATION):
             _fail([obj], f"pushing a {obj.kind} is not supported", retryable=False)
+        if obj.error is not None:
+            refused.append(obj)
+    if refused:
+        _finish(refused, on_done)
     tasks = _tasks_make([obj for obj in objects if obj.error is None])
+    if not tasks:
+        return 0
+    store_failed = threading.Event()
     workers = max(1, min(settings.SYNC_QUEUE_CONCURRENCY, len(tasks)))
+    requests = 0
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync-push") as pool:
-        futures = [pool.submit(_run_task, task, client=client, rules=rules) for task in tasks]
-        requests = 0
-        for future, task in zip(futures, tasks, strict=True):
+        futures = {
+            pool.submit(_run_task, task, client=client, rules=rules, store_failed=store_failed): task for task in tasks
+        }
+        for future in as_completed(futures):
+            task = futures[future]
             try:
                 requests += future.result()
             except Exception as error:  # noqa: BLE001 - a bug in one batch must not lose the others' outcomes
                 _fail(task.objects, f"push failed: {type(error).__name__}: {error}", retryable=True)
+            _finish(task.objects, on_done)
+    return requests
+
+
+def _finish(objects: list[PushObject], on_done: Callable[[list[PushObject]], None] | None) -> None:
     for obj in objects:
         obj.resolution.setdefault("operations", obj.op_ids)
         if obj.webhook_ids:
@@ -354,7 +389,8 @@ def push_run(*, objects: list[PushObject], client: WooCommerceClient) -> int:
             }
             if obj.kind == OperationObject.VARIATION and not obj.confirmed.get("parent_id"):
                 obj.confirmed = {**obj.confirmed, "parent_id": obj.parent_id}
-    return requests
+    if on_done is not None:
+        on_done(objects)
 
 
 def echo_of(op: SyncOperation, pushed_by_op: dict[int, dict]) -> list[int]:

@@ -851,10 +851,22 @@ def sync_queue_process_batch(
         return result
     plans, push_objects, riders = _push_split(claimed)
 
+    pushed = BatchResult()
     if push_objects:
         woo = client if isinstance(client, WooCommerceClient) else client()
-        result.woocommerce_requests += push_run(objects=push_objects, client=woo)
-        plans += _push_plans(push_objects, riders)
+
+        def confirmed(objects: list[PushObject]) -> None:
+            # Each answered batch goes to the mirror while the others are still in flight.
+            nonlocal pushed
+            pushed = pushed + _push_record(_push_plans(objects, riders), worker=worker, now=now)
+
+        requests = push_run(objects=push_objects, client=woo, on_done=confirmed)
+        pushed.woocommerce_requests += requests
+        if not plans:
+            if pushed.changed:
+                catalog_version_bump()  # once for the whole claim
+            pushed.claimed = len(claimed)
+            return pushed
 
     refresh = [
         plan
@@ -872,14 +884,45 @@ def sync_queue_process_batch(
         with transaction.atomic():
             result.changed = _apply(plans, now=now)
             _outcomes_record(plans, worker=worker, now=now, result=result)
-            if result.changed:
-                transaction.on_commit(catalog_version_bump)
-        return result
+            if result.changed or pushed.changed:
+                transaction.on_commit(catalog_version_bump)  # once for the whole claim
+        return _claim_total(result + pushed, claimed=len(claimed))
     except DatabaseError as error:
         logger.warning("sync queue: the batch write failed (%s); writing object by object", error)
-    return _process_one_by_one(
+    if pushed.changed:
+        catalog_version_bump()
+    fallback = _process_one_by_one(
         plans, worker=worker, now=now, claimed=len(claimed), requests=result.woocommerce_requests
     )
+    return _claim_total(fallback + pushed, claimed=len(claimed))
+
+
+def _claim_total(result: BatchResult, *, claimed: int) -> BatchResult:
+    result.claimed = claimed
+    return result
+
+
+def _push_record(plans: list[_Plan], *, worker: str, now: datetime) -> BatchResult:
+    """Write pushed objects' confirmed state to the mirror and record their operations' outcomes (the
+    caller bumps the cache once per claim)."""
+    result = BatchResult()
+    try:
+        with transaction.atomic():
+            result.changed = _apply(plans, now=now)
+            _outcomes_record(plans, worker=worker, now=now, result=result)
+        return result
+    except DatabaseError as error:
+        logger.warning("sync queue: writing a pushed batch failed (%s); writing object by object", error)
+    for plan in plans:
+        try:
+            with transaction.atomic():
+                result.changed += _apply([plan], now=now)
+                _outcomes_record([plan], worker=worker, now=now, result=result)
+        except DatabaseError as error:
+            plan.error, plan.retryable = f"database error: {error}"[:2000], True
+            with transaction.atomic():
+                _outcomes_record([plan], worker=worker, now=now, result=result)
+    return result
 
 
 def _push_split(claimed: list[SyncOperation]) -> tuple[list[_Plan], list[PushObject], dict[_ObjectKey, list]]:
