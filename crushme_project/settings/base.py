@@ -309,6 +309,12 @@ SYNC_QUEUE_DEGRADED_DEAD = env.int("SYNC_QUEUE_DEGRADED_DEAD", default=1)
 # Stock imports (manage.py import_stock, POST /api/stock-imports/): larger files are refused with 413
 # (100,000 lines are about 3 MB; nginx's limit for that location is in deploy/nginx).
 STOCK_IMPORT_MAX_BYTES = env.int("STOCK_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
+# Pushing staff edits and stock imports to WooCommerce: write requests in flight at once (one
+# processor), and how a field edited on both sides is resolved: "field=rule,..." with the rules max,
+# min, concat (text fields), central (WooCommerce wins) and last_write (the default). Stock is always
+# merged as deltas. A rule that makes no sense for its field stops start-up (check sync.E001).
+SYNC_QUEUE_CONCURRENCY = env.int("SYNC_QUEUE_CONCURRENCY", default=5)
+SYNC_FIELD_RULES = env.str("SYNC_FIELD_RULES", default="")
 
 # --- WooCommerce reads inside an API request (live stock, on-demand products) -------
 # ?real_time_stock=true: total time budget, then the answer comes from the mirror.
