@@ -406,3 +406,16 @@ def test_100000_lines_keep_peak_rss_growth_under_30_mb(tmp_path):
     assert [line for line, _ in imported.report["bad_lines"]] == [501, 100_000]
     # the first line of the small file queued one too; the second run of the big file queued nothing
     assert SyncOperation.objects.filter(origin="stock_import").count() == 1 + rows - 2
+
+
+def test_an_upload_spooled_to_a_temporary_file_is_read_the_same(client, mirror, staff_token, settings):
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 16  # past this Django writes the upload to a temporary file
+    content = b"sku,stock_quantity\n" + b"".join(f"NOPE-{i},1\n".encode() for i in range(3000)) + b"A-1,13\n"
+
+    response = _upload(client, content, staff_token)
+
+    assert response.status_code == 202
+    body = response.json()
+    assert (body["rows"], body["queued"], body["unknown"], len(body["unknown_skus"])) == (3001, 1, 3000, 100)
+    assert body["sha256"] == hashlib.sha256(content).hexdigest()
+    assert SyncOperation.objects.get().new_values == {"stock_quantity": 13}
