@@ -77,6 +77,14 @@ from sync.services.products import (
     variation_records_parse,
     variation_upsert_page,
 )
+from sync.services.push import (
+    PUSH_ACTIONS,
+    PushObject,
+    echo_of,
+    operation_is_push,
+    push_run,
+    pushed_resolutions,
+)
 from sync.services.results import WriteResult
 from sync.woocommerce.client import WooCommerceClient, WooCommerceError, WooCommerceNotFound
 
@@ -383,6 +391,7 @@ class _Plan:
     resolution: dict[str, Any] = field(default_factory=dict)  # for the final op
     error: str | None = None
     retryable: bool = True
+    pushed: bool = False  # payload is WooCommerce's answer to our write: the newest state, by date
 
     @property
     def key(self) -> _ObjectKey:
@@ -587,7 +596,7 @@ def _newer_elsewhere_skip(plans: list[_Plan]) -> None:
     busy; the advisory lock serialises them, and this (checked under it, one query) keeps the
     later arrival's effect instead of letting an earlier trash, read or payload overwrite it.
     """
-    live = [plan for plan in plans if plan.final is not None and plan.error is None]
+    live = [plan for plan in plans if plan.final is not None and plan.error is None and not plan.pushed]
     if not live:
         return
     same_objects = Q()
@@ -729,6 +738,8 @@ def _outcomes_record(plans: list[_Plan], *, worker: str, now: datetime, result: 
             op.leased_until = None
             if plan.error is not None:  # all of them: the ones it replaced come back with it on the retry
                 op.last_error = plan.error[:2000]
+                if plan.resolution:  # a push records how its fields were resolved even when it failed
+                    op.resolution = plan.resolution
                 if plan.retryable and op.attempts < max_attempts:
                     op.state = OperationState.FAILED
                     op.next_attempt_at = now + timedelta(seconds=retry_delay_seconds(attempts=op.attempts))
@@ -838,7 +849,24 @@ def sync_queue_process_batch(
     result = BatchResult(claimed=len(claimed))
     if not claimed:
         return result
-    plans = _plans_make(claimed)
+    plans, push_objects, riders = _push_split(claimed)
+
+    pushed = BatchResult()
+    if push_objects:
+        woo = client if isinstance(client, WooCommerceClient) else client()
+
+        def confirmed(objects: list[PushObject]) -> None:
+            # Each answered batch goes to the mirror while the others are still in flight.
+            nonlocal pushed
+            pushed = pushed + _push_record(_push_plans(objects, riders), worker=worker, now=now)
+
+        requests = push_run(objects=push_objects, client=woo, on_done=confirmed)
+        pushed.woocommerce_requests += requests
+        if not plans:
+            if pushed.changed:
+                catalog_version_bump()  # once for the whole claim
+            pushed.claimed = len(claimed)
+            return pushed
 
     refresh = [
         plan
@@ -850,20 +878,155 @@ def sync_queue_process_batch(
         before = woo.requests_sent
         supported = store_variations or store_variations_probe(client=woo)
         _current_read(client=woo, plans=refresh, store_variations=supported)
-        result.woocommerce_requests = woo.requests_sent - before
+        result.woocommerce_requests += woo.requests_sent - before
 
     try:
         with transaction.atomic():
             result.changed = _apply(plans, now=now)
             _outcomes_record(plans, worker=worker, now=now, result=result)
-            if result.changed:
-                transaction.on_commit(catalog_version_bump)
-        return result
+            if result.changed or pushed.changed:
+                transaction.on_commit(catalog_version_bump)  # once for the whole claim
+        return _claim_total(result + pushed, claimed=len(claimed))
     except DatabaseError as error:
         logger.warning("sync queue: the batch write failed (%s); writing object by object", error)
-    return _process_one_by_one(
+    if pushed.changed:
+        catalog_version_bump()
+    fallback = _process_one_by_one(
         plans, worker=worker, now=now, claimed=len(claimed), requests=result.woocommerce_requests
     )
+    return _claim_total(fallback + pushed, claimed=len(claimed))
+
+
+def _claim_total(result: BatchResult, *, claimed: int) -> BatchResult:
+    result.claimed = claimed
+    return result
+
+
+def _push_record(plans: list[_Plan], *, worker: str, now: datetime) -> BatchResult:
+    """Write pushed objects' confirmed state to the mirror and record their operations' outcomes (the
+    caller bumps the cache once per claim)."""
+    result = BatchResult()
+    try:
+        with transaction.atomic():
+            result.changed = _apply(plans, now=now)
+            _outcomes_record(plans, worker=worker, now=now, result=result)
+        return result
+    except DatabaseError as error:
+        logger.warning("sync queue: writing a pushed batch failed (%s); writing object by object", error)
+    for plan in plans:
+        try:
+            with transaction.atomic():
+                result.changed += _apply([plan], now=now)
+                _outcomes_record([plan], worker=worker, now=now, result=result)
+        except DatabaseError as error:
+            plan.error, plan.retryable = f"database error: {error}"[:2000], True
+            with transaction.atomic():
+                _outcomes_record([plan], worker=worker, now=now, result=result)
+    return result
+
+
+def _push_split(claimed: list[SyncOperation]) -> tuple[list[_Plan], list[PushObject], dict[_ObjectKey, list]]:
+    """Split a claimed batch: echoes of our own pushes (done, nothing to apply), objects with local
+    edits to push (with the webhook operations claimed on them: "riders"), and plain webhook plans."""
+    payloads = [op for op in claimed if not operation_is_push(op) and op.action == OperationAction.UPSERT]
+    pushed = pushed_resolutions(payloads)
+    plans: list[_Plan] = []
+    rest: list[SyncOperation] = []
+    for op in claimed:
+        sources = echo_of(op, pushed) if pushed and op in payloads else []
+        if sources:
+            plans.append(
+                _Plan(
+                    kind=op.object_kind,
+                    object_id=op.object_id,
+                    parent_id=op.parent_id,
+                    operations=[op],
+                    final=None,
+                    resolution={"result": "echo", "echo_of": sources},
+                )
+            )
+        else:
+            rest.append(op)
+    grouped: dict[_ObjectKey, list[SyncOperation]] = defaultdict(list)
+    for op in rest:
+        grouped[(op.object_kind, op.object_id)].append(op)
+    push_objects: list[PushObject] = []
+    riders: dict[_ObjectKey, list[SyncOperation]] = {}
+    for key, ops in grouped.items():
+        ops.sort(key=lambda op: op.id)
+        local = [op for op in ops if operation_is_push(op)]
+        if not local:
+            plans.append(_plan_object(ops))
+            continue
+        others = [op for op in ops if not operation_is_push(op)]
+        bad = next((op for op in local if op.action not in PUSH_ACTIONS), None)
+        if bad is not None:
+            plans.append(
+                _Plan(
+                    kind=key[0],
+                    object_id=key[1],
+                    parent_id=None,
+                    operations=local,
+                    final=None,
+                    error=f"no handler for the action {bad.action!r} of a {bad.origin} operation",
+                    retryable=False,
+                )
+            )
+            if others:
+                plans.append(_plan_object(others))
+            continue
+        parent_id = next((op.parent_id for op in ops if op.parent_id), None)
+        push_objects.append(
+            PushObject(
+                kind=key[0],
+                object_id=key[1],
+                parent_id=parent_id,
+                operations=local,
+                webhook_ids=[op.id for op in others],
+            )
+        )
+        riders[key] = others
+    return plans, push_objects, riders
+
+
+def _push_plans(objects: list[PushObject], riders: dict[_ObjectKey, list[SyncOperation]]) -> list[_Plan]:
+    """The pushed objects as plans for ``_apply``: the confirmed resource is written to the mirror; the
+    webhook operations claimed with it are superseded by it (WooCommerce's state after the write is
+    newer than theirs), or applied on their own when the push failed."""
+    plans: list[_Plan] = []
+    for obj in objects:
+        others = riders.get((obj.kind, obj.object_id), [])
+        final = obj.operations[-1]
+        if obj.error is not None or obj.confirmed is None:
+            plans.append(
+                _Plan(
+                    kind=obj.kind,
+                    object_id=obj.object_id,
+                    parent_id=obj.parent_id,
+                    operations=obj.operations,
+                    final=final,
+                    resolution=obj.resolution,
+                    error=obj.error or "nothing confirmed",
+                    retryable=obj.retryable,
+                )
+            )
+            if others:
+                plans.append(_plan_object(others))
+            continue
+        plans.append(
+            _Plan(
+                kind=obj.kind,
+                object_id=obj.object_id,
+                parent_id=obj.parent_id,
+                operations=[*obj.operations, *others],
+                final=final,
+                payload=obj.confirmed,
+                resolution=obj.resolution,
+                superseded={op.id: final.id for op in others},
+                pushed=True,
+            )
+        )
+    return plans
 
 
 def _process_one_by_one(plans: list[_Plan], *, worker: str, now: datetime, claimed: int, requests: int) -> BatchResult:

@@ -22,6 +22,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
+from sync.services.field_rules import FieldRulesError, field_rules_parse
 from sync.services.queue import (
     BatchResult,
     store_variations_probe,
@@ -96,6 +97,11 @@ class Command(BaseCommand):
             deleted = sync_operations_prune(older_than=timezone.now() - timedelta(days=options["prune_days"]))
             self.stdout.write(f"process_sync_queue: pruned {deleted} done operation(s)")
             return
+        try:
+            field_rules_parse(settings.SYNC_FIELD_RULES)
+        except FieldRulesError as error:
+            self.stderr.write(f"process_sync_queue: error: {error}")
+            raise SystemExit(EXIT_USAGE) from None
         stop = threading.Event()
         self._install_signal_handlers(stop)
         worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -108,7 +114,10 @@ class Command(BaseCommand):
         def client() -> WooCommerceClient:
             # Made on the first order that needs a read: most batches never call WooCommerce.
             if not client_holder:
-                client_holder.append(WooCommerceClient.from_settings(max_retries=1))
+                # One pooled connection per push request in flight.
+                client_holder.append(
+                    WooCommerceClient.from_settings(max_retries=1, pool_maxsize=max(4, settings.SYNC_QUEUE_CONCURRENCY))
+                )
             return client_holder[0]
 
         store_variations = store_variations_probe(client=client)
