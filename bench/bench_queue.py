@@ -477,7 +477,7 @@ def _push_naive_loop(woo) -> int:
     from django.db import transaction
     from django.utils import timezone
 
-    from common.cache import catalog_version_bump
+    from catalog.cache import catalog_version_bump
     from sync.models import SyncOperation
     from sync.services.products import product_records_parse, product_upsert_page
 

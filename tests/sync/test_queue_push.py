@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
+from catalog.cache import catalog_version_get
 from catalog.models import Product, ProductVariation
-from common.cache import catalog_version_get
 from sync.models import SyncOperation
 from tests.sync.helpers import run_sync
 from tests.sync.push_helpers import Receiver, client, drain, local_edit, resource, simple_products, webhook_register

@@ -324,7 +324,7 @@ def test_if_match_with_the_current_etag_is_accepted_and_a_stale_one_is_412(clien
         client, f"/api/products/{product.id}/", {"stock_quantity": 11}, staff_token, HTTP_IF_MATCH=f"W/{etag}"
     )
     Product.objects.filter(id=product.id).update(stock_quantity=Decimal("9"))  # WooCommerce sold one (a sync wrote it)
-    from common.cache import catalog_version_bump
+    from catalog.cache import catalog_version_bump
 
     catalog_version_bump()
     stale = _patch(client, f"/api/products/{product.id}/", {"stock_quantity": 11}, staff_token, HTTP_IF_MATCH=etag)
