@@ -1,5 +1,6 @@
 """Sync history: one SyncRun row per ``sync_woocommerce`` invocation."""
 
+from django.conf import settings
 from django.db import models
 
 
@@ -82,8 +83,9 @@ class OperationAction(models.TextChoices):
     UPSERT = "upsert", "Write the payload (a full resource) to the mirror"
     TRASH = "trash", "Trashed in WooCommerce"
     REFRESH = "refresh", "Read the current values from WooCommerce (an order sold stock)"
-    # mirror -> WooCommerce (next: staff edits and stock imports)
+    # mirror -> WooCommerce
     PUSH = "push", "Push the new values to WooCommerce"
+    UPDATE = "update", "Update fields in WooCommerce (a staff edit or a stock import line)"
 
 
 class OperationState(models.TextChoices):
@@ -144,6 +146,14 @@ class SyncOperation(models.Model):
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The staff member behind a local edit or a stock import.",
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -161,3 +171,34 @@ class SyncOperation(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.origin} {self.action} {self.object_kind} {self.object_id} ({self.state})"
+
+
+class StockImport(models.Model):
+    """One stock CSV, identified by the SHA-256 of its bytes: the same content twice is one import.
+
+    Its lines become ``SyncOperation`` rows keyed ``stock_import:<sha256>:<line>``, so an import that
+    was interrupted can be run again and queues only what it had not queued yet. ``finished_at`` set
+    means every line was read: the same file again is then a no-op that reports this record.
+    """
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    filename = models.CharField(max_length=255, blank=True)
+    size = models.PositiveBigIntegerField(default=0, help_text="Bytes.")
+    source = models.CharField(max_length=20, help_text="upload (POST /api/stock-imports/) or command (import_stock).")
+    rows = models.PositiveIntegerField(default=0, help_text="Data lines read.")
+    queued = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    bad = models.PositiveIntegerField(default=0)
+    unknown = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True, help_text="Bad lines and unknown SKUs, capped.")
+    created_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"stock import #{self.pk} {self.filename or self.sha256[:12]}"

@@ -221,6 +221,8 @@ CACHE_CONTROL_MAX_AGE = {
     "catalog:product-list": env.int("CACHE_CONTROL_MAX_AGE_PRODUCTS", default=60),
     "catalog:product-facets": env.int("CACHE_CONTROL_MAX_AGE_PRODUCTS", default=60),
     "catalog:product-detail": env.int("CACHE_CONTROL_MAX_AGE_PRODUCTS", default=60),
+    # The same detail by id: served by sync's view, which adds the staff PATCH (sync/apis.py).
+    "sync:product-detail": env.int("CACHE_CONTROL_MAX_AGE_PRODUCTS", default=60),
     "catalog:product-variations": env.int("CACHE_CONTROL_MAX_AGE_PRODUCTS", default=60),
 }
 # After a cache error, answer from the database without trying the cache for this long.
@@ -304,6 +306,9 @@ SYNC_QUEUE_PRUNE_DAYS = env.int("SYNC_QUEUE_PRUNE_DAYS", default=14)
 SYNC_QUEUE_DEGRADED_DEPTH = env.int("SYNC_QUEUE_DEGRADED_DEPTH", default=5000)
 SYNC_QUEUE_DEGRADED_AGE_SECONDS = env.int("SYNC_QUEUE_DEGRADED_AGE_SECONDS", default=300)
 SYNC_QUEUE_DEGRADED_DEAD = env.int("SYNC_QUEUE_DEGRADED_DEAD", default=1)
+# Stock imports (manage.py import_stock, POST /api/stock-imports/): larger files are refused with 413
+# (100,000 lines are about 3 MB; nginx's limit for that location is in deploy/nginx).
+STOCK_IMPORT_MAX_BYTES = env.int("STOCK_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 # Pushing staff edits and stock imports to WooCommerce: write requests in flight at once (one
 # processor), and how a field edited on both sides is resolved: "field=rule,..." with the rules max,
 # min, concat (text fields), central (WooCommerce wins) and last_write (the default). Stock is always
