@@ -126,9 +126,8 @@ def test_a_variation_stock_edit_goes_through_variations_batch(store, woo):
     assert op.state == "done", op.last_error
     assert woo.get(f"products/{parent['id']}/variations/{vid}").data["stock_quantity"] == 9
     assert ProductVariation.objects.get(id=vid).stock_quantity == 9
-    assert store.stats["by_endpoint"].get(f"POST products/{parent['id']}/variations/batch", 0) == 1 or (
-        store.stats["writes"] == 1
-    )
+    assert store.stats["by_endpoint"]["POST products/<id>/variations/batch"] == 1
+    assert store.stats["writes"] == 1
 
 
 @pytest.mark.parametrize(
