@@ -63,8 +63,8 @@ class Command(BaseCommand):
         "object, read what orders sold from WooCommerce, write the mirror and invalidate the API cache once "
         "per batch; push staff edits and stock imports to WooCommerce (read first, SYNC_FIELD_RULES, up to "
         "SYNC_QUEUE_CONCURRENCY batch writes in flight). Runs as a loop under systemd (crushme-queue.service); "
-        "--once drains what is due and exits (tests, cron). --prune-days N deletes done operations older than N days and exits (the loop prunes "
-        "hourly, keeping SYNC_QUEUE_PRUNE_DAYS)."
+        "--once drains what is due and exits (tests, cron). --prune-days N deletes done operations older than "
+        "N days and exits (the loop prunes hourly, keeping SYNC_QUEUE_PRUNE_DAYS)."
     )
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs) -> CommandParser:
