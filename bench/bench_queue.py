@@ -394,6 +394,16 @@ def _push_drain(args: argparse.Namespace, env: dict) -> dict:
             assert states == {"done": count}, (states, processor.stdout, processor.stderr)
             wrong = [pid for pid in ids[:count] if catalog.product_payload(pid)["stock_quantity"] != after]
             assert not wrong, f"{len(wrong)} products without the pushed stock, e.g. {wrong[:5]}"
+            gaps = sorted(
+                value
+                for value in SyncOperation.objects.values_list("resolution__read_to_write_ms", flat=True)
+                if value is not None
+            )
+            if gaps:
+                print(
+                    f"  read -> write gap (latency {latency_ms} ms): p50 {gaps[len(gaps) // 2]:.1f} ms, "
+                    f"p99 {gaps[int(len(gaps) * 0.99)]:.1f} ms, max {gaps[-1]:.1f} ms"
+                )
             return drained_s, wall_s, server.stats, processor.stdout.strip()
 
         service_s, _, _, _ = drain(0, 50, 53)

@@ -51,6 +51,7 @@ from sync.woocommerce.client import WooCommerceClient, WooCommerceError, WooComm
 PUSH_ORIGINS = (OperationOrigin.LOCAL_EDIT, OperationOrigin.STOCK_IMPORT)
 PUSH_ACTIONS = ("update", "push")
 MARKER_KEY = "_crushme_sync"
+MARKER_MAX_IDS = 1000  # one object's operations pushed together; more is not a marker of ours
 STOCK_LIMIT = 2**31 - 1
 NAME_MAX_LENGTH = 200
 # Recorded from WooCommerce's answer; an echo must show all of them unchanged.
@@ -82,7 +83,9 @@ def marker_ids(resource: Any) -> set[int]:
         return set()
     for entry in meta:
         if isinstance(entry, dict) and entry.get("key") == MARKER_KEY and isinstance(entry.get("value"), str):
-            return {int(part) for part in entry["value"].split(",") if part.strip().isdigit()}
+            # Ids as the queue stores them (bigint): a garbled marker must not reach the database.
+            parts = entry["value"].split(",")[:MARKER_MAX_IDS]
+            return {int(part) for part in (p.strip() for p in parts) if part.isdigit() and len(part) <= 18}
     return set()
 
 
@@ -271,7 +274,11 @@ def _run_task(task: _Task, *, client: WooCommerceClient, rules: dict[str, str], 
         _fail(task.objects, f"reading the current values failed: {type(error).__name__}: {error}", retryable=True)
         return 1
     read_at = time.monotonic()
-    items = response.data if isinstance(response.data, list) else []
+    if not isinstance(response.data, list):
+        store_failed.set()
+        _fail(task.objects, f"the read answered {type(response.data).__name__}, not a list", retryable=True)
+        return 1
+    items = response.data
     current = {item.get("id"): item for item in items if isinstance(item, dict)}
     batch: list[dict[str, Any]] = []
     sent: list[PushObject] = []

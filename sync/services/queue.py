@@ -930,10 +930,11 @@ def _push_split(claimed: list[SyncOperation]) -> tuple[list[_Plan], list[PushObj
     edits to push (with the webhook operations claimed on them: "riders"), and plain webhook plans."""
     payloads = [op for op in claimed if not operation_is_push(op) and op.action == OperationAction.UPSERT]
     pushed = pushed_resolutions(payloads)
+    payload_ids = {op.id for op in payloads}
     plans: list[_Plan] = []
     rest: list[SyncOperation] = []
     for op in claimed:
-        sources = echo_of(op, pushed) if pushed and op in payloads else []
+        sources = echo_of(op, pushed) if pushed and op.id in payload_ids else []
         if sources:
             plans.append(
                 _Plan(

@@ -210,3 +210,27 @@ def test_the_documented_example_parses():
         "sale_price": "last_write",
         "name": "concat",
     }
+
+
+def test_field_resolution_without_a_store():
+    from datetime import UTC, datetime
+
+    from sync.services.field_rules import field_resolve
+
+    early, late = datetime(2026, 12, 1, 5, tzinfo=UTC), datetime(2026, 12, 1, 6, tzinfo=UTC)
+    common = {"base": "20.00", "local": "25.00", "remote": "22.00", "rules": {}}
+    assert field_resolve(name="regular_price", local_at=late, remote_at=early, **common).winner == "local"
+    assert field_resolve(name="regular_price", local_at=early, remote_at=late, **common).winner == "remote"
+    assert field_resolve(name="regular_price", local_at=late, remote_at=late, **common).winner == "local"  # a tie
+    unchanged = field_resolve(
+        name="regular_price", base="20.00", local="25.00", remote="20", rules={"regular_price": "central"},
+        local_at=early, remote_at=late,
+    )  # fmt: skip
+    assert (unchanged.conflict, unchanged.result) == (False, "25.00")  # "20" is "20.00": no conflict
+    no_sale = field_resolve(
+        name="sale_price", base="15.00", local="", remote="12.00", rules={"sale_price": "max"},
+        local_at=late, remote_at=early,
+    )  # fmt: skip
+    assert no_sale.result == "12.00"  # an empty sale price has no size: the price wins
+    stock = field_resolve(name="stock_quantity", base=10, local=15, remote="8", rules={}, local_at=None, remote_at=None)
+    assert (stock.rule, stock.result) == ("delta", 13)

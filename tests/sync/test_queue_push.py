@@ -13,7 +13,7 @@ from catalog.models import Product, ProductVariation
 from sync.models import SyncOperation
 from tests.sync.helpers import run_sync
 from tests.sync.push_helpers import Receiver, client, drain, local_edit, resource, simple_products, webhook_register
-from tests.sync.webhook_samples import SAMPLE_SECRET
+from tests.sync.webhook_samples import SAMPLE_SECRET, post, signed_delivery
 
 pytestmark = pytest.mark.django_db
 
@@ -126,9 +126,8 @@ def test_a_variation_stock_edit_goes_through_variations_batch(store, woo):
     assert op.state == "done", op.last_error
     assert woo.get(f"products/{parent['id']}/variations/{vid}").data["stock_quantity"] == 9
     assert ProductVariation.objects.get(id=vid).stock_quantity == 9
-    assert store.stats["by_endpoint"].get(f"POST products/{parent['id']}/variations/batch", 0) == 1 or (
-        store.stats["writes"] == 1
-    )
+    assert store.stats["by_endpoint"]["POST products/<id>/variations/batch"] == 1
+    assert store.stats["writes"] == 1
 
 
 @pytest.mark.parametrize(
@@ -264,3 +263,17 @@ def test_600_stock_operations_keep_at_most_5_writes_in_flight_and_push_each_item
     for pid in products:
         item = server.catalog.product_payload(pid)
         assert item["stock_quantity"] == 53 and _marker(item) == str(ops[pid].id)
+
+
+def test_a_garbled_marker_in_a_delivery_is_no_echo_and_breaks_nothing(store, woo, client):
+    pid = simple_products(store)[0]
+    payload = resource(woo, pid)
+    payload["stock_quantity"] = 4
+    payload["meta_data"] = [{"id": 1, "key": "_crushme_sync", "value": "99999999999999999999999999,abc,-1"}]
+    assert post(client, signed_delivery("product.updated", payload)).status_code == 200
+
+    drain(woo)
+
+    delivery = SyncOperation.objects.get(origin="webhook", object_id=pid)
+    assert delivery.state == "done" and "echo_of" not in delivery.resolution
+    assert Product.objects.get(id=pid).stock_quantity == 4

@@ -1,4 +1,4 @@
-"""manage.py process_sync_queue: apply the sync queue (webhooks) to the mirror.
+"""manage.py process_sync_queue: apply the sync queue (webhooks) to the mirror, push staff edits to WooCommerce.
 
 Run by systemd (deploy/systemd/crushme-queue.service, Restart=always) as a loop, or with --once by
 tests and cron. Several processors may run at once, on one machine or several: each claims its
@@ -61,9 +61,10 @@ class Command(BaseCommand):
     help = (
         "Apply the sync queue to the mirror: claim due operations (webhook deliveries), coalesce them per "
         "object, read what orders sold from WooCommerce, write the mirror and invalidate the API cache once "
-        "per batch. Runs as a loop under systemd (crushme-queue.service); --once drains what is due and exits "
-        "(tests, cron). --prune-days N deletes done operations older than N days and exits (the loop prunes "
-        "hourly, keeping SYNC_QUEUE_PRUNE_DAYS)."
+        "per batch; push staff edits and stock imports to WooCommerce (read first, SYNC_FIELD_RULES, up to "
+        "SYNC_QUEUE_CONCURRENCY batch writes in flight). Runs as a loop under systemd (crushme-queue.service); "
+        "--once drains what is due and exits (tests, cron). --prune-days N deletes done operations older than "
+        "N days and exits (the loop prunes hourly, keeping SYNC_QUEUE_PRUNE_DAYS)."
     )
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs) -> CommandParser:
