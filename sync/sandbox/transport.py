@@ -40,6 +40,9 @@ _WORDPRESS_404 = (
 class HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: a burst of parallel clients on a busy machine had
+    # connections reset before the accept loop ran. A web server's backlog is in the hundreds.
+    request_queue_size = 128
 
     def __init__(
         self,
