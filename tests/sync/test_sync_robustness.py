@@ -315,3 +315,23 @@ def test_variations_of_a_product_whose_page_failed_are_failed_items_not_crashes(
     assert run.failed == len(live_variations) > 0
     assert "not mirrored" in run.failed_items[0]["error"]
     assert ProductVariation.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [
+        ("WOOCOMMERCE_CA_BUNDLE", "/nonexistent/ca.pem", "WOOCOMMERCE_CA_BUNDLE"),
+        ("WOOCOMMERCE_CONSUMER_KEY", "", "WOOCOMMERCE_CONSUMER_KEY"),
+        ("WOOCOMMERCE_TIMEOUT", 0, "WOOCOMMERCE_TIMEOUT"),
+    ],
+)
+def test_a_setting_the_client_cannot_use_exits_4_with_one_line_naming_it(settings, setting, value, named):
+    setattr(settings, setting, value)
+
+    result = run_sync("--stock")
+
+    assert result.code == 4
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "misconfigured" in result.stderr and named in result.stderr
+    assert SyncRun.objects.count() == 0  # nothing started, nothing recorded

@@ -45,7 +45,7 @@ exit codes:
   {EXIT_PARTIAL}   partial: some pages or items failed, or the store contradicted itself (named in the run
       record); the rest was written
   {EXIT_CONFIGURATION}   WooCommerce refused the credentials or the request (check WOOCOMMERCE_URL, key, secret,
-      the key's read permission, a WAF): nothing was written
+      the key's read permission, a WAF), or a WOOCOMMERCE_* setting is unusable: nothing was written
   {EXIT_MASS_DELETE_REFUSED}   a deletion beyond SYNC_MASS_DELETE_MAX_SHARE was refused (rerun with --allow-mass-delete
       if it is real); everything else was written
   {EXIT_INTERRUPTED}   stopped by SIGTERM/SIGINT after finishing its current page (recorded as partial)
@@ -157,7 +157,14 @@ class Command(BaseCommand):
 
         # A dry run writes nothing, not even a run record, so it needs no lock and may run beside a sync.
         lock = nullcontext() if sync_options.dry_run else exclusive_lock(SYNC_LOCK_NAME)
-        with WooCommerceClient.from_settings() as client:
+        try:
+            client = WooCommerceClient.from_settings()
+        except ValueError as error:  # a setting the client cannot work with (its message names it)
+            raise CommandError(
+                f"sync_woocommerce --{mode}: WooCommerce is misconfigured: {error}. Exit {EXIT_CONFIGURATION}.",
+                returncode=EXIT_CONFIGURATION,
+            ) from None
+        with client:
             try:
                 with lock:
                     outcome = sync_execute(
