@@ -525,3 +525,14 @@ def test_operations_replaced_by_a_failed_read_come_back_with_it_and_nothing_is_l
 
     assert (result.claimed, result.done) == (2, 2)
     assert Product.objects.get(id=product_id).stock_quantity == sandbox.catalog.products[product_id]["stock_quantity"]
+
+
+def test_the_processor_refuses_to_start_on_a_setting_the_client_cannot_use(settings):
+    settings.WOOCOMMERCE_CA_BUNDLE = "/nonexistent/ca.pem"
+    err = StringIO()
+
+    with pytest.raises(SystemExit) as exit_:
+        call_command("process_sync_queue", "--once", stdout=StringIO(), stderr=err)
+
+    assert exit_.value.code == 2
+    assert "misconfigured" in err.getvalue() and "WOOCOMMERCE_CA_BUNDLE" in err.getvalue()

@@ -144,3 +144,12 @@ def test_a_webhook_the_store_disabled_after_7_failed_deliveries_fails_the_check(
     sandbox.catalog.edit_product(product_id, regular_price="99.00")
     sandbox.deliver_webhooks()
     assert run("--check").code == 1
+
+
+def test_a_setting_the_client_cannot_use_is_a_usage_error_naming_it(store, settings):
+    settings.WOOCOMMERCE_CONSUMER_SECRET = ""
+
+    result = run("--check")
+
+    assert result.code == 2
+    assert "misconfigured" in result.stderr and "WOOCOMMERCE_CONSUMER_SECRET" in result.stderr

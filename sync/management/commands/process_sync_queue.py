@@ -110,16 +110,19 @@ class Command(BaseCommand):
         total = BatchResult()
         started = time.monotonic()
         last_prune = 0.0
-        client_holder: list[WooCommerceClient] = []
+        try:
+            # Made now (no request is sent) so that an unusable WOOCOMMERCE_* setting stops the service at
+            # start with its name, not every batch that needs the store. One pooled connection per push
+            # request in flight.
+            woocommerce = WooCommerceClient.from_settings(
+                max_retries=1, pool_maxsize=max(4, settings.SYNC_QUEUE_CONCURRENCY)
+            )
+        except ValueError as error:
+            self.stderr.write(f"process_sync_queue: error: WooCommerce is misconfigured: {error}")
+            raise SystemExit(EXIT_USAGE) from None
 
         def client() -> WooCommerceClient:
-            # Made on the first order that needs a read: most batches never call WooCommerce.
-            if not client_holder:
-                # One pooled connection per push request in flight.
-                client_holder.append(
-                    WooCommerceClient.from_settings(max_retries=1, pool_maxsize=max(4, settings.SYNC_QUEUE_CONCURRENCY))
-                )
-            return client_holder[0]
+            return woocommerce
 
         store_variations = store_variations_probe(client=client)
 
@@ -158,8 +161,7 @@ class Command(BaseCommand):
                 close_old_connections()  # an idle loop must not keep a connection the server dropped
                 stop.wait(settings.SYNC_QUEUE_POLL_SECONDS)
         finally:
-            for held in client_holder:
-                held.close()
+            woocommerce.close()
         self.stdout.write(
             f"process_sync_queue: {total.claimed} claimed · {total.done} done · {total.failed} failed (retried later)"
             f" · {total.dead} dead · {total.changed} rows changed · {total.woocommerce_requests} WooCommerce requests"

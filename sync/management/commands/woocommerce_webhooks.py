@@ -69,6 +69,8 @@ class Command(BaseCommand):
                     self._reactivate(client, delivery_url)
         except WooCommerceError as error:
             self._exit(EXIT_WOOCOMMERCE, f"{type(error).__name__}: {error}")
+        except ValueError as error:  # a WOOCOMMERCE_* setting the client cannot use (its message names it)
+            self._exit(EXIT_USAGE, f"WooCommerce is misconfigured: {error}")
 
     def _install(self, client: WooCommerceClient, delivery_url: str) -> None:
         secret = settings.WOOCOMMERCE_WEBHOOK_SECRET
