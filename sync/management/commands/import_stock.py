@@ -6,12 +6,12 @@ Run by a person (or a script) after receiving a stock file; the running queue pr
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from common.commands import DocumentedExitCodesCommand
 from sync.services.stock_imports import REPORT_LIMIT, StockImportRefused, StockImportResult, stock_import_run
 
 EXIT_OK = 0
@@ -27,18 +27,13 @@ exit codes:
 """
 
 
-class Command(BaseCommand):
+class Command(DocumentedExitCodesCommand):
+    exit_codes_help = EXIT_CODES_HELP
     help = (
         "Import a stock CSV (sku, stock_quantity, optional regular_price): every good line is queued as an edit "
         "that the queue processor pushes to WooCommerce. Bad lines are reported by line number and the rest "
         "still go; the same file (same SHA-256) twice is a no-op."
     )
-
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = argparse.RawDescriptionHelpFormatter
-        parser.epilog = EXIT_CODES_HELP
-        return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path, help="The CSV file (UTF-8, a BOM is fine).")

@@ -18,10 +18,11 @@ from datetime import timedelta
 from types import FrameType
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
+from common.commands import DocumentedExitCodesCommand
 from sync.services.field_rules import FieldRulesError, field_rules_parse
 from sync.services.queue import (
     BatchResult,
@@ -57,7 +58,8 @@ def positive_int(value: str) -> int:
     return number
 
 
-class Command(BaseCommand):
+class Command(DocumentedExitCodesCommand):
+    exit_codes_help = EXIT_CODES_HELP
     help = (
         "Apply the sync queue to the mirror: claim due operations (webhook deliveries), coalesce them per "
         "object, read what orders sold from WooCommerce, write the mirror and invalidate the API cache once "
@@ -66,12 +68,6 @@ class Command(BaseCommand):
         "--once drains what is due and exits (tests, cron). --prune-days N deletes done operations older than "
         "N days and exits (the loop prunes hourly, keeping SYNC_QUEUE_PRUNE_DAYS)."
     )
-
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = argparse.RawDescriptionHelpFormatter
-        parser.epilog = EXIT_CODES_HELP
-        return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="Process until nothing is due, then exit.")

@@ -16,6 +16,7 @@ from typing import NoReturn
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
+from common.commands import DocumentedExitCodesCommand
 from common.locks import LockHeld, exclusive_lock
 from sync.models import SyncMode, SyncStatus
 from sync.services.paging import FetchedPage
@@ -67,7 +68,8 @@ def batch_size(value: str) -> int:
     return number
 
 
-class Command(BaseCommand):
+class Command(DocumentedExitCodesCommand):
+    exit_codes_help = EXIT_CODES_HELP
     help = (
         "Mirror the WooCommerce catalog into the database. Exactly one mode: --stock (stock and prices of every "
         "product and variation; cron: daily 03:00), --products (products and variations changed since the last "
@@ -75,12 +77,6 @@ class Command(BaseCommand):
         "--full (categories, products, variations, then products deleted in WooCommerce; by hand). Each page is "
         "written in one transaction; a bad item is reported and skipped. Only one sync runs at a time."
     )
-
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = argparse.RawDescriptionHelpFormatter
-        parser.epilog = EXIT_CODES_HELP
-        return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
         modes = parser.add_mutually_exclusive_group(required=True)

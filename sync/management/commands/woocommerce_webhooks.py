@@ -5,11 +5,10 @@
 
 from __future__ import annotations
 
-import argparse
-
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
+from common.commands import DocumentedExitCodesCommand
 from sync.services.webhook_setup import webhooks_check, webhooks_install, webhooks_reactivate
 from sync.woocommerce.client import WooCommerceClient, WooCommerceError
 
@@ -27,7 +26,8 @@ exit codes:
 """
 
 
-class Command(BaseCommand):
+class Command(DocumentedExitCodesCommand):
+    exit_codes_help = EXIT_CODES_HELP
     help = (
         "Manage the WooCommerce webhooks that feed the sync queue (topics product.created/updated/deleted/"
         "restored, order.created/updated). --install creates the missing ones and points every one at the "
@@ -35,12 +35,6 @@ class Command(BaseCommand):
         "is missing, not active or delivering elsewhere (a daily timer runs it); --reactivate sets them active "
         "again. The delivery URL is --delivery-url or WOOCOMMERCE_WEBHOOK_DELIVERY_URL."
     )
-
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = argparse.RawDescriptionHelpFormatter
-        parser.epilog = EXIT_CODES_HELP
-        return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_mutually_exclusive_group(required=True)
