@@ -8,9 +8,10 @@ Usage::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/crushme REDIS_URL=redis://127.0.0.1:6379/0 \\
         .venv/bin/python bench/profile_api_list.py \\
-        [--requests 200] [--profile] [--seed 1]
+        [--requests 200] [--profile] [--seed 1] [--path '/api/products/?per_page=50']
 
-Prints the mean time per request; ``--profile`` adds a cProfile summary (cumulative, top 30).
+Prints the mean time per request; ``--profile`` adds a cProfile summary (cumulative, top 30);
+``--path`` requests one path every time and adds the mean time of each of its queries.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--products", type=int, default=20000, help="catalog size (the bench's, reused)")
+    parser.add_argument("--path", help="request this path every time (and print its queries' times)")
     args = parser.parse_args()
 
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/crushme").rstrip("/")
@@ -82,7 +84,7 @@ def main() -> int:
     _populate(args.products)
 
     client = Client()
-    paths = _queries(args.requests, args.seed)
+    paths = [args.path] * args.requests if args.path else _queries(args.requests, args.seed)
     for path in paths[:10]:  # warm imports, the connection and the URLconf
         assert client.get(path, secure=True).status_code == 200
     profiler = cProfile.Profile() if args.profile else None
@@ -96,6 +98,16 @@ def main() -> int:
         profiler.disable()
     elapsed = time.perf_counter() - started
     print(f"{len(paths)} uncached list requests: {elapsed / len(paths) * 1000:.2f} ms per request")
+    if args.path:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as captured:
+            for path in paths:
+                client.get(path, secure=True)
+        for i, query in enumerate(captured.captured_queries[: len(captured.captured_queries) // len(paths)]):
+            took = sum(float(q["time"]) for q in captured.captured_queries[i :: len(captured) // len(paths)])
+            print(f"  query {i}: {took / len(paths) * 1000:.2f} ms  {query['sql'][:80]}")
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
