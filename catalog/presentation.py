@@ -18,7 +18,7 @@ from django.conf import settings
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 
-from catalog import selectors
+from catalog import fast_render, selectors
 from catalog.cache import CachedResponse, catalog_cached, etag_for
 from catalog.selectors import CategoryListing
 from catalog.serializers import (
@@ -35,14 +35,25 @@ from catalog.services import CatalogNotFound, product_detail_get
 _renderer = JSONRenderer()
 
 
-def render_json(data: Any, *, headers: tuple[tuple[str, str], ...] = ()) -> CachedResponse:
-    body = _renderer.render(data)
+def render_json(
+    data: Any, *, headers: tuple[tuple[str, str], ...] = (), render: Callable[[Any], bytes] = _renderer.render
+) -> CachedResponse:
+    body = render(data)
     return CachedResponse(status=200, body=body, etag=etag_for(body), headers=headers)
 
 
-def _page(results: list[Any], *, total: int, total_pages: int, page: int, per_page: int) -> CachedResponse:
+def _page(
+    results: list[Any],
+    *,
+    total: int,
+    total_pages: int,
+    page: int,
+    per_page: int,
+    render: Callable[[Any], bytes] = _renderer.render,
+) -> CachedResponse:
     body = {"total": total, "total_pages": total_pages, "page": page, "per_page": per_page, "results": results}
-    return render_json(body, headers=(("X-WP-Total", str(total)), ("X-WP-TotalPages", str(total_pages))))
+    headers = (("X-WP-Total", str(total)), ("X-WP-TotalPages", str(total_pages)))
+    return render_json(body, headers=headers, render=render)
 
 
 def categories_build(params: dict[str, Any], listing: CategoryListing | None = None) -> CachedResponse:
@@ -72,6 +83,27 @@ def category_build(params: dict[str, Any], listing: CategoryListing | None = Non
 
 
 def _products_build(params: dict[str, Any]) -> CachedResponse:
+    # Rows and orjson, not instances and DRF: the same bytes as ProductSerializer's (catalog.fast_render).
+    page = selectors.product_list_rows(
+        filters=ProductFilterQuerySerializer.to_filters(params),
+        orderby=params["orderby"],
+        order=params["order"],
+        page=params["page"],
+        per_page=params["per_page"],
+    )
+    return _page(
+        fast_render.products_represent(page.items),
+        total=page.total,
+        total_pages=page.total_pages,
+        page=params["page"],
+        per_page=params["per_page"],
+        render=fast_render.render_bytes,
+    )
+
+
+def products_build_serialized(params: dict[str, Any]) -> CachedResponse:
+    """The product list through model instances and ``ProductSerializer``: the shape the schema documents,
+    which ``_products_build`` must reproduce byte for byte (``tests/catalog/test_fast_render.py``)."""
     page = selectors.product_list(
         filters=ProductFilterQuerySerializer.to_filters(params),
         orderby=params["orderby"],

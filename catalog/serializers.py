@@ -68,6 +68,16 @@ def format_quantity(value: Decimal | None) -> int | float | None:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+def format_datetime(value: datetime.datetime | None) -> str | None:
+    """WooCommerce ``*_gmt`` string: UTC, no zone; a naive value is taken as UTC already."""
+    if not value:
+        return None
+    if value.utcoffset() is not None:
+        value = value.astimezone(datetime.UTC)
+    # isoformat, not strftime: strftime("%Y") prints year 1 as "1", and the schema promises 4 digits.
+    return value.replace(tzinfo=None).isoformat(timespec="seconds")
+
+
 # --- Output fields ---------------------------------------------------------------
 
 
@@ -120,10 +130,7 @@ class WooDateTimeField(serializers.DateTimeField):
         super().__init__(format=WC_DATETIME_FORMAT, default_timezone=datetime.UTC, **kwargs)
 
     def to_representation(self, value: datetime.datetime | None) -> str | None:
-        if not value:
-            return None
-        # isoformat, not strftime: strftime("%Y") prints year 1 as "1", and the schema promises 4 digits.
-        return self.enforce_timezone(value).replace(tzinfo=None).isoformat(timespec="seconds")
+        return format_datetime(value)
 
 
 class ConfigurableFieldsMixin:
