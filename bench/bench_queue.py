@@ -30,6 +30,7 @@ import hmac
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -209,6 +210,7 @@ def main() -> int:
     parser.add_argument("--push-concurrency", type=int, default=5, help="SYNC_QUEUE_CONCURRENCY")
     parser.add_argument("--push-batch-size", type=int, default=2000, help="operations the processor claims at once")
     parser.add_argument("--push-naive", type=int, default=20, help="operations the one-at-a-time loop pushes")
+    parser.add_argument("--push-profile", help="write a cProfile of the processor's drain without latency to this file")
     args = parser.parse_args()
 
     database_url = _bench_database_url(os.environ["DATABASE_URL"])
@@ -376,17 +378,36 @@ def _push_drain(args: argparse.Namespace, env: dict) -> dict:
             "SYNC_QUEUE_CONCURRENCY": str(args.push_concurrency),
         }
 
-        def drain(latency_ms: int, before: int, after: int) -> tuple[float, float, dict, str]:
+        def drain(
+            latency_ms: int, before: int, after: int, profile: str | None = None
+        ) -> tuple[float, float, dict, str]:
             SyncOperation.objects.all().delete()
             _push_enqueue(ids[:count], before=before, after=after)
             server.writes.set_latency(latency_ms)
             server.reset_stats()
             started = time.perf_counter()
             command = ["manage.py", "process_sync_queue", "--once", "--batch-size", str(args.push_batch_size)]
+            if profile:
+                command = ["-m", "cProfile", "-o", profile, *command]
+            # CPU seconds rather than wall time: far less sensitive to other jobs on a shared machine. The
+            # sandbox serves from this process (threads), the processor is the child.
+            children_before, own_before = resource.getrusage(resource.RUSAGE_CHILDREN), time.process_time()
             processor = subprocess.run(
                 [sys.executable, *command], cwd=ROOT, env=push_env, capture_output=True, text=True, timeout=3600
             )
             wall_s = time.perf_counter() - started
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            processor_cpu_s = (children.ru_utime + children.ru_stime) - (
+                children_before.ru_utime + children_before.ru_stime
+            )
+            sandbox_cpu_s = time.process_time() - own_before
+            batches_sent = -(-count // 100)
+            print(
+                f"  CPU (latency {latency_ms} ms): processor {processor_cpu_s:.2f} s = "
+                f"{1000 * processor_cpu_s / batches_sent:.0f} ms per batch of 100 (start-up included), "
+                f"sandbox {sandbox_cpu_s:.2f} s = {1000 * sandbox_cpu_s / batches_sent:.0f} ms per batch"
+            )
+            cpu[latency_ms] = (processor_cpu_s, sandbox_cpu_s)
             assert processor.returncode == 0, processor.stdout + processor.stderr
             # The command's own clock starts after Django's start-up, which the bound is not about.
             drained_s = float(re.findall(r"· ([0-9.]+)s$", processor.stdout.strip())[-1])
@@ -406,7 +427,8 @@ def _push_drain(args: argparse.Namespace, env: dict) -> dict:
                 )
             return drained_s, wall_s, server.stats, processor.stdout.strip()
 
-        service_s, _, _, _ = drain(0, 50, 53)
+        cpu: dict[int, tuple[float, float]] = {}
+        service_s, _, _, _ = drain(0, 50, 53, profile=args.push_profile)
         drained_s, wall_s, stats, summary = drain(args.push_latency_ms, 53, 56)
         batches = -(-count // 100)
         bound_s = 1.2 * batches * (args.push_latency_ms / 1000) / args.push_concurrency
@@ -450,6 +472,9 @@ def _push_drain(args: argparse.Namespace, env: dict) -> dict:
         "max_writes_in_flight": stats["max_writes_in_flight"],
         "naive_seconds_per_op": round(per_op, 3),
         "speedup": round(speedup, 1),
+        "processor_cpu_seconds": round(cpu[args.push_latency_ms][0], 2),
+        "processor_cpu_ms_per_batch": round(1000 * cpu[args.push_latency_ms][0] / batches),
+        "sandbox_cpu_seconds": round(cpu[args.push_latency_ms][1], 2),
         "summary": summary,
     }
 

@@ -7,14 +7,15 @@ per table for the rows that changed. Unchanged rows are not written.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Set
+from collections.abc import Iterable, Mapping, Set
 from datetime import datetime
 from functools import partial
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, models, router, transaction
 
 from catalog.models import Category, Product, ProductCategory, ProductVariation
 from sync.services.categories import categories_fetch_missing
@@ -22,7 +23,7 @@ from sync.services.context import SyncContext
 from sync.services.isolation import IsolatedItem, page_write_isolated
 from sync.services.paging import TRANSIENT_ERRORS, FetchedPage, Listing
 from sync.services.results import ItemFailure, WriteResult, records_parse
-from sync.services.upsert import rows_diff, rows_upsert
+from sync.services.upsert import json_default, rows_diff, rows_upsert
 from sync.woocommerce.client import MAX_PER_PAGE, WooCommerceClient, WooCommerceNotFound
 from sync.woocommerce.types import (
     PRODUCT_DIGEST_KEYS,
@@ -30,11 +31,14 @@ from sync.woocommerce.types import (
     STOCK_FIELDS,
     VARIATION_DIGEST_KEYS,
     VARIATION_FIELDS,
+    VARIATION_STOCK_FIELDS,
     PayloadError,
     ProductRecord,
     VariationRecord,
     coerce_id,
+    gmt_raw,
     item_id_or_none,
+    parse_modified,
     parse_product,
     parse_stock,
     parse_variation,
@@ -299,6 +303,90 @@ def variation_page_write(
     write = partial(variation_upsert_page, synced_at=synced_at, dry_run=dry_run, pending_parents=pending_parents)
     items = [IsolatedItem("variation", record.id, partial(write, records=[record])) for record in records]
     return page_write_isolated(write_all=partial(write, records=records), items=items)
+
+
+def confirmed_stock_write(
+    *, model: type[Product | ProductVariation], items: list[Mapping[str, Any]], synced_at: datetime
+) -> tuple[set[int], int]:
+    """Write WooCommerce's answers to our own pushes through the stock columns when nothing else changed.
+
+    A push changes the stock and price columns and ``date_modified_gmt``. When an answer's digest,
+    taken with the mirror's ``date_modified_gmt`` in place of the answer's, is the row's ``sync_hash``,
+    every other mirrored column (category links and variation list included) already holds the
+    answer's values: the row gets the stock columns, the new date and the answer's digest in one
+    UPDATE, without the full parse and upsert. Returns (ids written or already equal, rows changed);
+    the other items (another field changed too, a row written from a differently formatted payload,
+    a deleted row, a variation under another product, an item that does not parse) are left to the
+    full upsert, which also reports them. The caller holds the transaction.
+    """
+    variation = model is ProductVariation
+    keys = VARIATION_DIGEST_KEYS if variation else PRODUCT_DIGEST_KEYS
+    wanted: dict[int, tuple[Mapping[str, Any], dict[str, Any], int | None]] = {}
+    for raw in items:
+        try:
+            stock = parse_stock(raw)
+            modified = parse_modified(raw)
+        except PayloadError:
+            continue
+        if modified is None:
+            continue
+        columns = {**stock.model_fields(variation=variation), "date_modified_gmt": modified}
+        wanted[stock.id] = (raw, columns, stock.parent_id)
+    if not wanted:
+        return set(), 0
+    compared = (*(VARIATION_STOCK_FIELDS if variation else STOCK_FIELDS), "date_modified_gmt")
+    extra = ("product_id",) if variation else ()
+    rows = model.objects.filter(id__in=wanted, deleted_at__isnull=True).values("id", "sync_hash", *extra, *compared)
+    confirmed: set[int] = set()
+    updates: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        raw, columns, parent_id = wanted[row["id"]]
+        if not row["sync_hash"] or row["date_modified_gmt"] is None:
+            continue
+        if variation and row["product_id"] != parent_id:
+            continue
+        try:
+            before = raw_digest({**raw, "date_modified_gmt": gmt_raw(row["date_modified_gmt"])}, keys)
+            after = raw_digest(raw, keys)
+        except PayloadError:
+            continue
+        if before != row["sync_hash"]:
+            continue
+        confirmed.add(row["id"])
+        if after != row["sync_hash"] or any(row[name] != columns[name] for name in compared):
+            updates[row["id"]] = {**columns, "sync_hash": after}
+    if updates:
+        _columns_update(model=model, rows=updates, fields=(*compared, "sync_hash"), synced_at=synced_at)
+    return confirmed, len(updates)
+
+
+def _columns_update(
+    *, model: type[models.Model], rows: dict[int, dict[str, Any]], fields: tuple[str, ...], synced_at: datetime
+) -> None:
+    """UPDATE ``fields`` of existing rows in one statement on PostgreSQL (``bulk_update`` builds a CASE per
+    row and column); ``bulk_update`` elsewhere."""
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update(
+            [model(id=row_id, **values, synced_at=synced_at, updated_at=synced_at) for row_id, values in rows.items()],
+            [*fields, "synced_at", "updated_at"],
+        )
+        return
+    meta = model._meta
+    quote = connection.ops.quote_name
+    columns = [meta.get_field(name).column for name in fields]
+    assignments = ", ".join(f"{quote(column)} = v.{quote(column)}" for column in columns)
+    page = [
+        {"id": row_id, **{meta.get_field(name).column: values[name] for name in fields}}
+        for row_id, values in rows.items()
+    ]
+    table = quote(meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS t SET {assignments}, {quote('synced_at')} = %s, {quote('updated_at')} = %s "
+            f"FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb) AS v WHERE t.{quote('id')} = v.{quote('id')}",
+            [synced_at, synced_at, json.dumps(page, default=json_default, separators=(",", ":"))],
+        )
 
 
 # --- reading from WooCommerce -----------------------------------------------------

@@ -10,8 +10,8 @@ object. Per batch of up to 100 objects of one endpoint (``products/batch`` or
 3. **validate** every value again (a batch silently turns ``"abc"`` into an empty price);
 4. **write** the batch at once after the read (the read→write gap is measured and recorded), each
    item with the ``_crushme_sync`` marker naming its operations;
-5. the response is the **confirmed** state: the processor writes it to the mirror with the same
-   upsert code as the sync.
+5. the response is the **confirmed** state: the processor writes it to the mirror (through the stock
+   columns when nothing else changed, else with the same upsert code as the sync).
 
 A write whose answer was lost (a dropped connection, a cut body) may still have been applied: the
 next attempt's read shows the marker naming the operation, and the operation is confirmed from that

@@ -71,6 +71,7 @@ from sync.services.products import (
     MAX_PER_PAGE,
     PRODUCTS,
     VARIATIONS,
+    confirmed_stock_write,
     product_records_parse,
     product_upsert_page,
     store_variations_supported,
@@ -85,7 +86,6 @@ from sync.services.push import (
     push_run,
     pushed_resolutions,
 )
-from sync.services.results import WriteResult
 from sync.woocommerce.client import WooCommerceClient, WooCommerceError, WooCommerceNotFound
 
 logger = logging.getLogger(__name__)
@@ -638,8 +638,27 @@ def _apply(plans: list[_Plan], *, now: datetime) -> int:
             }
             plan.payload = None
 
+    # Our own writes' answers: usually only the stock columns and the date changed. (The payload stays
+    # on the plan: if this transaction fails, the object-by-object retry writes it again.)
+    written: set[_ObjectKey] = set()
+    for kind, model in ((OperationObject.PRODUCT, Product), (OperationObject.VARIATION, ProductVariation)):
+        pushed = {
+            plan.object_id: plan
+            for plan in writable
+            if plan.payload is not None and plan.pushed and plan.kind == kind and plan.error is None
+        }
+        if pushed:
+            confirmed, rows = confirmed_stock_write(
+                model=model, items=[plan.payload for plan in pushed.values()], synced_at=now
+            )
+            changed += rows
+            _mark_written(pushed, confirmed)
+            written |= {(kind, object_id) for object_id in confirmed}
+
     product_plans = {
-        plan.object_id: plan for plan in writable if plan.payload is not None and plan.kind == OperationObject.PRODUCT
+        plan.object_id: plan
+        for plan in writable
+        if plan.payload is not None and plan.kind == OperationObject.PRODUCT and plan.key not in written
     }
     if product_plans:
         records, failures = product_records_parse(plan.payload for plan in product_plans.values())
@@ -648,10 +667,12 @@ def _apply(plans: list[_Plan], *, now: datetime) -> int:
         if records:
             result = product_upsert_page(records=records, synced_at=now)
             changed += result.created + result.updated + result.deleted
-            _mark_written(product_plans, {record.id for record in records}, result)
+            _mark_written(product_plans, {record.id for record in records})
 
     variation_plans = {
-        plan.object_id: plan for plan in writable if plan.payload is not None and plan.kind == OperationObject.VARIATION
+        plan.object_id: plan
+        for plan in writable
+        if plan.payload is not None and plan.kind == OperationObject.VARIATION and plan.key not in written
     }
     if variation_plans:
         records, failures = variation_records_parse(plan.payload for plan in variation_plans.values())
@@ -662,7 +683,7 @@ def _apply(plans: list[_Plan], *, now: datetime) -> int:
             for failure in result.failures:  # its product is not mirrored yet: it may arrive later
                 _item_failed(variation_plans, failure.item_id, failure.error, retryable=True)
             changed += result.created + result.updated
-            _mark_written(variation_plans, {record.id for record in records}, result)
+            _mark_written(variation_plans, {record.id for record in records})
 
     for kind, model in ((OperationObject.PRODUCT, Product), (OperationObject.VARIATION, ProductVariation)):
         ids = [plan.object_id for plan in plans if plan.error is None and plan.trash and plan.kind == kind]
@@ -689,7 +710,7 @@ def _item_failed(plans: dict[int, _Plan], item_id: int | None, error: str, *, re
         plan.error, plan.retryable = error, retryable
 
 
-def _mark_written(plans: dict[int, _Plan], written: set[int], result: WriteResult) -> None:
+def _mark_written(plans: dict[int, _Plan], written: set[int]) -> None:
     for object_id in written:
         plan = plans[object_id]
         if plan.error is None:

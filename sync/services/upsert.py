@@ -24,7 +24,7 @@ from typing import Any
 from django.db import connections, models, router
 
 
-def _json_default(value: Any) -> str:
+def json_default(value: Any) -> str:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime):
@@ -96,7 +96,7 @@ def rows_upsert(
             cursor.execute(
                 f"INSERT INTO {quote(meta.db_table)} ({column_list}) SELECT {column_list} "
                 f"FROM jsonb_populate_recordset(NULL::{quote(meta.db_table)}, %s::jsonb) {conflict}",
-                [json.dumps(page, default=_json_default, separators=(",", ":"))],
+                [json.dumps(page, default=json_default, separators=(",", ":"))],
             )
             return len(ids)
         row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"

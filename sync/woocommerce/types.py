@@ -568,6 +568,16 @@ def parse_stock(raw: Any) -> StockRecord:
     )
 
 
+def parse_modified(raw: Any) -> datetime | None:
+    """A payload's ``date_modified_gmt`` as the mirror stores it (raises PayloadError when unreadable)."""
+    return _gmt_datetime(_raw_mapping(raw).get("date_modified_gmt"), "date_modified_gmt")
+
+
+def gmt_raw(value: datetime) -> str:
+    """A ``*_gmt`` value the way WooCommerce writes it (UTC, seconds, no zone suffix)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def item_id_or_none(raw: Any) -> int | None:
     """Best-effort id of a raw item for error reports (None when even the id is unusable)."""
     if isinstance(raw, UnreadableItem):

@@ -7,10 +7,13 @@ import time
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from catalog.cache import catalog_version_get
-from catalog.models import Product, ProductVariation
+from catalog.models import Product, ProductCategory, ProductVariation
 from sync.models import SyncOperation
+from sync.woocommerce.types import PRODUCT_FIELDS, VARIATION_FIELDS, parse_product, parse_variation
 from tests.sync.helpers import run_sync
 from tests.sync.push_helpers import Receiver, client, drain, local_edit, resource, simple_products, webhook_register
 from tests.sync.webhook_samples import SAMPLE_SECRET, post, signed_delivery
@@ -277,3 +280,72 @@ def test_a_garbled_marker_in_a_delivery_is_no_echo_and_breaks_nothing(store, woo
     delivery = SyncOperation.objects.get(origin="webhook", object_id=pid)
     assert delivery.state == "done" and "echo_of" not in delivery.resolution
     assert Product.objects.get(id=pid).stock_quantity == 4
+
+
+def _mirror_row(model, object_id: int) -> dict:
+    fields = VARIATION_FIELDS if model is ProductVariation else PRODUCT_FIELDS
+    return model.objects.values(*fields, "sync_hash", "deleted_at").get(id=object_id)
+
+
+def _parsed_row(payload: dict, *, parent_id: int | None = None) -> dict:
+    record = parse_variation(payload, product_id=parent_id) if parent_id else parse_product(payload)
+    return {**record.model_fields(), "sync_hash": record.digest, "deleted_at": None}
+
+
+def test_a_pushed_product_is_confirmed_by_one_update_of_its_stock_columns_and_equals_the_store(store, woo):
+    pid = simple_products(store)[0]
+    categories_before = sorted(ProductCategory.objects.filter(product_id=pid).values_list("category_id", flat=True))
+    store.catalog.edit_product(pid, date_modified_gmt="2026-11-30T10:00:00")
+    assert run_sync("--full").code == 0
+    op = local_edit(object_id=pid, new={"regular_price": "24.50", "stock_quantity": 13}, base={"stock_quantity": 10})
+
+    with CaptureQueriesContext(connection) as queries:
+        drain(woo)
+
+    op.refresh_from_db()
+    assert op.state == "done", op.last_error
+    answer = resource(woo, pid)
+    assert answer["date_modified_gmt"] != "2026-11-30T10:00:00"  # the write bumped it
+    assert _mirror_row(Product, pid) == _parsed_row(answer)  # every mirrored column, the digest included
+    assert sorted(ProductCategory.objects.filter(product_id=pid).values_list("category_id", flat=True)) == (
+        categories_before
+    )
+    product_writes = [q["sql"] for q in queries if q["sql"].startswith(('INSERT INTO "catalog_product"', "UPDATE"))]
+    # The stock-columns path, not the full upsert: no INSERT ... ON CONFLICT of the product row.
+    assert not any(sql.startswith('INSERT INTO "catalog_product" ') for sql in product_writes), product_writes
+    assert any(sql.startswith('UPDATE "catalog_product" AS t SET') for sql in product_writes) or connection.vendor != (
+        "postgresql"
+    ), product_writes
+
+
+def test_a_pushed_product_whose_other_fields_changed_in_the_store_is_written_in_full(store, woo):
+    pid = simple_products(store)[0]
+    store.catalog.edit_product(pid, name="Renamed in WooCommerce", short_description="<p>new</p>")  # no webhook
+    op = local_edit(object_id=pid, new={"stock_quantity": 12}, base={"stock_quantity": 10})
+
+    drain(woo)
+
+    op.refresh_from_db()
+    assert op.state == "done", op.last_error
+    answer = resource(woo, pid)
+    assert answer["stock_quantity"] == 12
+    assert _mirror_row(Product, pid) == _parsed_row(answer)
+    assert Product.objects.get(id=pid).name == "Renamed in WooCommerce"
+
+
+def test_a_pushed_variation_equals_the_store_after_the_confirmation(store, woo):
+    parent = next(p for p in store.catalog.products.values() if p["type"] == "variable" and p["status"] == "publish")
+    vid = parent["variations"][0]
+    store.catalog.edit_variation(vid, manage_stock=True, stock_quantity=4)
+    assert run_sync("--full").code == 0
+    op = local_edit(
+        kind="variation", object_id=vid, parent_id=parent["id"], new={"stock_quantity": 9}, base={"stock_quantity": 4}
+    )
+
+    drain(woo)
+
+    op.refresh_from_db()
+    assert op.state == "done", op.last_error
+    answer = woo.get(f"products/{parent['id']}/variations/{vid}").data
+    assert answer["stock_quantity"] == 9
+    assert _mirror_row(ProductVariation, vid) == _parsed_row(answer, parent_id=parent["id"])
