@@ -897,3 +897,21 @@ def test_command_serves_until_sigterm_and_exits_cleanly(tmp_path):
     assert process.returncode == 0
     assert "Sandbox stopped." in output
     assert "cs_cmd" not in "".join(lines) + output  # the secret is never printed
+
+
+def test_a_grouped_product_follows_the_cheapest_of_its_children_through_edits_additions_and_deletions():
+    catalog = SandboxCatalog.generate(products=200, variable_share=0.1, categories=5, seed=3)
+    grouped = next(p for p in catalog.products.values() if p["type"] == "grouped" and p["grouped_products"])
+    child = grouped["grouped_products"][0]
+
+    catalog.edit_product(child, regular_price="0.50", sale_price="")
+    assert catalog.products[grouped["id"]]["price"] == "0.50"
+
+    # a grouped product made after the first edit is followed too, and one deleted is forgotten
+    cheap = catalog.add_product(name="Cheap", type="simple", regular_price="0.25", status="publish")
+    bundle = catalog.add_product(name="Bundle", type="grouped", grouped_products=[cheap], status="publish")
+    catalog.edit_product(cheap, regular_price="0.10")
+    assert catalog.products[bundle]["price"] == "0.10"
+    catalog.delete_product(bundle)
+    catalog.edit_product(cheap, regular_price="0.20")
+    assert bundle not in catalog.products
