@@ -175,11 +175,22 @@ def _selected(scenarios: dict[str, str], only: str) -> dict[str, str]:
 
 
 class Server:
-    def __init__(self, env: dict[str, str], name: str) -> None:
+    """This project's gunicorn on an ephemeral loopback port, up once ``ready_path`` answers 200
+    (a POST of ``ready_data`` when given, else a GET); bench_queue.py starts it too."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        name: str,
+        *,
+        ready_path: str = "/api/categories/",
+        ready_data: bytes | None = None,
+        log_prefix: str = "bench-api",
+    ) -> None:
         self.port = _free_port()
         self.name = name
         env = {**env, "GUNICORN_BIND": f"127.0.0.1:{self.port}"}
-        self.log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-api-{name}-{self.port}.log", "w")  # noqa: SIM115
+        self.log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"{log_prefix}-{name}-{self.port}.log", "w")  # noqa: SIM115
         self.process = subprocess.Popen(
             [str(ROOT / ".venv/bin/gunicorn"), "-c", "gunicorn_config.py", "crushme_project.wsgi:application"],
             cwd=ROOT,
@@ -191,7 +202,8 @@ class Server:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"{self.url}/api/categories/", timeout=5) as response:
+                request = urllib.request.Request(f"{self.url}{ready_path}", data=ready_data)
+                with urllib.request.urlopen(request, timeout=5) as response:
                     if response.status == 200:
                         return
             except OSError:

@@ -31,16 +31,15 @@ import json
 import os
 import re
 import resource
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
+
+from bench_api import Server, _free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "fixtures" / "woocommerce" / "webhooks" / "product.updated-after-order-simple.json"
@@ -85,12 +84,6 @@ end
 """.replace("__PATH__", PATH)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _bench_database_url(url: str) -> str:
     parsed = urlparse(url)
     return urlunparse(parsed._replace(path=parsed.path.rstrip("/") + "_bench_queue"))
@@ -132,42 +125,6 @@ def _body(payload: dict) -> bytes:
 
 def _sign(body: bytes) -> str:
     return base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
-
-
-class Server:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.port = _free_port()
-        env = {**env, "GUNICORN_BIND": f"127.0.0.1:{self.port}"}
-        self.log = open(Path(tempfile.gettempdir()) / f"bench-queue-{self.port}.log", "w")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [str(ROOT / ".venv/bin/gunicorn"), "-c", "gunicorn_config.py", "crushme_project.wsgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                request = urllib.request.Request(f"{self.url}{PATH}", data=b"webhook_id=1", method="POST")
-                with urllib.request.urlopen(request, timeout=5) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"gunicorn did not start; see {self.log.name}")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=60)
-        self.log.close()
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
@@ -272,7 +229,7 @@ def _run(args: argparse.Namespace, database_url: str, redis_url: str) -> int:
                 handle.write(f"{_sign(body)} {body.decode()}\n")
         script = Path(tmp) / "deliver.lua"
         script.write_text(WRK_SCRIPT)
-        server = Server(env)
+        server = Server(env, "ingest", ready_path=PATH, ready_data=b"webhook_id=1", log_prefix="bench-queue")
         try:
             run = {"duration": args.duration, "connections": args.connections, "threads": args.threads}
             wrk(server.url + PATH, script=script, deliveries=deliveries, duration=2, connections=10, threads=1)  # warm
