@@ -86,6 +86,7 @@ from sync.services.push import (
     push_run,
     pushed_resolutions,
 )
+from sync.services.stock import id_chunks
 from sync.woocommerce.client import WooCommerceClient, WooCommerceError, WooCommerceNotFound
 
 logger = logging.getLogger(__name__)
@@ -455,11 +456,6 @@ def _plans_make(operations: list[SyncOperation]) -> list[_Plan]:
 # --- reads from WooCommerce (orders) ------------------------------------------------------------------------
 
 
-def _chunks(ids: list[int], size: int = MAX_PER_PAGE) -> Iterable[list[int]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
-
-
 def _current_read(*, client: WooCommerceClient, plans: list[_Plan], store_variations: Callable[[], bool]) -> None:
     """Fill ``payload`` of the refresh plans with WooCommerce's current resource (``include=``, 100 ids a request).
 
@@ -469,7 +465,7 @@ def _current_read(*, client: WooCommerceClient, plans: list[_Plan], store_variat
     products = [plan for plan in plans if plan.kind == OperationObject.PRODUCT]
     variations = [plan for plan in plans if plan.kind == OperationObject.VARIATION]
     requests: list[tuple[str, dict[str, Any], list[_Plan]]] = []
-    for chunk in _chunks(sorted(plan.object_id for plan in products)):
+    for chunk in id_chunks(sorted(plan.object_id for plan in products), MAX_PER_PAGE):
         wanted = set(chunk)
         requests.append(
             (
@@ -480,7 +476,7 @@ def _current_read(*, client: WooCommerceClient, plans: list[_Plan], store_variat
         )
     if variations:
         if store_variations():
-            for chunk in _chunks(sorted(plan.object_id for plan in variations)):
+            for chunk in id_chunks(sorted(plan.object_id for plan in variations), MAX_PER_PAGE):
                 wanted = set(chunk)
                 requests.append(
                     (
@@ -498,7 +494,7 @@ def _current_read(*, client: WooCommerceClient, plans: list[_Plan], store_variat
                     for plan in group:
                         plan.error, plan.retryable = "a variation without its product id cannot be read", False
                     continue
-                for chunk in _chunks(sorted(plan.object_id for plan in group)):
+                for chunk in id_chunks(sorted(plan.object_id for plan in group), MAX_PER_PAGE):
                     wanted = set(chunk)
                     requests.append(
                         (
