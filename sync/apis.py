@@ -52,7 +52,7 @@ from catalog.apis import (
     ProductNotFound,
     catalog_exception_handler,
 )
-from catalog.serializers import ErrorSerializer
+from catalog.serializers import MAX_ID, ErrorSerializer
 from catalog.services import CatalogNotFound
 from sync.models import SyncOperation
 from sync.serializers import ProductEditRequestSerializer, StockImportReportSerializer, SyncOperationSerializer
@@ -357,7 +357,7 @@ class SyncOperationDetailApi(APIView):
     )
     def get(self, request: Request, operation_id: str) -> Response:
         number = int(operation_id)
-        operation = SyncOperation.objects.filter(id=number).first() if number <= 2**63 - 1 else None
+        operation = SyncOperation.objects.filter(id=number).first() if number <= MAX_ID else None
         if operation is None:
             raise OperationNotFound()
         response = Response(SyncOperationSerializer(operation).data)

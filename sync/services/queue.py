@@ -86,6 +86,7 @@ from sync.services.push import (
     push_run,
     pushed_resolutions,
 )
+from sync.services.stock import id_chunks
 from sync.woocommerce.client import WooCommerceClient, WooCommerceError, WooCommerceNotFound
 
 logger = logging.getLogger(__name__)
@@ -455,11 +456,6 @@ def _plans_make(operations: list[SyncOperation]) -> list[_Plan]:
 # --- reads from WooCommerce (orders) ------------------------------------------------------------------------
 
 
-def _chunks(ids: list[int], size: int = MAX_PER_PAGE) -> Iterable[list[int]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
-
-
 def _current_read(*, client: WooCommerceClient, plans: list[_Plan], store_variations: Callable[[], bool]) -> None:
     """Fill ``payload`` of the refresh plans with WooCommerce's current resource (``include=``, 100 ids a request).
 
@@ -469,26 +465,17 @@ def _current_read(*, client: WooCommerceClient, plans: list[_Plan], store_variat
     products = [plan for plan in plans if plan.kind == OperationObject.PRODUCT]
     variations = [plan for plan in plans if plan.kind == OperationObject.VARIATION]
     requests: list[tuple[str, dict[str, Any], list[_Plan]]] = []
-    for chunk in _chunks(sorted(plan.object_id for plan in products)):
-        wanted = set(chunk)
-        requests.append(
-            (
-                PRODUCTS,
-                {"include": chunk, "status": "any", "per_page": MAX_PER_PAGE},
-                [p for p in products if p.object_id in wanted],
-            )
-        )
+
+    def read_by_id(endpoint: str, group: list[_Plan], **extra: str) -> None:
+        for chunk in id_chunks(sorted(plan.object_id for plan in group), MAX_PER_PAGE):
+            wanted = set(chunk)
+            params = {"include": chunk, **extra, "per_page": MAX_PER_PAGE}
+            requests.append((endpoint, params, [p for p in group if p.object_id in wanted]))
+
+    read_by_id(PRODUCTS, products, status="any")
     if variations:
         if store_variations():
-            for chunk in _chunks(sorted(plan.object_id for plan in variations)):
-                wanted = set(chunk)
-                requests.append(
-                    (
-                        VARIATIONS,
-                        {"include": chunk, "per_page": MAX_PER_PAGE},
-                        [p for p in variations if p.object_id in wanted],
-                    )
-                )
+            read_by_id(VARIATIONS, variations)
         else:
             by_parent: dict[int | None, list[_Plan]] = defaultdict(list)
             for plan in variations:
@@ -498,15 +485,7 @@ def _current_read(*, client: WooCommerceClient, plans: list[_Plan], store_variat
                     for plan in group:
                         plan.error, plan.retryable = "a variation without its product id cannot be read", False
                     continue
-                for chunk in _chunks(sorted(plan.object_id for plan in group)):
-                    wanted = set(chunk)
-                    requests.append(
-                        (
-                            f"{PRODUCTS}/{parent_id}/variations",
-                            {"include": chunk, "per_page": MAX_PER_PAGE},
-                            [p for p in group if p.object_id in wanted],
-                        )
-                    )
+                read_by_id(f"{PRODUCTS}/{parent_id}/variations", group)
     failed: str | None = None
     for endpoint, params, group in requests:
         if failed is not None:

@@ -88,7 +88,7 @@ def _stock_listing_sync(*, context: SyncContext, endpoint: str, model: type[mode
             context.on_page(page)
 
 
-def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
+def id_chunks(ids: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
 
@@ -134,7 +134,7 @@ def _variation_stock_per_parent_sync(*, context: SyncContext) -> None:
         .order_by("id")
         .values_list("id", flat=True)
     )
-    groups = list(_chunks(parent_ids, context.per_page))
+    groups = list(id_chunks(parent_ids, context.per_page))
 
     def fetch(number: int) -> VariationStockGroup:
         return _variation_stock_group_fetch(client=context.client, parent_ids=groups[number - 1])

@@ -115,16 +115,6 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
-_MAX_ID = 2**63 - 1  # the mirror's ids are bigint
-
-
-def _object_id(value: Any, field_name: str = "id") -> int:
-    object_id = coerce_id(value, field_name)
-    if object_id > _MAX_ID:
-        raise PayloadError(field_name, f"id out of range: {value!r}")
-    return object_id
-
-
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
         # NaN and Infinity are not JSON (jsonb would refuse them); a hostile nesting depth is refused too.
@@ -151,7 +141,7 @@ def _product_spec(
     *, topic: str, body: bytes, data: dict[str, Any], now: datetime
 ) -> tuple[OperationSpec, ObjectContext]:
     try:
-        object_id = _object_id(data.get("id"))
+        object_id = coerce_id(data.get("id"))
     except PayloadError as error:
         raise WebhookRejected(400, f"the product payload has no usable id: {error}") from None
     is_variation = data.get("type") == "variation"
@@ -159,7 +149,7 @@ def _product_spec(
     kind = OperationObject.PRODUCT
     if is_variation:
         try:
-            parent_id = _object_id(data.get("parent_id"), "parent_id")
+            parent_id = coerce_id(data.get("parent_id"), "parent_id")
         except PayloadError as error:
             raise WebhookRejected(400, f"the variation payload has no usable parent_id: {error}") from None
         kind = OperationObject.VARIATION
@@ -184,7 +174,7 @@ def _product_spec(
 
 def _trash_specs(*, topic: str, body: bytes, data: dict[str, Any]) -> list[OperationSpec]:
     try:
-        object_id = _object_id(data.get("id"))
+        object_id = coerce_id(data.get("id"))
     except PayloadError as error:
         raise WebhookRejected(400, f"product.deleted needs an id: {error}") from None
     # The body does not say whether a product or a variation went to the trash.
@@ -221,8 +211,8 @@ def _order_specs(*, topic: str, body: bytes, data: dict[str, Any]) -> list[Opera
             logger.warning("webhook %s: line_items[%d] is not an object; skipped", topic, position)
             continue
         try:
-            product_id = _object_id(item.get("product_id"), "product_id")
-            variation_id = _object_id(item["variation_id"], "variation_id") if item.get("variation_id") else None
+            product_id = coerce_id(item.get("product_id"), "product_id")
+            variation_id = coerce_id(item["variation_id"], "variation_id") if item.get("variation_id") else None
         except PayloadError as error:
             # A line item of a deleted product has product_id 0: nothing of ours to refresh.
             logger.info("webhook %s: line_items[%d] skipped (%s)", topic, position, error)
