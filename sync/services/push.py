@@ -46,6 +46,7 @@ from sync.services.field_rules import (
     values_equal,
 )
 from sync.services.products import MAX_PER_PAGE, PRODUCTS
+from sync.services.stock import id_chunks
 from sync.woocommerce.client import WooCommerceClient, WooCommerceError, WooCommerceNotFound
 
 PUSH_ORIGINS = (OperationOrigin.LOCAL_EDIT, OperationOrigin.STOCK_IMPORT)
@@ -240,8 +241,8 @@ def _tasks_make(objects: list[PushObject]) -> list[_Task]:
     tasks = []
     for endpoint, group in by_endpoint.items():
         group.sort(key=lambda obj: obj.object_id)
-        for start in range(0, len(group), MAX_PER_PAGE):
-            tasks.append(_Task(endpoint=endpoint, kind=group[0].kind, objects=group[start : start + MAX_PER_PAGE]))
+        for chunk in id_chunks(group, MAX_PER_PAGE):
+            tasks.append(_Task(endpoint=endpoint, kind=group[0].kind, objects=chunk))
     return tasks
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import models, transaction
 
@@ -88,7 +88,11 @@ def _stock_listing_sync(*, context: SyncContext, endpoint: str, model: type[mode
             context.on_page(page)
 
 
-def id_chunks(ids: list[int], size: int) -> Iterator[list[int]]:
+T = TypeVar("T")
+
+
+def id_chunks(ids: list[T], size: int) -> Iterator[list[T]]:
+    """``ids`` in consecutive pieces of at most ``size`` (one ``include=`` request, one batch write each)."""
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
 
