@@ -52,15 +52,20 @@ def client_ident(request: Any) -> str:
     return BaseThrottle().get_ident(request)
 
 
-def _auth_failure_window(request: Any) -> tuple[str, int, float] | None:
-    """(counter key, limit, seconds left in the window), or None when failures are not limited."""
-    rate = api_settings.DEFAULT_THROTTLE_RATES.get(AUTH_FAILURE_SCOPE)
+def _rate_window(scope: str, ident: Any) -> tuple[str, int, int, float] | None:
+    """The current fixed window of ``scope``'s rate for ``ident``: (counter key, limit, window length,
+    seconds left in it), or None when the scope has no rate."""
+    rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)
     if rate is None:
         return None
     limit, duration = parse_rate(rate)
     now = time.time()
     window = int(now // duration)
-    return f"throttle:{AUTH_FAILURE_SCOPE}:{client_ident(request)}:{window}", limit, (window + 1) * duration - now
+    return f"throttle:{scope}:{ident}:{window}", limit, duration, (window + 1) * duration - now
+
+
+def _auth_failure_window(request: Any) -> tuple[str, int, int, float] | None:
+    return _rate_window(AUTH_FAILURE_SCOPE, client_ident(request))
 
 
 def auth_failure_wait(request: Any) -> int | None:
@@ -72,7 +77,7 @@ def auth_failure_wait(request: Any) -> int | None:
     window = _auth_failure_window(request)
     if window is None:
         return None
-    key, limit, left = window
+    key, limit, _, left = window
     count = cache_get(key)
     if count is None or int(count) < limit:
         return None
@@ -83,7 +88,7 @@ def auth_failure_record(request: Any) -> None:
     """Count one failed authentication for this client in the current window."""
     window = _auth_failure_window(request)
     if window is not None:
-        key, _, left = window
+        key, _, _, left = window
         cache_incr(key, timeout=left + 1)
 
 
@@ -102,17 +107,14 @@ class RoleRateThrottle(BaseThrottle):
 
     def allow_request(self, request: Any, view: Any) -> bool:
         scope = self.scope_for(request)
-        rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)
-        if rate is None:
+        window = _rate_window(scope, request.user.pk if scope != "anon" else self.get_ident(request))
+        if window is None:
             return True
-        limit, duration = parse_rate(rate)
-        ident = request.user.pk if scope != "anon" else self.get_ident(request)
-        now = time.time()
-        window = int(now // duration)
-        count = cache_incr(f"throttle:{scope}:{ident}:{window}", timeout=duration + 1)
+        key, limit, duration, left = window
+        count = cache_incr(key, timeout=duration + 1)
         if count is None or count <= limit:
             return True
-        self._wait = (window + 1) * duration - now
+        self._wait = left
         return False
 
     def wait(self) -> float | None:
