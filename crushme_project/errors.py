@@ -8,21 +8,11 @@ With ``DJANGO_DEBUG=true`` Django shows its technical pages instead, as for ever
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.views import defaults
 
-API_PREFIX = "/api/"
-
-
-def _is_api(request: HttpRequest) -> bool:
-    # path_info, not get_host() or build_absolute_uri(): a 400 may be about the Host header itself.
-    return request.path_info.startswith(API_PREFIX)
-
-
-def json_error(*, status: int, code: str, message: str) -> JsonResponse:
-    response = JsonResponse({"code": code, "message": message, "data": {"status": status}}, status=status)
-    response["Cache-Control"] = "no-store"
-    return response
+from common.errors import is_api_request as _is_api
+from common.errors import json_error
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -54,6 +54,7 @@ from catalog.apis import (
 )
 from catalog.serializers import MAX_ID, ErrorSerializer
 from catalog.services import CatalogNotFound
+from common.errors import json_error
 from sync.models import SyncOperation
 from sync.serializers import ProductEditRequestSerializer, StockImportReportSerializer, SyncOperationSerializer
 from sync.services.edits import (
@@ -80,17 +81,11 @@ def _rejected(request: HttpRequest, status: int, message: str) -> JsonResponse:
         request.headers.get("X-WC-Webhook-ID", "")[:20],
         request.META.get("REMOTE_ADDR", "?"),
     )
-    return _error_response(_REJECTION_CODES.get(status, "webhook_rejected"), message, status)
+    return json_error(status=status, code=_REJECTION_CODES.get(status, "webhook_rejected"), message=message)
 
 
 # Shaped like every other /api/ error (WooCommerce's {code, message, data: {status}}).
 _REJECTION_CODES = {400: "webhook_invalid", 401: "webhook_unauthorized", 413: "webhook_too_large"}
-
-
-def _error_response(code: str, message: str, status: int) -> JsonResponse:
-    response = JsonResponse({"code": code, "message": message, "data": {"status": status}}, status=status)
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -132,7 +127,9 @@ class WooCommerceWebhookApi(View):
         except DatabaseError as error:
             # The store counts it as a failed delivery either way; a clear 503 beats an HTML 500.
             logger.error("webhook %r not queued: database error %s", topic[:100], type(error).__name__)
-            return _error_response("database_unavailable", "the queue is unavailable, the delivery was not stored", 503)
+            return json_error(
+                status=503, code="database_unavailable", message="the queue is unavailable, the delivery was not stored"
+            )
         logger.info(
             "webhook %s: %d operation(s), %d new, %d duplicate(s)%s",
             outcome.topic,

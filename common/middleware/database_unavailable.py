@@ -18,17 +18,17 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.utils.cache import add_never_cache_headers
 
 from common.db import DATABASE_UNAVAILABLE_ERRORS, database_pool_discard_idle
+from common.errors import is_api_request, json_error
 
 logger = logging.getLogger(__name__)
 
-API_PREFIX = "/api/"
 RETRY_AFTER_SECONDS = 5
 CODE = "database_unavailable"
 MESSAGE = "The catalog database is unavailable; try again shortly."
 
 
 def database_unavailable_response() -> JsonResponse:
-    response = JsonResponse({"code": CODE, "message": MESSAGE, "data": {"status": 503}}, status=503)
+    response = json_error(status=503, code=CODE, message=MESSAGE)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     add_never_cache_headers(response)
     return response
@@ -42,7 +42,7 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponseBase | None:
-        if not request.path.startswith(API_PREFIX) or not isinstance(exception, DATABASE_UNAVAILABLE_ERRORS):
+        if not is_api_request(request) or not isinstance(exception, DATABASE_UNAVAILABLE_ERRORS):
             return None
         # Error text names host and port, never the password of DATABASE_URL.
         logger.warning("database unavailable for %s %s: %s", request.method, request.path, exception)
