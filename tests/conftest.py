@@ -1,11 +1,28 @@
 """Shared fixtures. The database and the cache are real; WooCommerce is the sandbox over HTTP."""
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from sync.sandbox.catalog import SandboxCatalog
 from sync.sandbox.server import SandboxServer
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the lock files that commands under test left beside the SQLite test database.
+
+    Django deletes the test database file itself; ``common.locks`` puts ``<database>.<name>.lock``
+    next to it, which nothing else removes.
+    """
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    name = (database.get("TEST") or {}).get("NAME")
+    if database["ENGINE"].endswith("sqlite3") and name:
+        for lock in Path(name).parent.glob(f"{Path(name).name}.*.lock"):
+            lock.unlink(missing_ok=True)
+
 
 # --- WooCommerce sandbox ---------------------------------------------------------------------------
 
