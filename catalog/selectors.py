@@ -25,7 +25,10 @@ from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from django.conf import settings
-from django.db.models import Count, Expression, F, Max, Min, Prefetch, Q, QuerySet
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connection
+from django.db.models import Count, Expression, F, JSONField, Max, Min, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from catalog.cache import catalog_cached
 from catalog.fields import mirror_of, mirrored_fields
@@ -315,6 +318,107 @@ def product_list_rows(*, filters: ProductFilters, orderby: str, order: str, page
         for product_id, variation_id in variations:
             by_id[product_id]["public_variations"].append(Row(id=variation_id))
     return Page(items=rows, total=total, total_pages=math.ceil(total / per_page))
+
+
+# --- The list from stored fragments (PostgreSQL) ------------------------------------------------
+
+_EPOCH_SQL = 'SELECT "value" FROM "catalog_productlistepoch" WHERE "id" = 1'
+_FRAGMENT_SQL = (
+    'SELECT "body" FROM "catalog_productlistfragment" '
+    'WHERE "product_id" = page."id" AND "version" = page."list_version" AND "shape" = %s'
+)
+# Counts by (database, filters) → (epoch, count), per process. A memo, not the truth: an entry is used
+# only while the list epoch read with the page is the one read with the count (migration 0008's triggers).
+_COUNTS: dict[tuple[str, ProductFilters], tuple[int, int]] = {}
+_COUNTS_MAX = 2048
+
+
+@dataclass(frozen=True)
+class FragmentPage:
+    items: list[tuple[int, int, bytes | memoryview | None]]  # (id, list_version, stored fragment or None)
+    total: int
+    total_pages: int
+
+
+def list_fragments_supported() -> bool:
+    """Whether the list can be assembled from stored fragments (PostgreSQL, where the triggers keep versions)."""
+    return connection.vendor == "postgresql"
+
+
+def product_list_fragments(
+    *, filters: ProductFilters, orderby: str, order: str, page: int, per_page: int, shape: str
+) -> FragmentPage:
+    """One page of public products as (id, list_version, stored fragment of ``shape`` or None), in order.
+
+    PostgreSQL only (``list_fragments_supported``). A fragment is returned only when it was rendered from
+    the product's current ``list_version`` with ``shape``; None means: render it (``product_list_rows_by_id``).
+    Queries: the page with its fragments and the list epoch (1); the count (1) unless this process counted
+    the same filters at the same epoch outside a transaction (a transaction may see its own uncommitted
+    changes, which have not bumped the epoch yet); plus the category tree when filtering by category and
+    not cached, as ``product_list``.
+    """
+    qs = _filtered(filters, tree=category_tree_get() if filters.categories else None)
+    ordering = [key.desc() if order == "desc" else key.asc() for key in (*ORDERINGS[orderby], F("id"))]
+    offset = (page - 1) * per_page
+    page_sql, page_params = (
+        qs.order_by(*ordering).values_list("id", "list_version")[offset : offset + per_page].query.sql_with_params()
+    )
+    # The fragment subquery sits above the LIMIT so it runs for the page's rows only; a subquery in FROM
+    # with ORDER BY ... LIMIT and no join above it keeps its order.
+    sql = f'SELECT page."id", page."list_version", ({_FRAGMENT_SQL}), ({_EPOCH_SQL}) FROM ({page_sql}) page'
+    memo_usable = not connection.in_atomic_block
+    key = (connection.alias, filters)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (shape, *page_params))
+        rows = cursor.fetchall()
+        memo = _COUNTS.get(key) if memo_usable and rows else None
+        if memo is not None and memo[0] == rows[0][3]:
+            total = memo[1]
+        else:
+            count_sql, count_params = qs.order_by().values("id").query.sql_with_params()
+            cursor.execute(f"SELECT ({_EPOCH_SQL}), COUNT(*) FROM ({count_sql}) counted", count_params)
+            epoch, total = cursor.fetchone()
+            if memo_usable and epoch is not None:
+                if len(_COUNTS) >= _COUNTS_MAX:
+                    _COUNTS.clear()
+                _COUNTS[key] = (epoch, total)
+    return FragmentPage(
+        items=[(row[0], row[1], row[2]) for row in rows], total=total, total_pages=math.ceil(total / per_page)
+    )
+
+
+def product_list_rows_by_id(*, ids: Iterable[int]) -> list[Row]:
+    """The rows of ``product_list_rows`` for these products, with ``list_version``, in one query (PostgreSQL).
+
+    Public or not (the caller picked the ids); ``categories`` and ``public_variations`` are read by
+    subqueries of the same statement, so the rows and their version come from one snapshot.
+    """
+    links = (
+        "SELECT COALESCE(jsonb_agg(jsonb_build_object('id', c.id, 'name', c.name, 'slug', c.slug) "
+        f"ORDER BY {', '.join(f'c.{key}' for key in Category._meta.ordering)}), '[]') "
+        "FROM catalog_productcategory link JOIN catalog_category c ON c.id = link.category_id "
+        'WHERE link.product_id = "catalog_product"."id"'
+    )
+    variations = ArraySubquery(
+        variation_public_queryset().filter(product_id=OuterRef("id")).order_by("menu_order", "id").values("id")
+    )
+    qs = (
+        Product.objects.filter(id__in=list(ids))
+        .order_by()
+        .values(
+            *PRODUCT_COLUMNS,
+            "list_version",
+            link_rows=RawSQL(links, (), output_field=JSONField()),
+            variation_ids=variations,
+        )
+    )
+    rows = []
+    for values in qs:
+        row = Row(values)
+        row["categories"] = [Row(link) for link in row.pop("link_rows")]
+        row["public_variations"] = [Row(id=variation_id) for variation_id in row.pop("variation_ids")]
+        rows.append(row)
+    return rows
 
 
 @dataclass(frozen=True)
