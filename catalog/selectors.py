@@ -357,15 +357,16 @@ def product_list_fragments(
     changes, which have not bumped the epoch yet); plus the category tree when filtering by category and
     not cached, as ``product_list``.
     """
-    qs = _filtered(filters, tree=category_tree_get() if filters.categories else None)
-    ordering = [key.desc() if order == "desc" else key.asc() for key in (*ORDERINGS[orderby], F("id"))]
-    offset = (page - 1) * per_page
-    page_sql, page_params = (
-        qs.order_by(*ordering).values_list("id", "list_version")[offset : offset + per_page].query.sql_with_params()
+    tree = category_tree_get() if filters.categories else None
+    sql, page_params, count_sql, count_params = _fragment_page_sql(
+        filters=filters,
+        tree=tree,
+        category_ids=tree.with_descendants(tree.resolve(filters.categories)) if tree else None,
+        orderby=orderby,
+        order=order,
+        offset=(page - 1) * per_page,
+        per_page=per_page,
     )
-    # The fragment subquery sits above the LIMIT so it runs for the page's rows only; a subquery in FROM
-    # with ORDER BY ... LIMIT and no join above it keeps its order.
-    sql = f'SELECT page."id", page."list_version", ({_FRAGMENT_SQL}), ({_EPOCH_SQL}) FROM ({page_sql}) page'
     memo_usable = not connection.in_atomic_block
     key = (connection.alias, filters)
     with connection.cursor() as cursor:
@@ -375,8 +376,7 @@ def product_list_fragments(
         if memo is not None and memo[0] == rows[0][3]:
             total = memo[1]
         else:
-            count_sql, count_params = qs.order_by().values("id").query.sql_with_params()
-            cursor.execute(f"SELECT ({_EPOCH_SQL}), COUNT(*) FROM ({count_sql}) counted", count_params)
+            cursor.execute(count_sql, count_params)
             epoch, total = cursor.fetchone()
             if memo_usable and epoch is not None:
                 if len(_COUNTS) >= _COUNTS_MAX:
@@ -385,6 +385,44 @@ def product_list_fragments(
     return FragmentPage(
         items=[(row[0], row[1], row[2]) for row in rows], total=total, total_pages=math.ceil(total / per_page)
     )
+
+
+_SQL: dict[tuple[Any, ...], tuple[str, tuple[Any, ...], str, tuple[Any, ...]]] = {}
+
+
+def _fragment_page_sql(
+    *,
+    filters: ProductFilters,
+    tree: CategoryTree | None,
+    category_ids: frozenset[int] | None,
+    orderby: str,
+    order: str,
+    offset: int,
+    per_page: int,
+) -> tuple[str, tuple[Any, ...], str, tuple[Any, ...]]:
+    """The page and count statements of ``product_list_fragments``, compiled once per process and shape of
+    request: compiling a queryset costs about as much Python as the rest of a warm list request."""
+    key = (connection.alias, filters, category_ids, orderby, order, offset, per_page)
+    compiled = _SQL.get(key)
+    if compiled is None:
+        qs = _filtered(filters, tree=tree)
+        ordering = [key.desc() if order == "desc" else key.asc() for key in (*ORDERINGS[orderby], F("id"))]
+        page_sql, page_params = (
+            qs.order_by(*ordering).values_list("id", "list_version")[offset : offset + per_page].query.sql_with_params()
+        )
+        count_sql, count_params = qs.order_by().values("id").query.sql_with_params()
+        # The fragment subquery sits above the LIMIT so it runs for the page's rows only; a subquery in FROM
+        # with ORDER BY ... LIMIT and no join above it keeps its order.
+        compiled = (
+            f'SELECT page."id", page."list_version", ({_FRAGMENT_SQL}), ({_EPOCH_SQL}) FROM ({page_sql}) page',
+            tuple(page_params),
+            f"SELECT ({_EPOCH_SQL}), COUNT(*) FROM ({count_sql}) counted",
+            tuple(count_params),
+        )
+        if len(_SQL) >= _COUNTS_MAX:
+            _SQL.clear()
+        _SQL[key] = compiled
+    return compiled
 
 
 def product_list_rows_by_id(*, ids: Iterable[int]) -> list[Row]:
