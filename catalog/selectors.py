@@ -26,6 +26,7 @@ from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Count, Expression, F, JSONField, Max, Min, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
@@ -358,7 +359,7 @@ def product_list_fragments(
     not cached, as ``product_list``.
     """
     tree = category_tree_get() if filters.categories else None
-    sql, page_params, count_sql, count_params = _fragment_page_sql(
+    compiled = _fragment_page_sql(
         filters=filters,
         tree=tree,
         category_ids=tree.with_descendants(tree.resolve(filters.categories)) if tree else None,
@@ -367,6 +368,9 @@ def product_list_fragments(
         offset=(page - 1) * per_page,
         per_page=per_page,
     )
+    if compiled is None:  # a filter that can match nothing (a category that does not exist)
+        return FragmentPage(items=[], total=0, total_pages=0)
+    sql, page_params, count_sql, count_params = compiled
     memo_usable = not connection.in_atomic_block
     key = (connection.alias, filters)
     with connection.cursor() as cursor:
@@ -399,18 +403,24 @@ def _fragment_page_sql(
     order: str,
     offset: int,
     per_page: int,
-) -> tuple[str, tuple[Any, ...], str, tuple[Any, ...]]:
+) -> tuple[str, tuple[Any, ...], str, tuple[Any, ...]] | None:
     """The page and count statements of ``product_list_fragments``, compiled once per process and shape of
-    request: compiling a queryset costs about as much Python as the rest of a warm list request."""
+    request: compiling a queryset costs about as much Python as the rest of a warm list request. None when
+    the filters can match nothing (Django refuses to compile ``IN ()``)."""
     key = (connection.alias, filters, category_ids, orderby, order, offset, per_page)
     compiled = _SQL.get(key)
     if compiled is None:
         qs = _filtered(filters, tree=tree)
         ordering = [key.desc() if order == "desc" else key.asc() for key in (*ORDERINGS[orderby], F("id"))]
-        page_sql, page_params = (
-            qs.order_by(*ordering).values_list("id", "list_version")[offset : offset + per_page].query.sql_with_params()
-        )
-        count_sql, count_params = qs.order_by().values("id").query.sql_with_params()
+        try:
+            page_sql, page_params = (
+                qs.order_by(*ordering)
+                .values_list("id", "list_version")[offset : offset + per_page]
+                .query.sql_with_params()
+            )
+            count_sql, count_params = qs.order_by().values("id").query.sql_with_params()
+        except EmptyResultSet:
+            return None
         # The fragment subquery sits above the LIMIT so it runs for the page's rows only; a subquery in FROM
         # with ORDER BY ... LIMIT and no join above it keeps its order.
         compiled = (
