@@ -284,9 +284,10 @@ class ProductListFragment(models.Model):
 
 
 class ProductListEpoch(models.Model):
-    """One row whose ``value`` PostgreSQL triggers increase when a transaction changes what a product filter
-    can match (a product's status, visibility, name, SKU, price, stock status, flags; category links; the
-    category tree). A count read in the same statement as the value stays exact while the value does."""
+    """One row whose ``value`` PostgreSQL triggers renew (a new, never repeated number) when a transaction
+    changes what a product filter can match (a product's status, visibility, name, SKU, price, stock status,
+    flags; category links; the category tree). A count read in the same statement as the value stays exact
+    while the value does; without the row (not written yet) nothing is memoised."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     value = models.BigIntegerField(default=0)

@@ -11,7 +11,9 @@ renders with the serializers; services and selectors never import it.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -138,6 +140,38 @@ def _products_build_from_fragments(params: dict[str, Any]) -> CachedResponse:
     body = fast_render.render_page_bytes(head, (bodies[product_id] for product_id, _, _ in page.items))
     headers = (("X-WP-Total", str(page.total)), ("X-WP-TotalPages", str(page.total_pages)))
     return CachedResponse(status=200, body=body, etag=etag_for(body), headers=headers)
+
+
+@dataclass(frozen=True)
+class FragmentFill:
+    rendered: int
+    pruned: int
+    seconds: float
+
+
+def product_list_fragments_fill(*, batch_size: int = 500, dry_run: bool = False) -> FragmentFill:
+    """Render and store the list fragment of every public product that lacks a current one, ``batch_size``
+    products per batch (3 queries each: ids, rows, store), then prune the ones that can no longer be
+    served. What a list request would do for its page, done ahead (after a deploy: new code, new shape).
+    With ``dry_run`` nothing is written and ``rendered`` counts what would be. PostgreSQL only: elsewhere
+    there is nothing to fill (0, 0)."""
+    started = time.monotonic()
+    if not selectors.list_fragments_supported():
+        return FragmentFill(rendered=0, pruned=0, seconds=0.0)
+    shape = fast_render.fragment_shape()
+    rendered, after_id = 0, 0
+    while ids := selectors.product_ids_without_fragment(shape=shape, after_id=after_id, limit=batch_size):
+        after_id = ids[-1]
+        rendered += len(ids)
+        if dry_run:
+            continue
+        fragments = [
+            (row["id"], row["list_version"], fast_render.product_fragment(row))
+            for row in selectors.product_list_rows_by_id(ids=ids)
+        ]
+        services.product_list_fragments_store(fragments=fragments, shape=shape)
+    pruned = 0 if dry_run else services.product_list_fragments_prune(shape=shape)
+    return FragmentFill(rendered=rendered, pruned=pruned, seconds=time.monotonic() - started)
 
 
 def products_build_serialized(params: dict[str, Any]) -> CachedResponse:

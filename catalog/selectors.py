@@ -28,12 +28,19 @@ from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Count, Expression, F, JSONField, Max, Min, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, Expression, F, JSONField, Max, Min, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from catalog.cache import catalog_cached
 from catalog.fields import mirror_of, mirrored_fields
-from catalog.models import TITLE_SORT_KEY, Category, Product, ProductCategory, ProductVariation
+from catalog.models import (
+    TITLE_SORT_KEY,
+    Category,
+    Product,
+    ProductCategory,
+    ProductListFragment,
+    ProductVariation,
+)
 
 T = TypeVar("T")
 
@@ -467,6 +474,21 @@ def product_list_rows_by_id(*, ids: Iterable[int]) -> list[Row]:
         row["public_variations"] = [Row(id=variation_id) for variation_id in row.pop("variation_ids")]
         rows.append(row)
     return rows
+
+
+def product_ids_without_fragment(*, shape: str, after_id: int, limit: int) -> list[int]:
+    """Ids above ``after_id`` of public products (any visibility: search lists show some the plain list
+    does not) without a current fragment of ``shape``, by id, at most ``limit`` (1 query; PostgreSQL)."""
+    current = ProductListFragment.objects.filter(
+        product_id=OuterRef("id"), version=OuterRef("list_version"), shape=shape
+    )
+    return list(
+        product_public_queryset()
+        .filter(id__gt=after_id)
+        .exclude(Exists(current))
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
 
 
 @dataclass(frozen=True)

@@ -173,3 +173,16 @@ def product_list_fragments_store(*, fragments: Iterable[tuple[int, int, bytes]],
             raise
         logger.warning("list fragments not stored: %s", exc)
     return len(ordered)
+
+
+def product_list_fragments_prune(*, shape: str) -> int:
+    """Delete the fragments that can no longer be served: of another shape, or of a product that is gone
+    or not public (1 query; PostgreSQL). Returns how many were deleted."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM catalog_productlistfragment f WHERE f.shape <> %s OR NOT EXISTS ("
+            "SELECT 1 FROM catalog_product p WHERE p.id = f.product_id AND p.status = 'publish' "
+            "AND p.deleted_at IS NULL)",
+            [shape],
+        )
+        return cursor.rowcount

@@ -8,8 +8,9 @@ admin, a psql session):
   when one of its variations is added, removed, published, hidden, deleted or reordered (the list shows
   the ids of the public ones). Values are never reused, so a fragment matches only the row it was rendered
   from, even after a delete and a re-insert.
-* ``catalog_productlistepoch.value`` increases once per committing transaction that changed what a product
-  filter can match (a deferred trigger, so the bump is the last lock a writer takes: no new deadlock).
+* ``catalog_productlistepoch.value`` takes a new value (never a repeated one) once per committing
+  transaction that changed what a product filter can match (a deferred trigger, so it is the last lock a
+  writer takes: no new deadlock).
 
 SQLite (the dev default) gets the tables and the column but no triggers; the list renders every page there.
 """
@@ -101,10 +102,12 @@ CREATE TRIGGER catalog_product_list_variations_delete AFTER DELETE ON catalog_pr
 
 CREATE FUNCTION catalog_product_list_epoch_bump() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    -- Deferred to the commit, once per transaction (a transaction-local flag).
+    -- Deferred to the commit, once per transaction (a transaction-local flag). A value from the sequence,
+    -- not value + 1: never repeated, even if the row is deleted (a test's flush) and written again.
     IF current_setting('catalog.list_epoch_bumped', true) IS DISTINCT FROM 'on' THEN
         PERFORM set_config('catalog.list_epoch_bumped', 'on', true);
-        UPDATE catalog_productlistepoch SET value = value + 1 WHERE id = 1;
+        INSERT INTO catalog_productlistepoch (id, value) VALUES (1, nextval('catalog_product_list_version_seq'))
+            ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value;
     END IF;
     RETURN NULL;
 END $$;
