@@ -360,34 +360,53 @@ def product_list_fragments(
 
     PostgreSQL only (``list_fragments_supported``). A fragment is returned only when it was rendered from
     the product's current ``list_version`` with ``shape``; None means: render it (``product_list_rows_by_id``).
+
     Queries: the page with its fragments and the list epoch (1); the count (1) unless this process counted
-    the same filters at the same epoch outside a transaction (a transaction may see its own uncommitted
-    changes, which have not bumped the epoch yet); plus the category tree when filtering by category and
-    not cached, as ``product_list``.
+    the same filters at the same epoch; with a category filter, the category tree (1) unless this process
+    read it at the epoch the page was read at (checked after the page: a stale tree costs the tree and,
+    when it resolves the filter differently, the page again). The memos are used outside transactions
+    only: a transaction may see its own uncommitted changes, which have not moved the epoch yet; inside
+    one the tree comes from ``category_tree_get`` and the count is always run.
     """
-    tree = category_tree_get() if filters.categories else None
-    compiled = _fragment_page_sql(
-        filters=filters,
-        tree=tree,
-        category_ids=tree.with_descendants(tree.resolve(filters.categories)) if tree else None,
-        orderby=orderby,
-        order=order,
-        offset=(page - 1) * per_page,
-        per_page=per_page,
-    )
-    if compiled is None:  # a filter that can match nothing (a category that does not exist)
-        return FragmentPage(items=[], total=0, total_pages=0)
-    sql, page_params, count_sql, count_params = compiled
     memo_usable = not connection.in_atomic_block
-    key = (connection.alias, filters)
+    tree, tree_epoch = _filter_tree(filters, memo_usable=memo_usable)
     with connection.cursor() as cursor:
-        cursor.execute(sql, (shape, *page_params))
-        rows = cursor.fetchall()
+        while True:
+            compiled = _fragment_page_sql(
+                filters=filters,
+                tree=tree,
+                category_ids=tree.with_descendants(tree.resolve(filters.categories)) if tree else None,
+                orderby=orderby,
+                order=order,
+                offset=(page - 1) * per_page,
+                per_page=per_page,
+            )
+            rows: list[tuple[Any, ...]] = []
+            if compiled is not None:
+                cursor.execute(compiled[0], (shape, *compiled[1]))
+                rows = cursor.fetchall()
+            if tree is None or tree_epoch is None:
+                break
+            if rows:
+                epoch = rows[0][3]
+            else:
+                cursor.execute(_EPOCH_SQL)
+                epoch = (cursor.fetchone() or (None,))[0]
+            if epoch == tree_epoch:
+                break
+            used = tree.with_descendants(tree.resolve(filters.categories))
+            tree, tree_epoch = _category_tree_read(cursor)
+            if tree.with_descendants(tree.resolve(filters.categories)) == used:
+                break  # the page read is the one the current tree gives
+            tree_epoch = None  # read again with the tree just read
+        if compiled is None:  # a filter that can match nothing (a category that does not exist)
+            return FragmentPage(items=[], total=0, total_pages=0)
+        key = (connection.alias, filters)
         memo = _COUNTS.get(key) if memo_usable and rows else None
         if memo is not None and memo[0] == rows[0][3]:
             total = memo[1]
         else:
-            cursor.execute(count_sql, count_params)
+            cursor.execute(compiled[2], compiled[3])
             epoch, total = cursor.fetchone()
             if memo_usable and epoch is not None:
                 if len(_COUNTS) >= _COUNTS_MAX:
@@ -396,6 +415,35 @@ def product_list_fragments(
     return FragmentPage(
         items=[(row[0], row[1], row[2]) for row in rows], total=total, total_pages=math.ceil(total / per_page)
     )
+
+
+# The category tree as this process last read it, with the list epoch of that read, by database. Only what
+# resolves a category filter (ids, parents, slugs) moves the epoch, so it is used for that only.
+_TREES: dict[str, tuple[int, CategoryTree]] = {}
+
+
+def _filter_tree(filters: ProductFilters, *, memo_usable: bool) -> tuple[CategoryTree | None, int | None]:
+    """The tree resolving ``filters.categories`` and the epoch it was read at (None: not to be checked)."""
+    if not filters.categories:
+        return None, None
+    if not memo_usable:
+        return category_tree_get(), None
+    memo = _TREES.get(connection.alias)
+    if memo is not None:
+        return memo[1], memo[0]
+    with connection.cursor() as cursor:
+        return _category_tree_read(cursor)
+
+
+def _category_tree_read(cursor: Any) -> tuple[CategoryTree, int | None]:
+    """Read the tree and the list epoch in one statement, and keep them for this process (1 query)."""
+    cursor.execute(f"SELECT ({_EPOCH_SQL}), id, parent_id, slug, name, menu_order FROM {Category._meta.db_table}")
+    rows = cursor.fetchall()
+    tree = category_tree_build(row[1:] for row in rows)
+    epoch = rows[0][0] if rows else None
+    if epoch is not None:
+        _TREES[connection.alias] = (epoch, tree)
+    return tree, epoch
 
 
 _SQL: dict[tuple[Any, ...], tuple[str, tuple[Any, ...], str, tuple[Any, ...]]] = {}

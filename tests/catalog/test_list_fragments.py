@@ -303,3 +303,26 @@ def test_the_shape_names_the_fields_and_follows_them(settings):
     settings.CATALOG_CACHE_FIELDS = {"product": ["price"]}
     assert fast_render.fragment_shape() != shape
     assert selectors.list_fragments_supported()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_category_filter_follows_the_tree_outside_transactions():
+    root = CategoryFactory(slug="root")
+    child = CategoryFactory(slug="child", parent=root)
+    ProductFactory(categories=[child])
+    assert json.loads(_fast(_params(category="root")))["total"] == 1
+    with CaptureQueriesContext(connection) as queries:
+        _fast(_params(category="root"))
+    assert len(queries) == 1  # the tree and the count from this process's memos
+
+    Category.objects.filter(id=child.id).update(parent=None)  # moved out of the subtree
+    assert json.loads(_fast(_params(category="root")))["total"] == 0
+    Category.objects.filter(id=root.id).update(slug="renamed")
+    assert json.loads(_fast(_params(category="renamed")))["total"] == 0
+    assert json.loads(_fast(_params(category="child")))["total"] == 1
+    newcomer = CategoryFactory(slug="newcomer", parent=child)  # a slug unknown a moment ago
+    ProductFactory(categories=[newcomer])
+    body = _fast(_params(category="child"))
+    assert json.loads(body)["total"] == 2
+    assert body == _reference(_params(category="child"))
+    assert json.loads(_fast(_params(category="newcomer")))["total"] == 1
