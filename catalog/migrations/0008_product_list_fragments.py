@@ -13,6 +13,10 @@ admin, a psql session):
   writer takes: no new deadlock).
 
 SQLite (the dev default) gets the tables and the column but no triggers; the list renders every page there.
+
+Like Django's deferred foreign keys, the deferred trigger leaves "pending trigger events" in a transaction
+that wrote products: a later migration that writes products and then alters ``catalog_product`` in the same
+transaction must run ``SET CONSTRAINTS ALL IMMEDIATE`` in between.
 """
 
 from django.db import migrations, models
