@@ -116,6 +116,7 @@ def report(rows: list[dict]) -> int:
                     f"{process.wall_seconds:.1f}s",
                     f"{figures.products_per_second:,.0f}",
                     f"{process.cpu_seconds:.1f}s",
+                    f"{process.sandbox_cpu_seconds:.1f}s",
                     f"{process.peak_rss_mb:.0f} MB",
                     f"{process.peak_rss_mb / base - 1:+.1%}",
                     f"{process.loadavg_before:.2f}",
