@@ -45,7 +45,7 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
-from catalog.cache import catalog_cached
+from catalog.cache import catalog_cached, group_key, product_list_scope
 from catalog.fields import mirror_of, mirrored_fields
 from catalog.models import (
     LISTED_PRODUCT,
@@ -213,6 +213,7 @@ def category_tree_get() -> CategoryTree:
         name="category-tree",
         params=None,
         timeout=settings.CATALOG_CACHE_TTL_CATEGORIES,
+        scope=(group_key("category"),),  # category rows change with a global bump; stubs come with new links
         build=lambda: category_tree_build(
             Category.objects.order_by().values_list("id", "parent_id", "slug", "name", "menu_order")
         ),
@@ -275,11 +276,12 @@ def _with_relations(qs: QuerySet[Product], *, full_variations: bool) -> QuerySet
 def _product_page(*, filters: ProductFilters, orderby: str, order: str) -> tuple[QuerySet[Product], int]:
     """The sorted public products of ``filters`` (not sliced yet), and the filter's total (the count query)."""
     qs = _filtered(filters, tree=category_tree_get() if filters.categories else None)
-    # Every page and sort of one filter shares its count, cached under the catalog version.
+    # Every page and sort of one filter shares its count, cached under the groups the filter reads.
     total = catalog_cached(
         name="product-count",
         params=asdict(filters),
         timeout=settings.CATALOG_CACHE_TTL_PRODUCT_LIST,
+        scope=product_list_scope(filters=filters),
         build=qs.count,
     )
     ordering = [key.desc() if order == "desc" else key.asc() for key in (*ORDERINGS[orderby], F("id"))]
@@ -291,7 +293,7 @@ def product_list(*, filters: ProductFilters, orderby: str, order: str, page: int
 
     Queries: a count, the page, its categories and its variation ids (4; 2 for an empty page),
     plus one for the category tree when ``filters.categories`` is set and the tree is not cached.
-    The count is cached per filter (not per page or sort) under the catalog version.
+    The count is cached per filter (not per page or sort) under the column groups the filter reads.
     """
     qs, total = _product_page(filters=filters, orderby=orderby, order=order)
     offset = (page - 1) * per_page
