@@ -2,8 +2,9 @@
 
 Each path is requested through Django's test client with a DummyCache (so the count runs too); every
 query it runs is captured (``CaptureQueriesContext``: the SQL as sent, parameters included) and
-explained on the same database. Prints, per query, the execution time, the shared buffers it touched
-and any sequential scan on a catalog table, with that table's size: a scan of the 50-row category
+explained on the same database. Prints, per query, the execution time, the buffers it found in
+shared_buffers and those it had to read, and any sequential scan on a catalog table, with that table's
+size: a scan of the 50-row category
 table is PostgreSQL's right choice, one of the products is what issue 12 forbids. Ends with the
 sequential scans found on tables of more than ``--small`` rows (exit status 1 when there are any).
 
@@ -94,13 +95,13 @@ def main() -> int:
             text = "\n".join(plan)
             took = float(match.group(1)) if (match := re.search(r"Execution Time: ([0-9.]+) ms", text)) else 0.0
             total += took
-            hits = re.search(r"Buffers: shared hit=(\d+)", text)
+            # The top node's buffers: hits in shared_buffers, reads from the OS (cache or disk).
+            buffers = re.search(r"Buffers: shared (?:hit=(\d+))? ?(?:read=(\d+))?", text)
+            hit, read = (int(n or 0) for n in buffers.groups()) if buffers else (0, 0)
             seq = sorted(set(re.findall(r"Seq Scan on (catalog_\w+)", text)))
             notes = [f"SEQ SCAN {table} ({rows.get(table, '?')} rows)" for table in seq]
             flagged += [f"{path}: {table}" for table in seq if rows.get(table, 0) > args.small]
-            print(
-                f"  {took:8.2f} ms  buffers {hits.group(1) if hits else '?':>6}  {' '.join(notes)}  {query['sql'][:90]}"
-            )
+            print(f"  {took:8.2f} ms  buffers {hit:>6} hit {read:>6} read  {' '.join(notes)}  {query['sql'][:80]}")
             if args.verbose:
                 print("    " + "\n    ".join(plan))
         print(f"  {total:8.2f} ms in {len(captured.captured_queries)} queries")
