@@ -226,15 +226,15 @@ def fragment_shape() -> str:
     return shape
 
 
-def product_fragment(row: Mapping[str, Any]) -> bytes:
-    """One product's list JSON from a ``selectors.product_list_rows_by_id`` row: exactly its bytes inside
+def product_fragment(row: Mapping[str, Any]) -> str:
+    """One product's list JSON from a ``selectors.product_list_rows_by_id`` row: exactly its text inside
     the list page's ``results`` (compact JSON; a product's encoding never depends on its neighbours)."""
-    return render_bytes(_apply(_product_plan(), row))
+    return render_bytes(_apply(_product_plan(), row)).decode()
 
 
-def render_page_bytes(head: Mapping[str, Any], fragments: Iterable[bytes | memoryview]) -> bytes:
-    """``render_bytes({**head, "results": [...]})`` from the results' stored bytes; ``results`` comes last."""
+def render_page_bytes(head: Mapping[str, Any], fragments: Iterable[str]) -> bytes:
+    """``render_bytes({**head, "results": [...]})`` from the results' stored JSON; ``results`` comes last."""
     empty = render_bytes({**head, "results": []})
     if not empty.endswith(b"[]}"):
         raise ValueError("results must be the last key of the page")
-    return empty[:-2] + b",".join(fragments) + b"]}"
+    return empty[:-2] + ",".join(fragments).encode() + b"]}"

@@ -284,7 +284,9 @@ class ProductListFragment(models.Model):
     product_id = models.PositiveBigIntegerField(primary_key=True)  # no FK: an orphan is never matched
     version = models.BigIntegerField()
     shape = models.CharField(max_length=32)
-    body = models.BinaryField()
+    # Text, not bytes: the JSON is UTF-8 without NUL (escaped), and PostgreSQL sends text as is where it
+    # sends bytea as hex, twice the bytes to encode, carry and decode for every page.
+    body = models.TextField()
 
     def __str__(self) -> str:
         return f"list fragment of #{self.product_id} v{self.version}"

@@ -394,7 +394,7 @@ _COUNTS_MAX = 2048
 
 @dataclass(frozen=True)
 class FragmentPage:
-    items: list[tuple[int, int, bytes | memoryview | None]]  # (id, list_version, stored fragment or None)
+    items: list[tuple[int, int, str | None]]  # (id, list_version, stored fragment or None)
     total: int
     total_pages: int
 

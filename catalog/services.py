@@ -146,13 +146,13 @@ def product_stock_live_refresh(*, product: Product) -> ProductDetail:
 # Newer versions win; a fragment of another shape (another build of the code) is replaced.
 _FRAGMENTS_UPSERT = """
 INSERT INTO catalog_productlistfragment AS f (product_id, version, shape, body)
-SELECT id, version, %s, body FROM unnest(%s::bigint[], %s::bigint[], %s::bytea[]) AS given(id, version, body)
+SELECT id, version, %s, body FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS given(id, version, body)
 ON CONFLICT (product_id) DO UPDATE SET version = EXCLUDED.version, shape = EXCLUDED.shape, body = EXCLUDED.body
 WHERE f.version < EXCLUDED.version OR f.shape <> EXCLUDED.shape
 """
 
 
-def product_list_fragments_store(*, fragments: Iterable[tuple[int, int, bytes]], shape: str) -> int:
+def product_list_fragments_store(*, fragments: Iterable[tuple[int, int, str]], shape: str) -> int:
     """Store rendered list fragments ``(product_id, list_version, body)`` of ``shape`` (PostgreSQL, 1 query).
 
     Race-safe without locks of its own: a fragment is used only while its version is the product's, so

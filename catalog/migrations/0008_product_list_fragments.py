@@ -180,7 +180,7 @@ class Migration(migrations.Migration):
                 ("product_id", models.PositiveBigIntegerField(primary_key=True, serialize=False)),
                 ("version", models.BigIntegerField()),
                 ("shape", models.CharField(max_length=32)),
-                ("body", models.BinaryField()),
+                ("body", models.TextField()),
             ],
         ),
         migrations.AddField(
