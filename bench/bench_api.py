@@ -293,6 +293,9 @@ def main() -> int:
     )
     parser.add_argument("--recycling-duration", type=int, default=40, help="seconds per recycling wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the churn and round-trip runs")
+    parser.add_argument(
+        "--staleness", type=int, default=60, help="CATALOG_MAX_STALENESS_SECONDS of the servers (60: production's)"
+    )
     args = parser.parse_args()
 
     database_url = _bench_database_url(os.environ["DATABASE_URL"])
@@ -326,6 +329,7 @@ def _run(args: argparse.Namespace, database_url: str, redis_url: str) -> int:
         "GUNICORN_WORKER_CLASS": args.worker_class,
         "GUNICORN_ACCESS_LOG": os.devnull,
         "GUNICORN_MAX_REQUESTS": "0",  # recycling mid-run would measure worker boot, not serving
+        "CATALOG_MAX_STALENESS_SECONDS": str(args.staleness),
         "LOG_LEVEL": "WARNING",
     }
     os.environ.update(env)

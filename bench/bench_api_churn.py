@@ -5,9 +5,10 @@
   does: it writes the row (stock, status, ``date_modified_gmt``), then calls
   ``catalog_products_changed`` with the columns that changed. Rounds with and without churn
   alternate in one run; medians are reported, with the churn/no-churn throughput ratio. During the
-  churn rounds a checker reads the mix's list and detail answers and measures how old the stock
-  they show is (the time since the mirror replaced the value shown): details must show it at once,
-  lists within ``CATALOG_MAX_STALENESS_SECONDS``.
+  churn rounds a checker reads the answers showing the changed products (their details, and the
+  mix's lists that showed them) and measures how old the stock they show is (the time since the
+  mirror replaced the value shown): details must show it at once, lists within
+  ``CATALOG_MAX_STALENESS_SECONDS`` (``--staleness``; a bound shorter than a round exercises it).
 * **round trip** — the cached list and detail with the throttle counted in the cache lookup's
   round trip (the default) against the throttle on its own (``BENCH_THROTTLE_APART=1``), rounds
   alternating between two servers.
@@ -154,12 +155,13 @@ class Churn(threading.Thread):
 
 
 class Checker(threading.Thread):
-    """Reads the mix's list and detail answers and records the age of the stock each one shows."""
+    """Reads the answers that show the products changed so far (each one's detail, and a list of the
+    mix that showed it when the round began) and records the age of the stock each one shows."""
 
-    def __init__(self, base_url: str, paths: list[str], history: StockHistory, *, seed: int) -> None:
+    def __init__(self, base_url: str, lists_of: dict[int, list[str]], history: StockHistory, *, seed: int) -> None:
         super().__init__(daemon=True)
         self.base_url = base_url
-        self.paths = paths
+        self.lists_of = lists_of
         self.history = history
         self.rng = random.Random(seed)
         self.stop = threading.Event()
@@ -169,19 +171,27 @@ class Checker(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.wait(0.05):
-            path = self.rng.choice(self.paths)
-            kind = "detail" if "?" not in path else "list"
-            try:
-                body = _get_json(self.base_url + path)
-            except OSError as error:
-                self.errors.append(f"{path}: {error}")
+            with self.history.lock:
+                changed = list(self.history.values)
+            if not changed:
                 continue
-            seen_at = time.monotonic()
-            for product in body["results"] if kind == "list" else [body]:
-                age = self.history.staleness(product["id"], product["stock_quantity"], seen_at)
-                if age is not None:
-                    self.checked[kind] += 1
-                    self.worst[kind] = max(self.worst[kind], age)
+            product_id = self.rng.choice(changed)
+            paths = [f"/api/products/{product_id}/"]
+            if self.lists_of.get(product_id):
+                paths.append(self.rng.choice(self.lists_of[product_id]))
+            for path in paths:
+                kind = "list" if "?" in path else "detail"
+                try:
+                    body = _get_json(self.base_url + path)
+                except OSError as error:
+                    self.errors.append(f"{path}: {error}")
+                    continue
+                seen_at = time.monotonic()
+                for product in body["results"] if kind == "list" else [body]:
+                    age = self.history.staleness(product["id"], product["stock_quantity"], seen_at)
+                    if age is not None:
+                        self.checked[kind] += 1
+                        self.worst[kind] = max(self.worst[kind], age)
 
 
 def _median(rounds: list[dict[str, float]], key: str) -> float:
@@ -224,10 +234,13 @@ def churn_scenarios(
             all_paths = [*mix["lists"], *mix["details"], *mix["facets"]]
             # The churn touches the products the mix shows (its details and its lists' first pages): the
             # pessimistic case, in which most changes orphan or age an answer being read.
-            hot, churnable = set(detail_ids), set(simple)
+            lists_of: dict[int, list[str]] = defaultdict(list)
+            churnable = set(simple)
             for path in mix["lists"]:
-                hot |= {p["id"] for p in _get_json(server.url + path)["results"] if p["id"] in churnable}
-            hot_ids = sorted(hot)
+                for product in _get_json(server.url + path)["results"]:
+                    if product["id"] in churnable:
+                        lists_of[product["id"]].append(path)
+            hot_ids = sorted(set(detail_ids) | set(lists_of))
             for number in range(rounds):
                 for churn in (False, True):
                     server.drain()
@@ -238,7 +251,7 @@ def churn_scenarios(
                         continue
                     history = StockHistory()
                     changer = Churn(hot_ids, history, seed=number)
-                    checker = Checker(server.url, [*mix["lists"], *mix["details"]], history, seed=number)
+                    checker = Checker(server.url, lists_of, history, seed=number)
                     changer.start()
                     checker.start()
                     try:
@@ -291,7 +304,11 @@ def churn_scenarios(
 
     if "round trip" in selected:
         combined = server_factory(env, "one-round-trip")
-        apart = server_factory({**env, "BENCH_THROTTLE_APART": "1"}, "throttle-apart")
+        try:
+            apart = server_factory({**env, "BENCH_THROTTLE_APART": "1"}, "throttle-apart")
+        except RuntimeError:
+            combined.stop()
+            raise
         detail_id = Product.objects.filter(type="variable").order_by("id").values_list("id", flat=True).first()
         paths = {"list": f"/api/products/?per_page={PER_PAGE}", "detail": f"/api/products/{detail_id}/"}
         figures: dict[str, list[dict[str, float]]] = defaultdict(list)

@@ -20,4 +20,4 @@ REST_FRAMEWORK = {
 if os.environ.get("BENCH_NO_CACHE") == "1":
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
 if os.environ.get("BENCH_THROTTLE_APART") == "1":
-    REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["bench.bench_api_urls.ApartThrottle"]
+    REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["bench.bench_throttle.ApartThrottle"]

@@ -15,14 +15,8 @@ from rest_framework.pagination import PageNumberPagination
 
 from catalog.models import Category, Product
 from catalog.serializers import CategoryRefSerializer, ProductSerializer, VariationSerializer
-from common.throttling import RoleRateThrottle
 
 CEILING_KEY = "bench:ceiling"
-
-
-class ApartThrottle(RoleRateThrottle):
-    """The same throttle, counted in its own round trip: catalog.apis folds only RoleRateThrottle itself
-    into the cache lookup."""
 
 
 class NaiveProductSerializer(ProductSerializer):
