@@ -35,7 +35,8 @@ Failures
     A WooCommerce failure (outage, timeout, 429, 5xx, refused credentials) fails only the operations
     that needed WooCommerce: they are retried after an exponential, jittered backoff and end
     ``dead`` after ``SYNC_QUEUE_MAX_ATTEMPTS`` attempts. A payload that does not parse ends ``dead``
-    at once (retrying cannot fix it); a variation whose product is not mirrored yet is retried. A
+    at once (retrying cannot fix it); a variation whose product is not mirrored is written after
+    its product, read from WooCommerce (retried when that read fails). A
     database error while writing the batch is retried object by object, so one bad item fails only
     its own operations.
 """
@@ -92,7 +93,7 @@ from sync.services.push import (
 )
 from sync.services.stock import id_chunks
 from sync.woocommerce.client import WooCommerceClient, WooCommerceError, WooCommerceNotFound
-from sync.woocommerce.types import STOCK_FIELDS, ProductRecord
+from sync.woocommerce.types import STOCK_FIELDS, PayloadError, ProductRecord, optional_id
 
 logger = logging.getLogger(__name__)
 
@@ -555,6 +556,64 @@ def _current_read(*, client: WooCommerceClient, plans: list[_Plan], store_variat
             plan.resolution = {"result": "read", "from": "woocommerce"}
 
 
+def _orphan_variations(plans: list[_Plan]) -> dict[int, list[_Plan]]:
+    """Variation plans to write whose product is neither mirrored nor written by this batch, by product
+    id (one query; none when no plan writes a variation)."""
+    wanted: dict[int, list[_Plan]] = defaultdict(list)
+    for plan in plans:
+        if plan.kind != OperationObject.VARIATION or plan.error is not None or plan.payload is None:
+            continue
+        try:
+            parent_id = optional_id(plan.payload.get("parent_id"), "parent_id") or plan.parent_id
+        except PayloadError:
+            continue  # the upsert reports the bad payload
+        if parent_id:
+            wanted[parent_id].append(plan)
+    if not wanted:
+        return {}
+    in_batch = {plan.object_id for plan in plans if plan.kind == OperationObject.PRODUCT and plan.payload is not None}
+    for product_id in in_batch | set(Product.objects.filter(id__in=wanted).values_list("id", flat=True)):
+        wanted.pop(product_id, None)
+    return dict(wanted)
+
+
+def _parents_read(*, client: WooCommerceClient, orphans: dict[int, list[_Plan]]) -> list[_Plan]:
+    """Plans writing the products of ``orphans`` (variations whose product the mirror lacks: created in
+    the store after the last sync, its own delivery late or lost), read from WooCommerce (one
+    ``include=`` request per 100). A variation whose product cannot be read fails and is retried."""
+    parents: list[_Plan] = []
+    failed: str | None = None
+    for chunk in id_chunks(sorted(orphans), MAX_PER_PAGE):
+        found: dict[int, dict] = {}
+        if failed is None:
+            try:
+                response = client.get(PRODUCTS, {"include": chunk, "status": "any", "per_page": MAX_PER_PAGE})
+                items = response.data if isinstance(response.data, list) else []
+                found = {item["id"]: item for item in items if isinstance(item, dict) and item.get("id") in chunk}
+            except WooCommerceError as error:
+                failed = f"{type(error).__name__}: {error}"
+        for product_id in chunk:
+            item = found.get(product_id)
+            if item is None:
+                why = f"reading it from WooCommerce failed: {failed}" if failed else "WooCommerce did not return it"
+                for plan in orphans[product_id]:
+                    plan.error, plan.retryable = f"its product #{product_id} is not mirrored and {why}", True
+                continue
+            parents.append(
+                _Plan(
+                    kind=OperationObject.PRODUCT,
+                    object_id=product_id,
+                    parent_id=None,
+                    operations=[],  # written for its variations: no operation of its own
+                    final=None,
+                    payload=item,
+                )
+            )
+            for plan in orphans[product_id]:
+                plan.resolution = {**plan.resolution, "product_read": product_id}
+    return parents
+
+
 # --- apply ------------------------------------------------------------------------------------------------
 
 
@@ -1012,6 +1071,12 @@ def _plans_apply(
         before = woo.requests_sent
         supported = store_variations or store_variations_probe(client=woo)
         _current_read(client=woo, plans=refresh, store_variations=supported)
+        result.woocommerce_requests += woo.requests_sent - before
+    orphans = _orphan_variations(plans)
+    if orphans:
+        woo = client if isinstance(client, WooCommerceClient) else client()
+        before = woo.requests_sent
+        plans = [*_parents_read(client=woo, orphans=orphans), *plans]
         result.woocommerce_requests += woo.requests_sent - before
     try:
         with transaction.atomic():
