@@ -1134,8 +1134,21 @@ def _push_pipeline(
             held[(obj.kind, obj.object_id)] = [*obj.op_ids, *obj.webhook_ids]
             claim_of[(obj.kind, obj.object_id)] = claim
 
+    lease_seconds = settings.SYNC_QUEUE_LEASE_SECONDS
+    renew_every = lease_seconds / 3
+    started = time.monotonic()
+    next_renewal = started + renew_every
+
+    def renew_if_due() -> None:
+        # Also between the records of batches answered together: recording them can take longer than a lease.
+        nonlocal next_renewal
+        if held and time.monotonic() >= next_renewal:
+            sync_operations_lease_renew(ids=[i for ids in held.values() for i in ids], worker=worker, now=clock())
+            next_renewal = time.monotonic() + renew_every
+
     def confirmed(objects: list[PushObject]) -> None:
         nonlocal total
+        renew_if_due()
         claim = claim_of[(objects[0].kind, objects[0].object_id)]  # a batch's objects come from one claim
         recorded = _push_record(_push_plans(objects, riders), worker=worker, now=clock(), changes=claim.changes)
         total = total + recorded
@@ -1148,10 +1161,6 @@ def _push_pipeline(
         if not claim.pending and claim.changes.pending():
             claim.changes.invalidate()  # once per claim (each of its batches has committed)
 
-    lease_seconds = settings.SYNC_QUEUE_LEASE_SECONDS
-    renew_every = lease_seconds / 3
-    started = time.monotonic()
-    next_renewal = started + renew_every
     with PushPipeline(client=client, on_done=confirmed) as pipeline:
         claim_size = pipeline.concurrency * MAX_PER_PAGE
         admit(first)
@@ -1164,6 +1173,7 @@ def _push_pipeline(
                 or pipeline.store_failed.is_set()
             ):
                 claiming = False
+            renew_if_due()
             if claiming and pipeline.waiting < pipeline.concurrency:
                 claimed = sync_operations_claim(
                     worker=worker, limit=claim_size, now=clock(), origins=PUSH_ORIGINS, exclude=held.keys()
@@ -1181,9 +1191,6 @@ def _push_pipeline(
                 admit(objects)
                 pipeline.submit(objects)
                 continue
-            if held and time.monotonic() >= next_renewal:
-                sync_operations_lease_renew(ids=[i for ids in held.values() for i in ids], worker=worker, now=clock())
-                next_renewal = time.monotonic() + renew_every
             pipeline.collect(timeout=max(0.0, next_renewal - time.monotonic()))
     total.woocommerce_requests += pipeline.requests
     return total
