@@ -58,6 +58,9 @@ _PRICE_DOC = 'Decimal string; "" when unset.'
 
 # What the public API serves; the API's partial indexes cover these rows only.
 PUBLIC_PRODUCT = Q(status="publish", deleted_at__isnull=True)
+# What a listing without ``search`` shows (catalog.selectors explains the visibilities).
+LISTED_VISIBILITIES = ("visible", "catalog")
+LISTED_PRODUCT = PUBLIC_PRODUCT & Q(catalog_visibility__in=LISTED_VISIBILITIES)
 TITLE_SORT_KEY = Left("name", 100)
 
 
@@ -219,6 +222,10 @@ class Product(MirroredItem):
             ),
             models.Index(F("id"), condition=PUBLIC_PRODUCT & Q(featured=True), name="product_pub_featured_idx"),
             models.Index(F("id"), condition=PUBLIC_PRODUCT & Q(on_sale=True), name="product_pub_on_sale_idx"),
+            # The few products a listing does not show (drafts, trash, deleted, hidden): whole-catalog category
+            # counts are the links per category minus these products' links (catalog.selectors), instead of
+            # joining every link with every product (a sequential scan of the links at 200,000 products).
+            models.Index(F("id"), condition=~LISTED_PRODUCT, name="product_unlisted_idx"),
         ]
 
     def __str__(self) -> str:

@@ -2,10 +2,10 @@
 
 Each public endpoint's body is built here from validated, normalised parameters (the output
 of its query serializer, defaults filled in), rendered once to bytes with an ETag and cached
-under (catalog version, endpoint, parameters). The API views (``catalog.apis``) and the warmup
-(``catalog.warmup``) share these builders, so a warmed entry is byte for byte what a request
-would have built. This is the presentation layer: it reads through selectors and services and
-renders with the serializers; services and selectors never import it.
+under (the counters it depends on, endpoint, parameters; see ``catalog.cache``). The API views
+(``catalog.apis``) and the warmup (``catalog.warmup``) share these builders, so a warmed entry is
+byte for byte what a request would have built. This is the presentation layer: it reads through
+selectors and services and renders with the serializers; services and selectors never import it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,15 @@ from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 
 from catalog import fast_render, selectors, services
-from catalog.cache import CachedResponse, catalog_cached, etag_for
+from catalog.cache import (
+    CATEGORIES_SCOPE,
+    CachedResponse,
+    Scope,
+    catalog_cached,
+    etag_for,
+    product_detail_scope,
+    product_list_scope,
+)
 from catalog.selectors import CategoryListing
 from catalog.serializers import (
     CategoryDetailSerializer,
@@ -33,6 +41,7 @@ from catalog.serializers import (
     VariationSerializer,
 )
 from catalog.services import CatalogNotFound, product_detail_get
+from common.throttling import ThrottleWindow
 
 _renderer = JSONRenderer()
 
@@ -222,17 +231,47 @@ ENDPOINTS: dict[str, tuple[Callable[[dict[str, Any]], CachedResponse], str]] = {
     "product": (_product_build, "CATALOG_CACHE_TTL_PRODUCT_DETAIL"),
     "variations": (_variations_build, "CATALOG_CACHE_TTL_PRODUCT_DETAIL"),
 }
+# Answers that show stock and prices of products whose change does not orphan them (catalog.cache).
+STALENESS_CAPPED = frozenset({"products", "facets"})
 
 
-def catalog_response_get(*, endpoint: str, params: dict[str, Any]) -> CachedResponse:
+def endpoint_scope(endpoint: str, params: dict[str, Any]) -> Scope:
+    """The cache counters ``endpoint``'s answer for ``params`` depends on (besides the global version)."""
+    if endpoint in ("products", "facets"):
+        return product_list_scope(
+            filters=ProductFilterQuerySerializer.to_filters(params), orderby=params.get("orderby")
+        )
+    if endpoint in ("product", "variations"):
+        return product_detail_scope(product_id=params["id"])
+    return CATEGORIES_SCOPE
+
+
+def endpoint_timeout(endpoint: str) -> float:
+    """How long ``endpoint``'s answers are cached at most: its TTL setting, capped at
+    ``CATALOG_MAX_STALENESS_SECONDS`` for the answers that show what does not orphan them."""
+    ttl = float(getattr(settings, ENDPOINTS[endpoint][1]))
+    return min(ttl, settings.CATALOG_MAX_STALENESS_SECONDS) if endpoint in STALENESS_CAPPED else ttl
+
+
+def catalog_response_get(
+    *, endpoint: str, params: dict[str, Any], throttle: ThrottleWindow | None = None
+) -> CachedResponse:
     """The rendered response of ``endpoint`` for validated ``params``, from the cache or built.
 
-    Raises ``CatalogNotFound`` (never cached) for an unknown product or category. With the cache
-    unavailable the response is built from the database every time.
+    Raises ``CatalogNotFound`` (never cached) for an unknown product or category, and
+    ``ThrottleExceeded`` when ``throttle`` (counted in the same cache round trip) is over its limit.
+    With the cache unavailable the response is built from the database every time.
     """
-    build, ttl_setting = ENDPOINTS[endpoint]
+    build = ENDPOINTS[endpoint][0]
+    capped = endpoint in STALENESS_CAPPED
     return catalog_cached(
-        name=endpoint, params=params, timeout=getattr(settings, ttl_setting), build=lambda: build(params)
+        name=endpoint,
+        params=params,
+        timeout=endpoint_timeout(endpoint),
+        build=lambda: build(params),
+        scope=endpoint_scope(endpoint, params),
+        max_age=settings.CATALOG_MAX_STALENESS_SECONDS if capped else None,
+        throttle=throttle,
     )
 
 

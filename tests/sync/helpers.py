@@ -112,7 +112,6 @@ def expected_live_products(catalog) -> dict[int, dict]:
 
 
 # Columns the mirror keeps for itself; every other concrete column must equal the store's value.
-# list_version is the list fragments' (catalog migration 0008), kept by PostgreSQL triggers.
 _LOCAL_COLUMNS = {"id", "synced_at", "sync_hash", "updated_at", "deleted_at", "list_version"}
 
 

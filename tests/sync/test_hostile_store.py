@@ -372,11 +372,9 @@ def refuse_product(column: str, value: str) -> None:
     """Make the database itself refuse a product row with this value (the parser has nothing against it)."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # Rows written earlier in this test's transaction left deferred trigger events (the list epoch,
-            # catalog migration 0008), which ALTER TABLE refuses to run past: fire them first.
+            # Fire the list epoch's deferred triggers first: ALTER TABLE refuses pending trigger events.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f"ALTER TABLE catalog_product ADD CONSTRAINT refuse_{column} CHECK ({column} <> '{value}')")
-            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         else:
             for event in ("INSERT", "UPDATE"):
                 cursor.execute(
