@@ -11,7 +11,9 @@ Scenarios (``wrk -t2 -c50``, 50 products per page):
 * ceiling — a bare Django view answering the cached list's bytes;
 * recycling — the cached list with ``GUNICORN_MAX_REQUESTS`` on (``--recycling M+J,...``, each for
   ``--recycling-duration`` seconds, long enough for workers to be replaced mid-run), against the same
-  list with recycling off in the same run.
+  list with recycling off in the same run;
+* churn, round trip — issue 12's cache under one stock change per second, and the cached answer's
+  single Redis round trip against the throttle's own (``bench_api_churn.py``; ``--rounds`` each).
 
 Usage::
 
@@ -313,9 +315,11 @@ class Server:
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(url: str, *, duration: int, connections: int, threads: int) -> dict[str, float]:
+def wrk(url: str, *, duration: int, connections: int, threads: int, script: str | None = None) -> dict[str, float]:
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "30s", "--latency", url],
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "30s", "--latency"]
+        + (["-s", script] if script else [])
+        + [url],
         capture_output=True,
         text=True,
         check=True,
@@ -353,6 +357,10 @@ def main() -> int:
         help="GUNICORN_MAX_REQUESTS+JITTER configurations of the recycling scenarios (0+0: off, the baseline)",
     )
     parser.add_argument("--recycling-duration", type=int, default=40, help="seconds per recycling wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the churn and round-trip runs")
+    parser.add_argument(
+        "--staleness", type=int, default=60, help="CATALOG_MAX_STALENESS_SECONDS of the servers (60: production's)"
+    )
     args = parser.parse_args()
 
     database_url = _bench_database_url(os.environ["DATABASE_URL"])
@@ -386,6 +394,7 @@ def _run(args: argparse.Namespace, database_url: str, redis_url: str) -> int:
         "GUNICORN_WORKER_CLASS": args.worker_class,
         "GUNICORN_ACCESS_LOG": os.devnull,
         "GUNICORN_MAX_REQUESTS": "0",  # recycling mid-run would measure worker boot, not serving
+        "CATALOG_MAX_STALENESS_SECONDS": str(args.staleness),
         "LOG_LEVEL": "WARNING",
     }
     os.environ.update(env)
@@ -467,6 +476,21 @@ def _run(args: argparse.Namespace, database_url: str, redis_url: str) -> int:
         finally:
             server.stop()
 
+    from django.conf import settings
+
+    from bench.bench_api_churn import churn_scenarios
+
+    churn_results, churn_summary, churn_targets = churn_scenarios(
+        server_factory=Server,
+        env=env,
+        run=run,
+        wrk=wrk,
+        only=lambda scenarios: _selected(scenarios, args.only),
+        rounds=args.rounds,
+        staleness_bound=settings.CATALOG_MAX_STALENESS_SECONDS,
+    )
+    results.update(churn_results)
+
     uncached_scenarios = {f"{kind} uncached{variant}": path for kind, variant, path in catalog_scenarios(detail_id)}
     uncached = Server({**env, "BENCH_NO_CACHE": "1"}, "uncached") if _selected(uncached_scenarios, args.only) else None
     try:
@@ -489,6 +513,7 @@ def _run(args: argparse.Namespace, database_url: str, redis_url: str) -> int:
         "uncached deep page / ceiling": ("list uncached, by popularity, page 200", "ceiling (bare view, cached bytes)"),
     }
     summary = {name: rps[a] / rps[b] for name, (a, b) in ratios.items() if a in rps and b in rps}
+    summary.update(churn_summary)
     baselines = [name for name, (m, _) in recycling.items() if m == "0" and name in results]
     if baselines:
         off_rps = sum(results[name]["rps"] for name in baselines) / len(baselines)
@@ -531,6 +556,7 @@ def _run(args: argparse.Namespace, database_url: str, redis_url: str) -> int:
             for name in uncached_scenarios
             if name in results
         ]
+    targets += churn_targets
     for name, value, bound, op in targets:
         if value is not None:
             met = value >= bound if op == ">=" else value <= bound

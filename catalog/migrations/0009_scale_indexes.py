@@ -27,7 +27,7 @@ def statistics_drop(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("catalog", "0007_product_pub_stock_price_idx"),
+        ("catalog", "0008_product_list_fragments"),
     ]
 
     operations = [
