@@ -132,6 +132,7 @@ def report(rows: list[dict]) -> int:
             "wall",
             "products/s",
             "CPU",
+            "sandbox CPU",
             "peak RSS",
             "vs first",
             "load",

@@ -310,13 +310,13 @@ class Listing:
 
 
 class IdSet(Set[int]):
-    """The ids a listing returned, in 8 bytes each where a ``set`` takes about 60.
+    """The ids a listing returned, in 8 bytes each where a ``set`` takes about 70.
 
     Listings are read in id order, so ids normally arrive ascending: those go to a sorted array
     (membership by bisection). An id at or below the largest one seen (a store that ignores the
     order, or an item that moved) goes to an ordinary set beside it, so a hostile order costs what a
     plain set would. A ``--full`` keeps every product id of the store until deletions are reconciled:
-    at 200,000 products this is 1.6 MB instead of about 13 MB.
+    at 200,000 products this is 1.7 MB instead of 14.8 MB (tracemalloc).
     """
 
     __slots__ = ("_others", "_sorted")
