@@ -76,7 +76,7 @@ def test_with_the_default_claim_size_600_operations_drain_in_one_pipeline_with_5
     server, ids = _stocked_store(make_sandbox, 600)
     assert len(ids) > 500
     ops = _edits(ids, before=50, after=53)
-    server.writes.set_latency(1000)  # the 2 first batches are still in flight when the next claim's start
+    server.writes.set_latency(2000)  # the 2 first batches are still in flight when the next claim's start
     woo = client(pool_maxsize=8)
 
     # One call: a claim of 200 (2 batches), then the pipeline claims the rest while they are in flight.
