@@ -162,24 +162,32 @@ def _products_write(*, records: list[ProductRecord], synced_at: datetime, dry_ru
             )
 
     stale = _stale_variations_retire(records=touched, synced_at=synced_at, dry_run=dry_run)
-    return WriteResult(created=len(diff.created), updated=len(diff.updated), unchanged=diff.unchanged, deleted=stale)
+    return WriteResult(
+        created=len(diff.created),
+        updated=len(diff.updated),
+        unchanged=diff.unchanged,
+        deleted=len(stale),
+        products_changed=frozenset(touched_ids),
+        parents_changed=frozenset(stale.values()),
+    )
 
 
-def _stale_variations_retire(*, records: list[ProductRecord], synced_at: datetime, dry_run: bool) -> int:
+def _stale_variations_retire(*, records: list[ProductRecord], synced_at: datetime, dry_run: bool) -> dict[int, int]:
     """Soft-delete mirrored variations that their product no longer lists.
 
     A product's ``variations`` array is the authoritative list of its children (a
     variation deleted in WooCommerce sends no webhook and never shows up in a
-    ``modified_after`` listing); a product that is not variable has none.
+    ``modified_after`` listing); a product that is not variable has none. Returns the
+    retired variations' product ids by variation id.
     """
     expected = {record.id: set(record.variation_ids) if record.type == "variable" else set() for record in records}
     live = ProductVariation.objects.filter(product_id__in=expected, deleted_at__isnull=True).values_list(
         "id", "product_id"
     )
-    stale = [variation_id for variation_id, product_id in live if variation_id not in expected[product_id]]
+    stale = {variation_id: product_id for variation_id, product_id in live if variation_id not in expected[product_id]}
     if stale and not dry_run:
         ProductVariation.objects.filter(id__in=stale).update(deleted_at=synced_at, updated_at=synced_at)
-    return len(stale)
+    return stale
 
 
 def _variations_write(
@@ -210,7 +218,11 @@ def _variations_write(
             synced_at=synced_at,
         )
     return WriteResult(
-        created=len(diff.created), updated=len(diff.updated), unchanged=diff.unchanged, failures=failures
+        created=len(diff.created),
+        updated=len(diff.updated),
+        unchanged=diff.unchanged,
+        failures=failures,
+        parents_changed=frozenset(rows[row_id]["product_id"] for row_id in (*diff.created, *diff.updated)),
     )
 
 

@@ -28,7 +28,8 @@ Applying (one batch)
     (PostgreSQL advisory locks, so two processors never interleave on one object), payloads older
     than the mirror's ``date_modified_gmt`` are ignored (the newest wins; equal timestamps are
     applied, WooCommerce's are whole seconds) and the rest go through the same parsing and upsert
-    code as ``sync_woocommerce``. The catalog cache is bumped once per batch that changed something.
+    code as ``sync_woocommerce``. Once a batch that changed something has committed, the catalog cache
+    is told which products changed and which of their columns (``catalog_products_changed``).
 
 Failures
     A WooCommerce failure (outage, timeout, 429, 5xx, refused credentials) fails only the operations
@@ -60,8 +61,8 @@ from django.db import DatabaseError, IntegrityError, connection, models, transac
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
-from catalog.cache import catalog_version_bump
-from catalog.models import Product, ProductStatus, ProductVariation
+from catalog.cache import LIST_GROUPS, catalog_products_changed
+from catalog.models import Product, ProductCategory, ProductStatus, ProductVariation
 from sync.models import (
     CLAIMABLE_STATES,
     OperationAction,
@@ -92,7 +93,7 @@ from sync.services.push import (
 )
 from sync.services.stock import id_chunks
 from sync.woocommerce.client import WooCommerceClient, WooCommerceError, WooCommerceNotFound
-from sync.woocommerce.types import PayloadError, optional_id
+from sync.woocommerce.types import STOCK_FIELDS, PayloadError, ProductRecord, optional_id
 
 logger = logging.getLogger(__name__)
 
@@ -688,10 +689,73 @@ def _newer_elsewhere_skip(plans: list[_Plan]) -> None:
             plan.resolution = {"result": "superseded", "by": newer}
 
 
-def _apply(plans: list[_Plan], *, now: datetime) -> int:
+# The product columns product lists filter or sort on (their category links included): what a webhook's
+# upsert compares before writing, to tell the cache which list groups it changed.
+_LIST_COLUMNS = tuple(sorted(set().union(*LIST_GROUPS.values()) - {"categories"}))
+# What a confirmed push writes (sync.services.products.confirmed_stock_write).
+_CONFIRMED_FIELDS = (*STOCK_FIELDS, "date_modified_gmt")
+
+
+@dataclass
+class _CatalogChanges:
+    """The products a claim changed, for one cache invalidation once it has committed."""
+
+    products: set[int] = field(default_factory=set)  # product rows written
+    fields: set[str] | None = field(default_factory=set)  # their columns that changed; None: unknown
+    parents: set[int] = field(default_factory=set)  # products whose variations were written
+
+    def product(self, ids: Iterable[int], fields: Iterable[str] | None) -> None:
+        ids = set(ids)
+        if not ids:
+            return
+        self.products |= ids
+        if fields is None or self.fields is None:
+            self.fields = None
+        else:
+            self.fields |= set(fields)
+
+    def pending(self) -> bool:
+        return bool(self.products or self.parents)
+
+    def invalidate(self) -> None:
+        parents = self.parents - self.products
+        if self.products:
+            catalog_products_changed(product_ids=self.products, fields=self.fields)
+        if parents:
+            catalog_products_changed(product_ids=parents, fields=())  # only their variations changed
+        self.products, self.fields, self.parents = set(), set(), set()
+
+
+def _list_columns_read(ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """The list columns and category ids of these mirrored products (two queries)."""
+    rows = {row["id"]: row for row in Product.objects.filter(id__in=ids).values("id", *_LIST_COLUMNS)}
+    for row in rows.values():
+        row["categories"] = set()
+    for product_id, category_id in ProductCategory.objects.filter(product_id__in=rows).values_list(
+        "product_id", "category_id"
+    ):
+        rows[product_id]["categories"].add(category_id)
+    return rows
+
+
+def _list_fields_changed(before: dict[int, dict[str, Any]], records: Iterable[ProductRecord]) -> set[str] | None:
+    """The list columns that differ between the rows read before an upsert and the records written
+    (None when a product is new: everything about it is)."""
+    changed: set[str] = set()
+    for record in records:
+        old = before.get(record.id)
+        if old is None:
+            return None
+        new = {**record.model_fields(), "deleted_at": None, "categories": {ref.id for ref in record.categories}}
+        changed |= {name for name in (*_LIST_COLUMNS, "categories") if name not in new or old[name] != new[name]}
+    return changed
+
+
+def _apply(plans: list[_Plan], *, now: datetime, changes: _CatalogChanges) -> int:
     """Write the plans' outcomes to the mirror in the caller's transaction; returns rows changed.
 
-    Sets ``error``/``resolution`` on plans whose item fails or is ignored. Raises DatabaseError.
+    Sets ``error``/``resolution`` on plans whose item fails or is ignored, and adds the products it
+    changed to ``changes``. Raises DatabaseError.
     """
     _objects_lock(plan.key for plan in plans)
     _newer_elsewhere_skip(plans)
@@ -723,6 +787,10 @@ def _apply(plans: list[_Plan], *, now: datetime) -> int:
                 model=model, items=[plan.payload for plan in pushed.values()], synced_at=now
             )
             changed += rows
+            if rows and kind == OperationObject.PRODUCT:
+                changes.product(confirmed, _CONFIRMED_FIELDS)
+            elif rows:
+                changes.parents |= {_parent_of(pushed[object_id]) for object_id in confirmed} - {None}
             _mark_written(pushed, confirmed)
             written |= {(kind, object_id) for object_id in confirmed}
 
@@ -736,8 +804,14 @@ def _apply(plans: list[_Plan], *, now: datetime) -> int:
         for failure in failures:
             _item_failed(product_plans, failure.item_id, failure.error, retryable=False, unparsed=True)
         if records:
+            before = _list_columns_read(record.id for record in records)
             result = product_upsert_page(records=records, synced_at=now)
             changed += result.created + result.updated + result.deleted
+            changes.product(
+                result.products_changed,
+                _list_fields_changed(before, (r for r in records if r.id in result.products_changed)),
+            )
+            changes.parents |= result.parents_changed
             _mark_written(product_plans, {record.id for record in records})
 
     variation_plans = {
@@ -754,6 +828,7 @@ def _apply(plans: list[_Plan], *, now: datetime) -> int:
             for failure in result.failures:  # its product is not mirrored yet: it may arrive later
                 _item_failed(variation_plans, failure.item_id, failure.error, retryable=True)
             changed += result.created + result.updated
+            changes.parents |= result.parents_changed
             _mark_written(variation_plans, {record.id for record in records})
 
     for kind, model in ((OperationObject.PRODUCT, Product), (OperationObject.VARIATION, ProductVariation)):
@@ -766,10 +841,19 @@ def _apply(plans: list[_Plan], *, now: datetime) -> int:
                 .update(status=ProductStatus.TRASH, sync_hash="", synced_at=now, updated_at=now)
             )
             changed += trashed
+            if trashed and kind == OperationObject.PRODUCT:
+                changes.product(ids, ("status",))
+            elif trashed:
+                changes.parents |= set(model.objects.filter(id__in=ids).values_list("product_id", flat=True))
             for plan in plans:
                 if plan.trash and plan.kind == kind and plan.object_id in ids:
                     plan.resolution = {"result": "trashed"}
     return changed
+
+
+def _parent_of(plan: _Plan) -> int | None:
+    parent = plan.parent_id or (plan.payload or {}).get("parent_id")
+    return parent if isinstance(parent, int) else None
 
 
 def _item_failed(
@@ -985,6 +1069,7 @@ def _plans_apply(
     """Apply webhook plans (reading what orders sold first) in one transaction, or object by object
     when it fails; bumps the cache once when something changed."""
     result = BatchResult()
+    changes = _CatalogChanges()
     refresh = [
         plan
         for plan in plans
@@ -1004,22 +1089,25 @@ def _plans_apply(
         result.woocommerce_requests += woo.requests_sent - before
     try:
         with transaction.atomic():
-            result.changed = _apply(plans, now=now)
+            result.changed = _apply(plans, now=now, changes=changes)
             _outcomes_record(plans, worker=worker, now=now, result=result)
-            if result.changed:
-                transaction.on_commit(catalog_version_bump)  # once for the whole claim
+            if changes.pending():
+                transaction.on_commit(changes.invalidate)  # once for the whole claim
         return result
     except DatabaseError as error:
         logger.warning("sync queue: the batch write failed (%s); writing object by object", error)
-    return _process_one_by_one(plans, worker=worker, now=now, claimed=0, requests=result.woocommerce_requests)
+    # (the failed transaction's additions to ``changes`` cost at most a needless invalidation)
+    return _process_one_by_one(
+        plans, worker=worker, now=now, claimed=0, requests=result.woocommerce_requests, changes=changes
+    )
 
 
 @dataclass
 class _PipelineClaim:
-    """One claim's pushed objects not yet recorded, and the mirror rows its recorded batches changed."""
+    """One claim's pushed objects not yet recorded, and what its recorded batches changed in the mirror."""
 
     pending: set[_ObjectKey]
-    changed: int = 0
+    changes: _CatalogChanges = field(default_factory=_CatalogChanges)
 
 
 def _push_pipeline(
@@ -1055,27 +1143,33 @@ def _push_pipeline(
             held[(obj.kind, obj.object_id)] = [*obj.op_ids, *obj.webhook_ids]
             claim_of[(obj.kind, obj.object_id)] = claim
 
-    def confirmed(objects: list[PushObject]) -> None:
-        nonlocal total
-        recorded = _push_record(_push_plans(objects, riders), worker=worker, now=clock())
-        total = total + recorded
-        claims = []
-        for obj in objects:
-            key = (obj.kind, obj.object_id)
-            held.pop(key, None)
-            riders.pop(key, None)
-            claim = claim_of.pop(key)
-            claim.pending.discard(key)
-            claims.append(claim)
-        claim = claims[0]  # a batch's objects come from one claim
-        claim.changed += recorded.changed
-        if not claim.pending and claim.changed:
-            catalog_version_bump()
-
     lease_seconds = settings.SYNC_QUEUE_LEASE_SECONDS
     renew_every = lease_seconds / 3
     started = time.monotonic()
     next_renewal = started + renew_every
+
+    def renew_if_due() -> None:
+        # Also between the records of batches answered together: recording them can take longer than a lease.
+        nonlocal next_renewal
+        if held and time.monotonic() >= next_renewal:
+            sync_operations_lease_renew(ids=[i for ids in held.values() for i in ids], worker=worker, now=clock())
+            next_renewal = time.monotonic() + renew_every
+
+    def confirmed(objects: list[PushObject]) -> None:
+        nonlocal total
+        renew_if_due()
+        claim = claim_of[(objects[0].kind, objects[0].object_id)]  # a batch's objects come from one claim
+        recorded = _push_record(_push_plans(objects, riders), worker=worker, now=clock(), changes=claim.changes)
+        total = total + recorded
+        for obj in objects:
+            key = (obj.kind, obj.object_id)
+            held.pop(key, None)
+            riders.pop(key, None)
+            claim_of.pop(key)
+            claim.pending.discard(key)
+        if not claim.pending and claim.changes.pending():
+            claim.changes.invalidate()  # once per claim (each of its batches has committed)
+
     with PushPipeline(client=client, on_done=confirmed) as pipeline:
         claim_size = pipeline.concurrency * MAX_PER_PAGE
         admit(first)
@@ -1088,6 +1182,7 @@ def _push_pipeline(
                 or pipeline.store_failed.is_set()
             ):
                 claiming = False
+            renew_if_due()
             if claiming and pipeline.waiting < pipeline.concurrency:
                 claimed = sync_operations_claim(
                     worker=worker, limit=claim_size, now=clock(), origins=PUSH_ORIGINS, exclude=held.keys()
@@ -1105,21 +1200,18 @@ def _push_pipeline(
                 admit(objects)
                 pipeline.submit(objects)
                 continue
-            if held and time.monotonic() >= next_renewal:
-                sync_operations_lease_renew(ids=[i for ids in held.values() for i in ids], worker=worker, now=clock())
-                next_renewal = time.monotonic() + renew_every
             pipeline.collect(timeout=max(0.0, next_renewal - time.monotonic()))
     total.woocommerce_requests += pipeline.requests
     return total
 
 
-def _push_record(plans: list[_Plan], *, worker: str, now: datetime) -> BatchResult:
+def _push_record(plans: list[_Plan], *, worker: str, now: datetime, changes: _CatalogChanges) -> BatchResult:
     """Write pushed objects' confirmed state to the mirror and record their operations' outcomes (the
-    caller bumps the cache once per claim)."""
+    caller invalidates the cache once per claim, from ``changes``)."""
     result = BatchResult()
     try:
         with transaction.atomic():
-            result.changed = _apply(plans, now=now)
+            result.changed = _apply(plans, now=now, changes=changes)
             _outcomes_record(plans, worker=worker, now=now, result=result)
         return result
     except DatabaseError as error:
@@ -1127,7 +1219,7 @@ def _push_record(plans: list[_Plan], *, worker: str, now: datetime) -> BatchResu
     for plan in plans:
         try:
             with transaction.atomic():
-                result.changed += _apply([plan], now=now)
+                result.changed += _apply([plan], now=now, changes=changes)
                 _outcomes_record([plan], worker=worker, now=now, result=result)
         except DatabaseError as error:
             plan.error, plan.retryable = f"database error: {error}"[:2000], True
@@ -1241,21 +1333,22 @@ def _push_plans(objects: list[PushObject], riders: dict[_ObjectKey, list[SyncOpe
     return plans
 
 
-def _process_one_by_one(plans: list[_Plan], *, worker: str, now: datetime, claimed: int, requests: int) -> BatchResult:
+def _process_one_by_one(
+    plans: list[_Plan], *, worker: str, now: datetime, claimed: int, requests: int, changes: _CatalogChanges
+) -> BatchResult:
     result = BatchResult(claimed=claimed, woocommerce_requests=requests)
     changed = 0
     for plan in plans:
         try:
             with transaction.atomic():
-                changed += _apply([plan], now=now)
+                changed += _apply([plan], now=now, changes=changes)
                 _outcomes_record([plan], worker=worker, now=now, result=result)
         except DatabaseError as error:
             plan.error, plan.retryable = f"database error: {error}"[:2000], True
             with transaction.atomic():
                 _outcomes_record([plan], worker=worker, now=now, result=result)
     result.changed = changed
-    if changed:
-        catalog_version_bump()
+    changes.invalidate()
     return result
 
 

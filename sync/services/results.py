@@ -53,6 +53,9 @@ class WriteResult:
     deleted: int = 0
     skipped: int = 0
     failures: tuple[ItemFailure, ...] = ()
+    # For the cache invalidation: products whose row was written, and products whose variations were.
+    products_changed: frozenset[int] = frozenset()
+    parents_changed: frozenset[int] = frozenset()
 
     def __add__(self, other: WriteResult) -> WriteResult:
         return WriteResult(
@@ -62,6 +65,8 @@ class WriteResult:
             deleted=self.deleted + other.deleted,
             skipped=self.skipped + other.skipped,
             failures=self.failures + other.failures,
+            products_changed=self.products_changed | other.products_changed,
+            parents_changed=self.parents_changed | other.parents_changed,
         )
 
 
@@ -84,6 +89,9 @@ class SyncStats:
     anomalies: int = 0
     # Categories already asked for by id in this run: one that failed is not asked for again per page.
     category_ids_fetched: set[int] = field(default_factory=set)
+    # Products written (rows; variations) since the cache was last told (sync.services.runs).
+    products_changed: set[int] = field(default_factory=set)
+    parents_changed: set[int] = field(default_factory=set)
 
     def add(self, result: WriteResult) -> None:
         self.created += result.created
@@ -91,6 +99,8 @@ class SyncStats:
         self.unchanged += result.unchanged
         self.deleted += result.deleted
         self.skipped += result.skipped
+        self.products_changed |= result.products_changed
+        self.parents_changed |= result.parents_changed
         for failure in result.failures:
             self.item_failed(failure)
 

@@ -7,10 +7,11 @@ import time
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from catalog.cache import catalog_version_get
+from catalog.cache import catalog_counters_get, catalog_version_get, group_key, product_key
 from catalog.models import Product, ProductCategory, ProductVariation
 from sync.models import SyncOperation
 from sync.woocommerce.types import PRODUCT_FIELDS, VARIATION_FIELDS, parse_product, parse_variation
@@ -61,6 +62,9 @@ def test_a_price_edit_is_pushed_confirmed_into_the_mirror_and_its_echo_is_not_pu
     receiver.bodies.clear()
     store.reset_stats()
     version = catalog_version_get()
+    counters = (product_key(pid), group_key("price"), group_key("stock"), group_key("name"), group_key("category"))
+    catalog_counters_get(counters)  # creates them
+    before = {key: cache.get(key) for key in counters}
     op = local_edit(object_id=pid, new={"regular_price": "24.50"}, base={"regular_price": "20.00"})
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -71,7 +75,16 @@ def test_a_price_edit_is_pushed_confirmed_into_the_mirror_and_its_echo_is_not_pu
     assert op.state == "done", op.last_error
     assert item["regular_price"] == "24.50" and _marker(item) == str(op.id)
     assert Product.objects.get(id=pid).regular_price == Decimal("24.50")
-    assert catalog_version_get() == version + 1  # once for the batch
+    # Once for the batch: the product's detail and the lists filtering or sorting on its changed columns
+    # (the price group: on_sale and price are among the confirmed stock columns); not the others.
+    assert {key: cache.get(key) - before[key] for key in counters} == {
+        product_key(pid): 1,
+        group_key("price"): 1,
+        group_key("stock"): 1,
+        group_key("name"): 0,
+        group_key("category"): 0,
+    }
+    assert catalog_version_get() == version
     assert op.resolution["result"] == "pushed"
     assert op.resolution["pushed"] == {"regular_price": "24.50"}
     assert op.resolution["confirmed"]["regular_price"] == "24.50"
