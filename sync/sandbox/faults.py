@@ -7,12 +7,15 @@ connection. The choice is drawn from a seeded RNG so a run can be reproduced.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import threading
 from dataclasses import dataclass
 
-FAULT_KINDS = ("500", "502", "504", "429", "timeout", "malformed", "drop")
+FAULT_KINDS = ("500", "502", "504", "429", "timeout", "malformed", "drop")  # the default mix
+# Asked for by name only (the default mix, and so every seeded run, stays as it was).
+EXTRA_FAULT_KINDS = ("garbled",)
 DEFAULT_TIMEOUT_SECONDS = 35.0
 
 _NGINX_PAGE = (
@@ -36,6 +39,25 @@ def fault_page(kind: str) -> tuple[int, bytes]:
         return 500, _WORDPRESS_CRITICAL_ERROR.encode()
     reasons = {"502": "Bad Gateway", "504": "Gateway Time-out", "429": "Too Many Requests"}
     return int(kind), _NGINX_PAGE.format(code=kind, reason=reasons[kind]).encode()
+
+
+def garbled_body(body: bytes) -> bytes:
+    """The JSON answer with every resource's ``regular_price`` turned into an object: valid JSON that no
+    parser accepts, as a plugin hooked on the REST response can produce after the request was applied.
+    A body that is not JSON is returned as it is."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    items = data if isinstance(data, list) else [data]
+    if isinstance(data, dict):  # a batch answer lists its items per action
+        items += [
+            item for key in ("create", "update", "delete") if isinstance(data.get(key), list) for item in data[key]
+        ]
+    for item in items:
+        if isinstance(item, dict) and "id" in item:
+            item["regular_price"] = {"garbled": True}
+    return json.dumps(data).encode()
 
 
 @dataclass(frozen=True)
@@ -89,9 +111,11 @@ class FaultInjector:
         timeout_seconds: float | None = None,
     ) -> FaultConfig:
         kinds = tuple(str(kind) for kind in kinds)
-        unknown = [kind for kind in kinds if kind not in FAULT_KINDS]
+        unknown = [kind for kind in kinds if kind not in FAULT_KINDS + EXTRA_FAULT_KINDS]
         if not kinds or unknown:
-            raise ValueError(f"kinds must be a non-empty subset of {FAULT_KINDS}; unknown: {unknown}")
+            raise ValueError(
+                f"kinds must be a non-empty subset of {FAULT_KINDS + EXTRA_FAULT_KINDS}; unknown: {unknown}"
+            )
         if not 0 <= float(rate) <= 1:
             raise ValueError("rate must be between 0 and 1")
         if count is not None and int(count) < 0:

@@ -21,7 +21,7 @@ from pathlib import Path
 from . import control_routes, rest_store, webhooks, write_meter
 from .catalog import SandboxCatalog
 from .control_routes import CONTROL_PREFIX
-from .faults import FAULT_KINDS, FaultInjector, fault_page
+from .faults import FAULT_KINDS, FaultInjector, fault_page, garbled_body
 from .oauth import ApiKey, OAuthVerifier, php_build_query
 from .rest import WooCommerceApi
 from .rest_wire import ApiRequest, ApiResponse
@@ -370,6 +370,8 @@ class SandboxServer:
         response = api.handle(request)
         if fault == "malformed":
             response.body = response.body[: max(1, len(response.body) // 2)]
+        elif fault == "garbled":
+            response.body = garbled_body(response.body)
         # Counted before answering: a client that reads stats right after its response sees itself.
         self._finish(request, endpoint, str(response.status), fault is not None, started, response.auth)
         handler.send(response, head=request.method == "HEAD", extra=_REST_HEADERS)

@@ -802,7 +802,7 @@ def _apply(plans: list[_Plan], *, now: datetime, changes: _CatalogChanges) -> in
     if product_plans:
         records, failures = product_records_parse(plan.payload for plan in product_plans.values())
         for failure in failures:
-            _item_failed(product_plans, failure.item_id, failure.error, retryable=False)
+            _item_failed(product_plans, failure.item_id, failure.error, retryable=False, unparsed=True)
         if records:
             before = _list_columns_read(record.id for record in records)
             result = product_upsert_page(records=records, synced_at=now)
@@ -822,7 +822,7 @@ def _apply(plans: list[_Plan], *, now: datetime, changes: _CatalogChanges) -> in
     if variation_plans:
         records, failures = variation_records_parse(plan.payload for plan in variation_plans.values())
         for failure in failures:
-            _item_failed(variation_plans, failure.item_id, failure.error, retryable=False)
+            _item_failed(variation_plans, failure.item_id, failure.error, retryable=False, unparsed=True)
         if records:
             result = variation_upsert_page(records=records, synced_at=now)
             for failure in result.failures:  # its product is not mirrored yet: it may arrive later
@@ -856,12 +856,21 @@ def _parent_of(plan: _Plan) -> int | None:
     return parent if isinstance(parent, int) else None
 
 
-def _item_failed(plans: dict[int, _Plan], item_id: int | None, error: str, *, retryable: bool) -> None:
+def _item_failed(
+    plans: dict[int, _Plan], item_id: int | None, error: str, *, retryable: bool, unparsed: bool = False
+) -> None:
     plan = plans.get(item_id) if item_id is not None else None
     if plan is None:
         # A payload whose id does not parse: it belongs to whichever plan carried it.
         plan = next((p for p in plans.values() if p.payload is not None and p.payload.get("id") == item_id), None)
     if plan is not None:
+        if unparsed and plan.pushed:
+            # WooCommerce applied our write but its answer does not parse: retried, the next attempt's
+            # read confirms it by its marker (never pushed again), instead of ending dead.
+            error, retryable = (
+                f"WooCommerce's answer to the write does not parse ({error}): confirmed by the next read",
+                True,
+            )
         plan.error, plan.retryable = error, retryable
 
 

@@ -76,7 +76,7 @@ def test_with_the_default_claim_size_600_operations_drain_in_one_pipeline_with_5
     server, ids = _stocked_store(make_sandbox, 600)
     assert len(ids) > 500
     ops = _edits(ids, before=50, after=53)
-    server.writes.set_latency(1000)  # the 2 first batches are still in flight when the next claim's start
+    server.writes.set_latency(2000)  # the 2 first batches are still in flight when the next claim's start
     woo = client(pool_maxsize=8)
 
     # One call: a claim of 200 (2 batches), then the pipeline claims the rest while they are in flight.
@@ -194,3 +194,32 @@ def test_a_processor_killed_mid_pipeline_then_restarted_applies_each_stock_delta
         SyncOperation.objects.filter(resolution__result="confirmed_by_read").values_list("id", flat=True)
     )
     assert confirmed_by_read and confirmed_by_read <= held
+
+
+def test_sigterm_mid_pipeline_stops_claiming_pushes_and_records_what_is_claimed_then_exits(make_sandbox):
+    server, ids = _stocked_store(make_sandbox, 1500)
+    _edits(ids, before=50, after=53)
+    server.writes.set_latency(1000)
+    loop = subprocess.Popen(
+        [sys.executable, "manage.py", "process_sync_queue"],
+        cwd=PROJECT_ROOT,
+        env=subprocess_env(SYNC_QUEUE_POLL_SECONDS="0.1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while server.stats["writes_in_flight"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    loop.send_signal(signal.SIGTERM)  # during the first round of writes, with edits not claimed yet
+    out, err = loop.communicate(timeout=120)
+
+    assert loop.returncode == 0, err
+    states = _states()
+    assert "processing" not in states and states.get("pending", 0) > 0, states  # claiming stopped
+    assert states["done"] + states["pending"] == len(ids)
+    assert f"{states['done']} claimed · {states['done']} done · 0 failed" in out
+    done = set(SyncOperation.objects.filter(state="done").values_list("object_id", flat=True))
+    for pid in ids:
+        assert server.catalog.product_payload(pid)["stock_quantity"] == (53 if pid in done else 50), pid

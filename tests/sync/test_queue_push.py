@@ -208,6 +208,22 @@ def test_a_write_whose_answer_is_lost_is_confirmed_by_the_next_read_not_pushed_t
     assert store.stats["writes"] == 1
 
 
+def test_a_write_whose_answer_does_not_parse_is_confirmed_by_the_next_read_not_dead(store, woo):
+    pid = simple_products(store)[0]
+    op = local_edit(object_id=pid, new={"stock_quantity": 15}, base={"stock_quantity": 10})
+    store.set_faults(count=1, kinds=("garbled",), paths="batch")  # applied, answered with a bad price
+
+    drain(woo)
+
+    op.refresh_from_db()
+    assert (op.state, op.attempts) == ("done", 2)
+    assert op.resolution["result"] == "confirmed_by_read"
+    assert resource(woo, pid)["stock_quantity"] == 15  # +5 once
+    assert Product.objects.get(id=pid).stock_quantity == 15
+    assert Product.objects.get(id=pid).regular_price == Decimal("20.00")  # the read's, not the garbled answer's
+    assert (store.stats["writes"], store.stats["faults_injected"]) == (1, 1)
+
+
 def test_with_20_percent_of_calls_failing_every_operation_ends_done_and_each_delta_lands_once(store, woo, settings):
     settings.SYNC_QUEUE_MAX_ATTEMPTS = 20
     products = [
