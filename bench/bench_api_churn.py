@@ -9,6 +9,7 @@
   mix's lists that showed them) and measures how old the stock they show is (the time since the
   mirror replaced the value shown): details must show it at once, lists within
   ``CATALOG_MAX_STALENESS_SECONDS`` (``--staleness``; a bound shorter than a round exercises it).
+  A third kind of round bumps the global version at each change instead, as before issue 12.
 * **round trip** — the cached list and detail with the throttle counted in the cache lookup's
   round trip (the default) against the throttle on its own (``BENCH_THROTTLE_APART=1``), rounds
   alternating between two servers.
@@ -106,9 +107,10 @@ class StockHistory:
 class Churn(threading.Thread):
     """One stock change per second on a random product among ``product_ids``, as the queue applies it."""
 
-    def __init__(self, product_ids: list[int], history: StockHistory, *, seed: int) -> None:
+    def __init__(self, product_ids: list[int], history: StockHistory, *, seed: int, global_bump: bool = False) -> None:
         super().__init__(daemon=True)
         self.product_ids = product_ids
+        self.global_bump = global_bump  # the invalidation before issue 12: every change empties everything
         self.history = history
         self.rng = random.Random(seed)
         self.stop = threading.Event()
@@ -119,7 +121,7 @@ class Churn(threading.Thread):
         from django.db import connection
         from django.utils import timezone
 
-        from catalog.cache import catalog_products_changed
+        from catalog.cache import catalog_products_changed, catalog_version_bump
         from catalog.models import Product
 
         try:
@@ -146,7 +148,10 @@ class Churn(threading.Thread):
                 fields = {"stock_quantity", "date_modified_gmt"} | (
                     {"stock_status"} if status != before_status else set()
                 )
-                catalog_products_changed(product_ids=[product_id], fields=fields)
+                if self.global_bump:
+                    catalog_version_bump()
+                else:
+                    catalog_products_changed(product_ids=[product_id], fields=fields)
                 self.changes += 1
         except Exception as error:  # noqa: BLE001 - reported with the figures, never hidden
             self.errors.append(f"{type(error).__name__}: {error}")
@@ -229,6 +234,7 @@ def churn_scenarios(
         server = server_factory(env, "churn")
         calm: list[dict[str, float]] = []
         churning: list[dict[str, float]] = []
+        global_bumps: list[dict[str, float]] = []
         checks: list[dict[str, Any]] = []
         try:
             all_paths = [*mix["lists"], *mix["details"], *mix["facets"]]
@@ -242,15 +248,15 @@ def churn_scenarios(
                         lists_of[product["id"]].append(path)
             hot_ids = sorted(set(detail_ids) | set(lists_of))
             for number in range(rounds):
-                for churn in (False, True):
+                for kind in ("calm", "churn", "global"):
                     server.drain()
                     for path in all_paths:
-                        server.get(path)  # warm: both kinds of round start from the same cache
-                    if not churn:
+                        server.get(path)  # warm: every kind of round starts from the same cache
+                    if kind == "calm":
                         calm.append(wrk(server.url + "/", script=str(script), **run))
                         continue
                     history = StockHistory()
-                    changer = Churn(hot_ids, history, seed=number)
+                    changer = Churn(hot_ids, history, seed=number, global_bump=kind == "global")
                     checker = Checker(server.url, lists_of, history, seed=number)
                     changer.start()
                     checker.start()
@@ -262,6 +268,10 @@ def churn_scenarios(
                         changer.join(timeout=30)
                         checker.join(timeout=30)
                     figures["changes"] = changer.changes
+                    if kind == "global":
+                        global_bumps.append(figures)
+                        print(f"churn round {number + 1}: global bumps {figures}", flush=True)
+                        continue
                     churning.append(figures)
                     checks.append(
                         {
@@ -275,7 +285,11 @@ def churn_scenarios(
         finally:
             server.stop()
             script.unlink(missing_ok=True)
-        for name, figures in (("mix cached, no churn", calm), ("mix cached, churn 1/s", churning)):
+        for name, figures in (
+            ("mix cached, no churn", calm),
+            ("mix cached, churn 1/s", churning),
+            ("mix cached, churn 1/s, global bump (before)", global_bumps),
+        ):
             results[name] = {
                 "rps": _median(figures, "rps"),
                 "p50_ms": _median(figures, "p50_ms"),
@@ -287,6 +301,9 @@ def churn_scenarios(
         worst_detail = max(c["worst_detail_s"] for c in checks)
         summary["churn / no churn (median req/s)"] = (
             results["mix cached, churn 1/s"]["rps"] / results["mix cached, no churn"]["rps"]
+        )
+        summary["churn with global bumps / no churn (median req/s)"] = (
+            results["mix cached, churn 1/s, global bump (before)"]["rps"] / results["mix cached, no churn"]["rps"]
         )
         summary["oldest stock shown by a list (s)"] = worst_list
         summary["oldest stock shown by a detail (s)"] = worst_detail
