@@ -598,9 +598,9 @@ def _newer_elsewhere_skip(plans: list[_Plan]) -> None:
             plan.resolution = {"result": "superseded", "by": newer}
 
 
-# The product columns product lists filter or sort on (their category links included): what a webhook's
-# upsert compares before writing, to tell the cache which list groups it changed.
-_LIST_COLUMNS = tuple(sorted(set().union(*LIST_GROUPS.values()) - {"categories"}))
+# The product columns product lists filter or sort on (their category links included) and the slug (details
+# are cached by slug too): what a webhook's upsert compares before writing, to tell the cache what changed.
+_LIST_COLUMNS = tuple(sorted(set().union(*LIST_GROUPS.values()) - {"categories"} | {"slug"}))
 
 
 @dataclass
