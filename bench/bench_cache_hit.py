@@ -106,7 +106,10 @@ def _run(args, ensure_database, populate, database_url: str, redis_port: int) ->
                 commands[(what, mode)] = (stats.info("stats")["total_commands_processed"] - before - 1) / args.requests
     load = os.getloadavg()
     print(f"{args.blocks} blocks of {args.requests} serial requests per mode; load average {load[0]:.1f}\n")
-    print("| answer | mode | median µs per request | min-max of the block medians | Redis commands run per answer |")
+    print(
+        "| answer | mode | median µs per request | min-max of the block medians "
+        "| Redis commands run per answer (scripts' inner calls included) |"
+    )
     print("|---|---|---:|---:|---:|")
     for (what, mode), values in per_request.items():
         print(
