@@ -333,12 +333,34 @@ def test_a_bad_item_fails_only_its_own_operation(client):
     assert dead.state == "dead" and "regular_price" in dead.last_error
 
 
-def test_a_variation_whose_product_is_not_mirrored_yet_is_retried_not_dropped(client):
+def test_a_variation_whose_product_is_not_mirrored_is_written_after_its_product_read_from_woocommerce(client, sandbox):
+    catalog = sandbox.catalog
+    pid = next(p for p, item in sorted(catalog.products.items()) if item["type"] == "variable" and item["variations"])
+    vid = catalog.products[pid]["variations"][0]
+    post(
+        client,
+        signed_delivery("product.created", _payload("product.created-variation") | {"id": vid, "parent_id": pid}),
+    )
+    assert not Product.objects.exists()
+
+    result = _process()
+
+    op = SyncOperation.objects.get()
+    assert (op.state, op.attempts, op.last_error) == ("done", 1, "")
+    assert op.resolution["product_read"] == pid
+    assert result.woocommerce_requests == 1 and sandbox.stats["by_endpoint"] == {"GET products": 1}
+    _assert_row_equals_payload(catalog.product_payload(pid))
+    assert ProductVariation.objects.get(id=vid).product_id == pid
+    assert SyncOperation.objects.count() == 1  # the product was written for it, not queued
+
+
+def test_a_variation_whose_product_cannot_be_read_is_retried_not_dropped(client):
     post(client, sample("product.created-variation"))
 
-    _process()
+    _process()  # WooCommerce is unreachable in this test
     op = SyncOperation.objects.get()
-    assert op.state == "failed" and "not mirrored" in op.last_error and op.next_attempt_at > timezone.now()
+    assert op.state == "failed" and op.next_attempt_at > timezone.now()
+    assert op.last_error.startswith("its product #5327 is not mirrored and reading it from WooCommerce failed: ")
 
     post(client, sample("product.created-variable-parent"))
     _process(now=op.next_attempt_at)
@@ -419,7 +441,7 @@ def test_prune_deletes_old_done_operations_only(client):
         post(client, sample(name))
     _process()
     post(client, sample("product.created-variation"))
-    _process()  # fails: its product is not mirrored
+    _process()  # fails: its product is not mirrored and WooCommerce is unreachable
     SyncOperation.objects.filter(state="done").update(finished_at=timezone.now() - timedelta(days=20))
 
     assert sync_operations_prune(older_than=timezone.now() - timedelta(days=14)) == 2

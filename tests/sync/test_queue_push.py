@@ -220,14 +220,19 @@ def test_with_20_percent_of_calls_failing_every_operation_ends_done_and_each_del
     for pid in products:
         store.catalog.edit_product(pid, manage_stock=True, stock_quantity=10)
     assert run_sync("--full").code == 0
-    ops = [local_edit(object_id=pid, new={"stock_quantity": 13}, base={"stock_quantity": 10}) for pid in products]
-    ops += [
+    ops = [
         local_edit(object_id=pid, new={"regular_price": "31.00"}, base={"regular_price": "20.00"})
         for pid in products[:5]
     ]
-    store.set_faults(rate=0.2, seed=11, kinds=("500", "502", "504", "429", "malformed", "drop"))
+    store.set_faults(rate=0.2, seed=1, kinds=("500", "502", "504", "429", "malformed", "drop"))
 
-    drain(woo, rounds=400, limit=2)
+    # Three waves of +1 each: the pipeline pushes a wave's products in one batch, so waves make the calls.
+    for wave in range(3):
+        ops += [
+            local_edit(object_id=pid, new={"stock_quantity": 11 + wave}, base={"stock_quantity": 10 + wave})
+            for pid in products
+        ]
+        drain(woo, rounds=400, limit=2)
 
     injected = store.stats["faults_injected"]
     store.clear_faults()
