@@ -8,9 +8,11 @@ Keys (each under the cache's ``KEY_PREFIX`` from ``settings.CACHES``):
     every entry at once.
 ``catalog:gen:<group>``
     The generation of one group of product columns that product lists filter or sort on
-    (``LIST_GROUPS``), plus ``catalog:gen:detail`` for details looked up by slug.
+    (``LIST_GROUPS``), plus ``catalog:gen:slugs`` for every detail looked up by slug.
 ``catalog:product:<id>``
     The version of one product's detail and variations (looked up by id).
+``catalog:slug:<sha1 of the slug, 16 hex>``
+    The version of the detail and variations looked up by that slug.
 ``catalog:v<counters>:<name>:<digest>``
     One cached value (an API response, the category tree…). ``<counters>`` are the values of the
     counters the entry depends on (its scope), dot-separated; ``<digest>`` is the SHA-1 of the
@@ -47,6 +49,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from django.core.cache import cache
 
+from catalog.models import Product
 from common.cache import (
     CACHE_ERRORS,
     cache_available,
@@ -94,7 +97,7 @@ _ORDERBY_GROUPS: dict[str, tuple[str, ...]] = {
     "modified": ("modified",),
     "id": (),
 }
-DETAIL_BY_SLUG_KEY = "catalog:gen:detail"
+SLUGS_KEY = "catalog:gen:slugs"
 # Beyond this many products in one change, one global bump is cheaper than a counter per product.
 MAX_PRODUCTS_PER_CHANGE = 1000
 
@@ -131,10 +134,16 @@ def product_list_scope(*, filters: ProductFilters, orderby: str | None = None) -
     return tuple(group_key(group) for group in LIST_GROUPS if group in groups)
 
 
-def product_detail_scope(*, product_id: int | None) -> Scope:
+def slug_key(slug: str) -> str:
+    return "catalog:slug:" + hashlib.sha1(slug.encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+def product_detail_scope(*, product_id: int | None, slug: str | None = None) -> Scope:
     """A product's detail and variations: its own version when looked up by id; by slug (the id is not
-    known before the query) the generation every product change increments."""
-    return (product_key(product_id),) if product_id is not None else (DETAIL_BY_SLUG_KEY,)
+    known before the query), that slug's version and the generation of all slugs (a renamed slug)."""
+    if product_id is not None:
+        return (product_key(product_id),)
+    return (SLUGS_KEY, slug_key(slug or ""))
 
 
 def _now_ms() -> int:
@@ -227,19 +236,26 @@ def catalog_products_changed(*, product_ids: Iterable[int], fields: Iterable[str
     ``product_ids``: the products whose row, category links or variations changed (a variation's
     change is its product's). ``fields``: the ``Product`` columns that changed (``"categories"`` for
     the links; empty when only variations changed), or None when unknown (every list group).
-    Increments the products' detail versions, the slug-detail generation and the generations of
-    the list groups holding ``fields``; more than ``MAX_PRODUCTS_PER_CHANGE`` products bump the
-    global version instead. Call it once the write has committed (``transaction.on_commit``).
-    Returns False when the cache cannot be reached (logged; never raises).
+    Increments the products' detail versions, the versions of their slugs (one query reads them;
+    when the slug itself may have changed, the generation of all slugs instead, so the old one
+    cannot answer) and the generations of the list groups holding ``fields``; more than
+    ``MAX_PRODUCTS_PER_CHANGE`` products bump the global version instead. Call it once the write
+    has committed (``transaction.on_commit``). Returns False when the cache cannot be reached
+    (logged; never raises for the cache).
     """
     ids = set(product_ids)
     if not ids:
         return True
     if len(ids) > MAX_PRODUCTS_PER_CHANGE:
         return catalog_version_bump() != VERSION_UNAVAILABLE
+    fields = None if fields is None else set(fields)
     groups = changed_groups(fields)
-    keys = [*(group_key(g) for g in LIST_GROUPS if g in groups), DETAIL_BY_SLUG_KEY]
+    keys = [group_key(g) for g in LIST_GROUPS if g in groups]
     keys += [product_key(product_id) for product_id in sorted(ids)]
+    if fields is None or "slug" in fields:
+        keys.append(SLUGS_KEY)
+    else:
+        keys += sorted({slug_key(slug) for slug in Product.objects.filter(id__in=ids).values_list("slug", flat=True)})
     done = _counters_bump(keys, "products changed")
     if done:
         logger.debug("catalog cache: %d products changed (groups: %s)", len(ids), ",".join(sorted(groups)) or "-")

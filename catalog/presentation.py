@@ -242,7 +242,7 @@ def endpoint_scope(endpoint: str, params: dict[str, Any]) -> Scope:
             filters=ProductFilterQuerySerializer.to_filters(params), orderby=params.get("orderby")
         )
     if endpoint in ("product", "variations"):
-        return product_detail_scope(product_id=params["id"])
+        return product_detail_scope(product_id=params["id"], slug=params["slug"])
     return CATEGORIES_SCOPE
 
 

@@ -319,14 +319,15 @@ def variation_page_write(
 
 def confirmed_stock_write(
     *, model: type[Product | ProductVariation], items: list[Mapping[str, Any]], synced_at: datetime
-) -> tuple[set[int], int]:
+) -> tuple[set[int], int, set[str]]:
     """Write WooCommerce's answers to our own pushes through the stock columns when nothing else changed.
 
     A push changes the stock and price columns and ``date_modified_gmt``. When an answer's digest,
     taken with the mirror's ``date_modified_gmt`` in place of the answer's, is the row's ``sync_hash``,
     every other mirrored column (category links and variation list included) already holds the
     answer's values: the row gets the stock columns, the new date and the answer's digest in one
-    UPDATE, without the full parse and upsert. Returns (ids written or already equal, rows changed);
+    UPDATE, without the full parse and upsert. Returns (ids written or already equal, rows changed, the
+    columns that changed in them, for the cache);
     the other items (another field changed too, a row written from a differently formatted payload,
     a deleted row, a variation under another product, an item that does not parse) are left to the
     full upsert, which also reports them. The caller holds the transaction.
@@ -345,12 +346,13 @@ def confirmed_stock_write(
         columns = {**stock.model_fields(variation=variation), "date_modified_gmt": modified}
         wanted[stock.id] = (raw, columns, stock.parent_id)
     if not wanted:
-        return set(), 0
+        return set(), 0, set()
     compared = (*(VARIATION_STOCK_FIELDS if variation else STOCK_FIELDS), "date_modified_gmt")
     extra = ("product_id",) if variation else ()
     rows = model.objects.filter(id__in=wanted, deleted_at__isnull=True).values("id", "sync_hash", *extra, *compared)
     confirmed: set[int] = set()
     updates: dict[int, dict[str, Any]] = {}
+    changed: set[str] = set()
     for row in rows:
         raw, columns, parent_id = wanted[row["id"]]
         if not row["sync_hash"] or row["date_modified_gmt"] is None:
@@ -365,11 +367,13 @@ def confirmed_stock_write(
         if before != row["sync_hash"]:
             continue
         confirmed.add(row["id"])
-        if after != row["sync_hash"] or any(row[name] != columns[name] for name in compared):
+        differ = {name for name in compared if row[name] != columns[name]}
+        if after != row["sync_hash"] or differ:
             updates[row["id"]] = {**columns, "sync_hash": after}
+            changed |= differ
     if updates:
         _columns_update(model=model, rows=updates, fields=(*compared, "sync_hash"), synced_at=synced_at)
-    return confirmed, len(updates)
+    return confirmed, len(updates), changed
 
 
 def _columns_update(

@@ -93,7 +93,7 @@ from sync.services.push import (
 )
 from sync.services.stock import id_chunks
 from sync.woocommerce.client import WooCommerceClient, WooCommerceError, WooCommerceNotFound
-from sync.woocommerce.types import STOCK_FIELDS, PayloadError, ProductRecord, optional_id
+from sync.woocommerce.types import PayloadError, ProductRecord, optional_id
 
 logger = logging.getLogger(__name__)
 
@@ -689,11 +689,9 @@ def _newer_elsewhere_skip(plans: list[_Plan]) -> None:
             plan.resolution = {"result": "superseded", "by": newer}
 
 
-# The product columns product lists filter or sort on (their category links included): what a webhook's
-# upsert compares before writing, to tell the cache which list groups it changed.
-_LIST_COLUMNS = tuple(sorted(set().union(*LIST_GROUPS.values()) - {"categories"}))
-# What a confirmed push writes (sync.services.products.confirmed_stock_write).
-_CONFIRMED_FIELDS = (*STOCK_FIELDS, "date_modified_gmt")
+# The product columns product lists filter or sort on (their category links included) and the slug (details
+# are cached by slug too): what a webhook's upsert compares before writing, to tell the cache what changed.
+_LIST_COLUMNS = tuple(sorted(set().union(*LIST_GROUPS.values()) - {"categories"} | {"slug"}))
 
 
 @dataclass
@@ -783,12 +781,12 @@ def _apply(plans: list[_Plan], *, now: datetime, changes: _CatalogChanges) -> in
             if plan.payload is not None and plan.pushed and plan.kind == kind and plan.error is None
         }
         if pushed:
-            confirmed, rows = confirmed_stock_write(
+            confirmed, rows, fields = confirmed_stock_write(
                 model=model, items=[plan.payload for plan in pushed.values()], synced_at=now
             )
             changed += rows
             if rows and kind == OperationObject.PRODUCT:
-                changes.product(confirmed, _CONFIRMED_FIELDS)
+                changes.product(confirmed, fields)
             elif rows:
                 changes.parents |= {_parent_of(pushed[object_id]) for object_id in confirmed} - {None}
             _mark_written(pushed, confirmed)

@@ -200,3 +200,27 @@ def test_a_cached_answer_costs_one_redis_round_trip_throttle_included(client, pr
     assert statuses == [200] * 4
     assert sent == [b"EVALSHA"] * 4
     assert throttle_count == 8  # every request counted, in that one round trip
+
+
+@pytest.mark.django_db
+def test_details_by_slug_follow_their_product_and_a_renamed_slug_stops_answering(client, real_redis):
+    changed = ProductFactory(slug="changed", manage_stock=True, stock_quantity=Decimal("5"))
+    other = ProductFactory(slug="other")
+    other_etag = client.get("/api/products/other/")["ETag"]
+    assert client.get("/api/products/changed/").json()["stock_quantity"] == 5
+
+    Product.objects.filter(id=changed.id).update(stock_quantity=Decimal("1"))
+    catalog_products_changed(product_ids=[changed.id], fields=["stock_quantity"])
+    fresh = client.get("/api/products/changed/").json()["stock_quantity"]
+    other_kept = client.get("/api/products/other/", HTTP_IF_NONE_MATCH=other_etag).status_code
+
+    Product.objects.filter(id=changed.id).update(slug="renamed")
+    catalog_products_changed(product_ids=[changed.id], fields=["slug"])
+    old_slug = client.get("/api/products/changed/").status_code
+    never_was = client.get("/api/products/never-was/").status_code  # not mirrored: the on-demand fetch's answer
+    new_slug = client.get("/api/products/renamed/").json()["id"]
+
+    assert (fresh, other_kept) == (1, 304)
+    assert old_slug == never_was != 200
+    assert new_slug == changed.id
+    assert other.id != changed.id
