@@ -136,3 +136,29 @@ def test_page_commits_do_not_wait_for_the_wal_flush_but_the_run_record_does(make
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
+
+
+def test_the_sync_command_runs_the_sync_checks_but_not_the_url_configuration(settings, monkeypatch):
+    # given a sync setting that its check refuses, and a URL check that notes being called
+    from django.core.checks import urls as url_checks
+    from django.core.checks.registry import registry
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.SYNC_FIELD_RULES = "regular_price=concat"
+    url_check_calls: list[bool] = []
+    original = url_checks.check_url_config
+
+    def noting(app_configs, **kwargs):
+        url_check_calls.append(True)
+        return original(app_configs, **kwargs)
+
+    noting.tags = original.tags
+    monkeypatch.setattr(registry, "registered_checks", {*registry.registered_checks - {original}, noting})
+
+    # when the command starts with its system checks
+    with pytest.raises(SystemCheckError, match=r"sync\.E001"):
+        call_command("sync_woocommerce", "--full", "--dry-run", skip_checks=False)
+
+    # then the sync's check ran and refused the start, and the URL configuration was not loaded for it
+    assert url_check_calls == []
