@@ -671,6 +671,7 @@ def main() -> int:
     parser.add_argument("--products", type=int, default=None, help="Catalog size (default 20,000; --quick 5,000).")
     parser.add_argument("--skip-store-bound", action="store_true", help="Skip the 300 ms latency run.")
     parser.add_argument("--skip-memory", action="store_true", help="Skip the 3x catalog memory run.")
+    parser.add_argument("--skip-stock", action="store_true", help="Skip the --stock run (step 3).")
     parser.add_argument(
         "--naive",
         choices=["both", "transaction", "autocommit"],
@@ -749,8 +750,10 @@ def run_all(*, args: argparse.Namespace, naive_variants: list[str], products: in
         print("\n[2/6] initial load: empty database → --full (the naive loops follow in 4/6)", flush=True)
         tables_truncate()
         initial = sync_command("ours --full, empty DB", "full", env=env, sandbox=sandbox, profile=None)
-        print("\n[3/6] --stock over the unchanged catalog", flush=True)
-        stock = sync_command("ours --stock, unchanged", "stock", env=env, sandbox=sandbox, profile=None)
+        stock = None
+        if not args.skip_stock:
+            print("\n[3/6] --stock over the unchanged catalog", flush=True)
+            stock = sync_command("ours --stock, unchanged", "stock", env=env, sandbox=sandbox, profile=None)
 
         changed = max(1, round(products * CHANGED_SHARE))
         print(f"\n[4/6] re-sync: {changed} products ({CHANGED_SHARE:.0%}) edited, then --full", flush=True)
@@ -855,13 +858,13 @@ def report(
     initial: SyncFigures,
     resync: SyncFigures,
     naive: dict[str, tuple[SyncFigures, SyncFigures]],
-    stock: SyncFigures,
+    stock: SyncFigures | None,
     store_bound: SyncFigures | None,
     large: SyncFigures | None,
     profiles: dict[str, list[str]],
 ) -> dict:
     naive_runs = [run for pair in naive.values() for run in pair]
-    runs = [initial, resync, *naive_runs, stock, *(r for r in (store_bound, large) if r)]
+    runs = [initial, resync, *naive_runs, *(r for r in (stock, store_bound, large) if r)]
     failed = [run.label for run in runs if run.process.returncode != 0]
     # The verdicts compare against the stronger baseline measured.
     baseline = "transaction" if "transaction" in naive else next(iter(naive))
@@ -1003,18 +1006,22 @@ def report(
             )
         )
 
-    print(f"\n5. --stock over the unchanged catalog ({stock.rows} products + variations)")
-    print_table(
-        ["", "value"],
-        [
-            ["rows/s", f"{stock.rows_per_second:,.0f}"],
-            ["wall time", f"{stock.process.wall_seconds:.1f}s"],
-            ["requests", str(stock.requests)],
-            ["updated / unchanged", f"{stock.summary.get('updated', '?')} / {stock.summary.get('unchanged', '?')}"],
-            ["CPU s / 1,000 rows", f"{stock.process.cpu_seconds / stock.rows * 1000:.2f}"],
-            ["peak RSS", f"{stock.process.peak_rss_mb:.0f} MB"],
-        ],
-    )
+    if stock is not None:
+        print(f"\n5. --stock over the unchanged catalog ({stock.rows} products + variations)")
+        print_table(
+            ["", "value"],
+            [
+                ["rows/s", f"{stock.rows_per_second:,.0f}"],
+                ["wall time", f"{stock.process.wall_seconds:.1f}s"],
+                ["requests", str(stock.requests)],
+                [
+                    "updated / unchanged",
+                    f"{stock.summary.get('updated', '?')} / {stock.summary.get('unchanged', '?')}",
+                ],
+                ["CPU s / 1,000 rows", f"{stock.process.cpu_seconds / stock.rows * 1000:.2f}"],
+                ["peak RSS", f"{stock.process.peak_rss_mb:.0f} MB"],
+            ],
+        )
 
     for name, lines in profiles.items():
         print(f"\nProfile of our --full ({name}):")
