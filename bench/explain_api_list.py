@@ -1,18 +1,22 @@
-"""EXPLAIN (ANALYZE, BUFFERS) of every query an uncached product-list request runs (issue 12).
+"""EXPLAIN (ANALYZE, BUFFERS) of every query issue 12's uncached reads run (lists, search, facets, detail).
 
 Each path is requested through Django's test client with a DummyCache (so the count runs too); every
-query it runs is captured and explained on the same database. Prints, per query, the execution time,
-the shared buffers it touched and any sequential scan on a catalog table.
+query it runs is captured (``CaptureQueriesContext``: the SQL as sent, parameters included) and
+explained on the same database. Prints, per query, the execution time, the buffers it found in
+shared_buffers and those it had to read, and any sequential scan on a catalog table, with that table's
+size: a scan of the 50-row category
+table is PostgreSQL's right choice, one of the products is what issue 12 forbids. Ends with the
+sequential scans found on tables of more than ``--small`` rows (exit status 1 when there are any).
 
-``--scale N`` first grows the bench catalog to N products in place (a scratch copy, never the bench's
-own database): the existing products, their category links and variations are copied with
-``INSERT … SELECT … generate_series`` under new ids, then ``VACUUM ANALYZE``.
+The paths are ``bench_api.catalog_scenarios`` (the benchmark's uncached scenarios) unless given.
+The catalog is the benchmark's own database (``<name>_bench``); ``--scale N`` (re)builds it with
+``bench_api``'s builder first (N products, 10% variable with 4 variations, ``VACUUM ANALYZE``), so
+``bench_api.py --products N`` then reuses it.
 
 Usage::
 
-    createdb -h 127.0.0.1 -U postgres -T crushme_bench crushme_scratch_bench   # a copy of the bench catalog
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/crushme_scratch REDIS_URL=redis://127.0.0.1:6379/0 \\
-        .venv/bin/python bench/explain_api_list.py [--scale 200000] [--verbose]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/crushme REDIS_URL=redis://127.0.0.1:6379/0 \\
+        .venv/bin/python bench/explain_api_list.py [--scale 200000] [--verbose] [PATH ...]
 """
 
 from __future__ import annotations
@@ -25,68 +29,14 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PATHS = [
-    "/api/products/?per_page=50",
-    "/api/products/?per_page=50&category=root-3&min_price=20&max_price=150&stock_status=instock&orderby=price&order=asc",
-    "/api/products/?per_page=50&orderby=price&order=asc",
-    "/api/products/?per_page=50&orderby=popularity",
-    "/api/products/?per_page=50&orderby=popularity&page=200",
-    "/api/products/?per_page=50&search=hoodie",
-]
-ID_STEP = 1_000_000  # copies get id + k * ID_STEP (bench ids stay below it)
-
-
-def _scale(target: int) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*), max(id) FROM catalog_product")
-        have, max_id = cursor.fetchone()
-        if have >= target:
-            print(f"catalog: {have} products already")
-            return
-        assert max_id < ID_STEP, "copies would collide with existing ids"
-        copies = -(-target // have) - 1
-
-        def columns(table: str) -> list[str]:
-            cursor.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position",
-                [table],
-            )
-            return [row[0] for row in cursor.fetchall()]
-
-        shifted = {"id": "t.id + k * %(step)s", "product_id": "t.product_id + k * %(step)s"}
-        texts = {"name": "t.name || ' ' || k", "slug": "t.slug || '-' || k", "sku": "t.sku || '-' || k"}
-        for table, skip in (
-            ("catalog_product", ()),
-            ("catalog_productvariation", ()),
-            ("catalog_productcategory", ("id",)),
-        ):
-            names = [c for c in columns(table) if c not in skip]
-            values = [shifted.get(c) or texts.get(c) or f"t.{c}" for c in names]
-            cursor.execute(
-                f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(values)} "
-                f"FROM {table} t CROSS JOIN generate_series(1, %(copies)s) k",
-                {"step": ID_STEP, "copies": copies},
-            )
-        # Trim to the target: drop the highest ids (and what hangs off them).
-        cursor.execute("SELECT id FROM catalog_product ORDER BY id OFFSET %s LIMIT 1", [target])
-        row = cursor.fetchone()
-        if row:
-            for table in ("catalog_productvariation", "catalog_productcategory"):
-                cursor.execute(f"DELETE FROM {table} WHERE product_id >= %s", [row[0]])
-            cursor.execute("DELETE FROM catalog_product WHERE id >= %s", [row[0]])
-        cursor.execute("VACUUM ANALYZE")
-        cursor.execute("SELECT (SELECT count(*) FROM catalog_product), (SELECT count(*) FROM catalog_productvariation)")
-        products, variations = cursor.fetchone()
-        print(f"catalog: {products} products, {variations} variations")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", type=int, default=0, help="grow the catalog to this many products first")
+    parser.add_argument("--scale", type=int, default=0, help="(re)build the bench catalog with this many products")
     parser.add_argument("--verbose", action="store_true", help="print every plan in full")
-    parser.add_argument("paths", nargs="*", default=PATHS)
+    parser.add_argument("--small", type=int, default=1000, help="a table up to this many rows may be scanned")
+    parser.add_argument("paths", nargs="*")
     args = parser.parse_args()
 
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/crushme").rstrip("/")
@@ -106,6 +56,9 @@ def main() -> int:
         }
     )
     sys.path.insert(0, str(ROOT))
+    from bench.bench_api import _ensure_database, _populate, catalog_scenarios
+
+    _ensure_database(os.environ["DATABASE_URL"])
     import django
 
     django.setup()
@@ -114,31 +67,46 @@ def main() -> int:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from catalog.models import Product
+
     call_command("migrate", verbosity=0)
     if args.scale:
-        _scale(args.scale)
+        _populate(args.scale)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname, reltuples::bigint FROM pg_class WHERE relname LIKE 'catalog\\_%%'")
+        rows = dict(cursor.fetchall())
+        cursor.execute("SELECT count(*) FROM catalog_product")
+        print(f"catalog: {cursor.fetchone()[0]} products")
+    detail_id = Product.objects.filter(type="variable").order_by("id").values_list("id", flat=True).first()
+    paths = args.paths or [path for _, _, path in catalog_scenarios(detail_id or 0)]
     client = Client()
-    for path in args.paths:
+    flagged: list[str] = []
+    for path in paths:
         client.get(path, secure=True)  # warm the buffers, as a busy server has them
         with CaptureQueriesContext(connection) as captured:
             response = client.get(path, secure=True)
         assert response.status_code == 200, (path, response.status_code)
         print(f"\n{path}")
+        total = 0.0
         for query in captured.captured_queries:
             with connection.cursor() as cursor:
                 cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + query["sql"])
                 plan = [row[0] for row in cursor.fetchall()]
             text = "\n".join(plan)
-            took = re.search(r"Execution Time: ([0-9.]+) ms", text)
-            hits = re.search(r"Buffers: shared hit=(\d+)", text)
+            took = float(match.group(1)) if (match := re.search(r"Execution Time: ([0-9.]+) ms", text)) else 0.0
+            total += took
+            # The top node's buffers: hits in shared_buffers, reads from the OS (cache or disk).
+            buffers = re.search(r"Buffers: shared (?:hit=(\d+))? ?(?:read=(\d+))?", text)
+            hit, read = (int(n or 0) for n in buffers.groups()) if buffers else (0, 0)
             seq = sorted(set(re.findall(r"Seq Scan on (catalog_\w+)", text)))
-            print(
-                f"  {float(took.group(1)) if took else 0:8.2f} ms  buffers {hits.group(1) if hits else '?':>6}  "
-                f"{'SEQ SCAN ' + ','.join(seq) if seq else ''}  {query['sql'][:90]}"
-            )
+            notes = [f"SEQ SCAN {table} ({rows.get(table, '?')} rows)" for table in seq]
+            flagged += [f"{path}: {table}" for table in seq if rows.get(table, 0) > args.small]
+            print(f"  {took:8.2f} ms  buffers {hit:>6} hit {read:>6} read  {' '.join(notes)}  {query['sql'][:80]}")
             if args.verbose:
                 print("    " + "\n    ".join(plan))
-    return 0
+        print(f"  {total:8.2f} ms in {len(captured.captured_queries)} queries")
+    print(f"\nsequential scans on catalog tables over {args.small} rows: {', '.join(flagged) if flagged else 'none'}")
+    return 1 if flagged else 0
 
 
 if __name__ == "__main__":

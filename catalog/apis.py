@@ -1,8 +1,9 @@
 """Public, read-only catalog API (plus the staff CSV export).
 
 Every view: validate the query (400 with the field and the reason), fetch the response bytes
-from the cache under (catalog version, endpoint, normalised query) or build them from one
-selector/service call, and answer them with an ``ETag`` (304 on a matching ``If-None-Match``).
+from the cache under (the counters it depends on, endpoint, normalised query) or build them from
+one selector/service call, and answer them with an ``ETag`` (304 on a matching ``If-None-Match``).
+On Redis the request's throttle is counted in the same round trip as the cache lookup.
 ``Cache-Control`` is set by ``common.middleware.cache_control``; errors are WooCommerce-shaped
 (``{code, message, data: {status}}``).
 """
@@ -51,6 +52,8 @@ from catalog.serializers import (
     format_quantity,
     lookup_parse,
 )
+from common.cache import cache_is_redis
+from common.throttling import RoleRateThrottle, ThrottleExceeded, ThrottleWindow
 
 _renderer = JSONRenderer()
 
@@ -146,12 +149,42 @@ class CatalogApi(APIView):
     renderer_classes = [JSONRenderer]
     permission_classes = [AllowAny]
 
+    _throttle: ThrottleWindow | None = None  # counted by the cache lookup, or by throttle_check
+
     def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
         return catalog_exception_handler
 
+    def check_throttles(self, request: Request) -> None:
+        # On Redis the throttle is counted in the cache lookup's round trip (one instead of two).
+        throttles = self.get_throttles()
+        if cache_is_redis() and len(throttles) == 1 and type(throttles[0]) is RoleRateThrottle:
+            self._throttle = throttles[0].window(request)
+            return
+        super().check_throttles(request)
+
+    def throttle_check(self) -> None:
+        """Count a deferred throttle now (a path that does work without the cache lookup)."""
+        window, self._throttle = self._throttle, None
+        if window is not None:
+            try:
+                window.check()
+            except ThrottleExceeded as exc:
+                self.throttled(self.request, exc.wait)
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if self._throttle is not None:  # never reached the lookup (a 400, a 404 before it): count it here
+            try:
+                self.throttle_check()
+            except exceptions.Throttled as exc:
+                response = self.handle_exception(exc)
+        return super().finalize_response(request, response, *args, **kwargs)
+
     def cached(self, request: Request, endpoint: str, params: dict[str, Any]) -> HttpResponseBase:
+        window, self._throttle = self._throttle, None
         try:
-            entry = presentation.catalog_response_get(endpoint=endpoint, params=params)
+            entry = presentation.catalog_response_get(endpoint=endpoint, params=params, throttle=window)
+        except ThrottleExceeded as exc:
+            self.throttled(request, exc.wait)
         except services.CatalogNotFound as exc:
             raise (ProductNotFound() if exc.kind == "product" else CategoryNotFound()) from exc
         except services.CatalogUnavailable as exc:
@@ -287,6 +320,7 @@ class ProductDetailApi(CatalogApi):
             return self.cached(request, "product", {"id": product_id, "slug": slug})
 
         # Live stock: never cached, private; the service hook says where the figures come from.
+        self.throttle_check()  # before asking WooCommerce
         try:
             detail = services.product_detail_get(product_id=product_id, slug=slug, real_time_stock=True)
         except services.CatalogUnavailable as exc:

@@ -28,8 +28,12 @@ and still renders the detail, the cached warmup and every other body:
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -196,3 +200,41 @@ def render_bytes(data: Any) -> bytes:
         return _drf_renderer.render(data)
     # What DRF's renderer escapes after json.dumps: both are valid JSON but break JavaScript string literals.
     return body.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+
+
+# --- Stored fragments (catalog.models.ProductListFragment) --------------------------------------
+
+# The modules whose code decides a product's list bytes: a change to any of them renders every fragment anew.
+_SHAPE_MODULES = ("catalog.fast_render", "catalog.serializers", "catalog.fields", "catalog.models")
+_shapes: dict[tuple[Any, ...], str] = {}
+
+
+def fragment_shape() -> str:
+    """What a stored fragment's bytes depend on besides the product's rows, as a short digest: the
+    serializer's fields (``CATALOG_CACHE_FIELDS`` included), the time zone, the code of the modules that
+    render, and the versions of Django, DRF and orjson. A fragment of another shape is never served."""
+    fields_setting = getattr(settings, "CATALOG_CACHE_FIELDS", {}).get("product")
+    key = (None if fields_setting is None else tuple(fields_setting), settings.TIME_ZONE, settings.USE_TZ)
+    shape = _shapes.get(key)
+    if shape is None:
+        digest = hashlib.blake2b(repr((key, tuple(name for name, _ in _product_plan()))).encode(), digest_size=16)
+        for module in _SHAPE_MODULES:
+            digest.update(Path(sys.modules[module].__file__ or "").read_bytes())
+        for package in ("django", "djangorestframework", "orjson"):
+            digest.update(version(package).encode())
+        shape = _shapes[key] = digest.hexdigest()
+    return shape
+
+
+def product_fragment(row: Mapping[str, Any]) -> str:
+    """One product's list JSON from a ``selectors.product_list_rows_by_id`` row: exactly its text inside
+    the list page's ``results`` (compact JSON; a product's encoding never depends on its neighbours)."""
+    return render_bytes(_apply(_product_plan(), row)).decode()
+
+
+def render_page_bytes(head: Mapping[str, Any], fragments: Iterable[str]) -> bytes:
+    """``render_bytes({**head, "results": [...]})`` from the results' stored JSON; ``results`` comes last."""
+    empty = render_bytes({**head, "results": []})
+    if not empty.endswith(b"[]}"):
+        raise ValueError("results must be the last key of the page")
+    return empty[:-2] + ",".join(fragments).encode() + b"]}"

@@ -58,6 +58,9 @@ _PRICE_DOC = 'Decimal string; "" when unset.'
 
 # What the public API serves; the API's partial indexes cover these rows only.
 PUBLIC_PRODUCT = Q(status="publish", deleted_at__isnull=True)
+# What a listing without ``search`` shows (catalog.selectors explains the visibilities).
+LISTED_VISIBILITIES = ("visible", "catalog")
+LISTED_PRODUCT = PUBLIC_PRODUCT & Q(catalog_visibility__in=LISTED_VISIBILITIES)
 TITLE_SORT_KEY = Left("name", 100)
 
 
@@ -185,6 +188,10 @@ class Product(MirroredItem):
     deleted_at = models.DateTimeField(
         null=True, blank=True, help_text="Set when the product was permanently deleted in WooCommerce."
     )
+    # Set by PostgreSQL triggers (migration 0008), never by Python: a new number from one sequence on every
+    # change of the row, of its category links, of a linked category's name/slug/order or of its public
+    # variations. A stored list fragment is used only while its version is the row's (ProductListFragment).
+    list_version = models.BigIntegerField(default=0, db_default=0, editable=False)
 
     class Meta:
         ordering = ["id"]
@@ -215,6 +222,10 @@ class Product(MirroredItem):
             ),
             models.Index(F("id"), condition=PUBLIC_PRODUCT & Q(featured=True), name="product_pub_featured_idx"),
             models.Index(F("id"), condition=PUBLIC_PRODUCT & Q(on_sale=True), name="product_pub_on_sale_idx"),
+            # The few products a listing does not show (drafts, trash, deleted, hidden): whole-catalog category
+            # counts are the links per category minus these products' links (catalog.selectors), instead of
+            # joining every link with every product (a sequential scan of the links at 200,000 products).
+            models.Index(F("id"), condition=~LISTED_PRODUCT, name="product_unlisted_idx"),
         ]
 
     def __str__(self) -> str:
@@ -259,3 +270,36 @@ class ProductVariation(MirroredItem):
 
     def __str__(self) -> str:
         return f"Variation #{self.id} of product #{self.product_id}"
+
+
+class ProductListFragment(models.Model):
+    """A product's list JSON, stored as the list endpoint renders it, so a list page is concatenated bytes.
+
+    Read-through: the list renders a missing or stale fragment and stores it. It is used only where
+    ``version`` equals the product's ``list_version`` (which triggers renew on every change that can affect
+    it) and ``shape`` equals the running code's (``catalog.fast_render.fragment_shape``: fields, settings,
+    code); anything else is a stale fragment, never served. PostgreSQL only.
+    """
+
+    product_id = models.PositiveBigIntegerField(primary_key=True)  # no FK: an orphan is never matched
+    version = models.BigIntegerField()
+    shape = models.CharField(max_length=32)
+    # Text, not bytes: the JSON is UTF-8 without NUL (escaped), and PostgreSQL sends text as is where it
+    # sends bytea as hex, twice the bytes to encode, carry and decode for every page.
+    body = models.TextField()
+
+    def __str__(self) -> str:
+        return f"list fragment of #{self.product_id} v{self.version}"
+
+
+class ProductListEpoch(models.Model):
+    """One row whose ``value`` PostgreSQL triggers renew (a new, never repeated number) when a transaction
+    changes what a product filter can match (a product's status, visibility, name, SKU, price, stock status,
+    flags; category links; the category tree). A count read in the same statement as the value stays exact
+    while the value does; without the row (not written yet) nothing is memoised."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"product list epoch {self.value}"

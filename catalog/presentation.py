@@ -2,24 +2,34 @@
 
 Each public endpoint's body is built here from validated, normalised parameters (the output
 of its query serializer, defaults filled in), rendered once to bytes with an ETag and cached
-under (catalog version, endpoint, parameters). The API views (``catalog.apis``) and the warmup
-(``catalog.warmup``) share these builders, so a warmed entry is byte for byte what a request
-would have built. This is the presentation layer: it reads through selectors and services and
-renders with the serializers; services and selectors never import it.
+under (the counters it depends on, endpoint, parameters; see ``catalog.cache``). The API views
+(``catalog.apis``) and the warmup (``catalog.warmup``) share these builders, so a warmed entry is
+byte for byte what a request would have built. This is the presentation layer: it reads through
+selectors and services and renders with the serializers; services and selectors never import it.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 
-from catalog import fast_render, selectors
-from catalog.cache import CachedResponse, catalog_cached, etag_for
+from catalog import fast_render, selectors, services
+from catalog.cache import (
+    CATEGORIES_SCOPE,
+    CachedResponse,
+    Scope,
+    catalog_cached,
+    etag_for,
+    product_detail_scope,
+    product_list_scope,
+)
 from catalog.selectors import CategoryListing
 from catalog.serializers import (
     CategoryDetailSerializer,
@@ -31,6 +41,7 @@ from catalog.serializers import (
     VariationSerializer,
 )
 from catalog.services import CatalogNotFound, product_detail_get
+from common.throttling import ThrottleWindow
 
 _renderer = JSONRenderer()
 
@@ -83,6 +94,12 @@ def category_build(params: dict[str, Any], listing: CategoryListing | None = Non
 
 
 def _products_build(params: dict[str, Any]) -> CachedResponse:
+    if selectors.list_fragments_supported():
+        return _products_build_from_fragments(params)
+    return _products_build_rows(params)
+
+
+def _products_build_rows(params: dict[str, Any]) -> CachedResponse:
     # Rows and orjson, not instances and DRF: the same bytes as ProductSerializer's (catalog.fast_render).
     page = selectors.product_list_rows(
         filters=ProductFilterQuerySerializer.to_filters(params),
@@ -99,6 +116,71 @@ def _products_build(params: dict[str, Any]) -> CachedResponse:
         per_page=params["per_page"],
         render=fast_render.render_bytes,
     )
+
+
+def _products_build_from_fragments(params: dict[str, Any]) -> CachedResponse:
+    """The list as the concatenation of each product's stored bytes (PostgreSQL; docs/performance.md).
+
+    A product without a current fragment is rendered by the fast path and stored (read-through): a warm
+    page is one query and a join of bytes, with no per-field work in Python.
+    """
+    shape = fast_render.fragment_shape()
+    per_page = params["per_page"]
+    page = selectors.product_list_fragments(
+        filters=ProductFilterQuerySerializer.to_filters(params),
+        orderby=params["orderby"],
+        order=params["order"],
+        page=params["page"],
+        per_page=per_page,
+        shape=shape,
+    )
+    bodies = {product_id: body for product_id, _, body in page.items if body is not None}
+    missing = [product_id for product_id, _, body in page.items if body is None]
+    if missing:
+        rendered = [
+            (row["id"], row["list_version"], fast_render.product_fragment(row))
+            for row in selectors.product_list_rows_by_id(ids=missing)
+        ]
+        services.product_list_fragments_store(fragments=rendered, shape=shape)
+        bodies.update((product_id, body) for product_id, _, body in rendered)
+        if len(bodies) < len(page.items):  # a product deleted between the two reads: render the page whole
+            return _products_build_rows(params)
+    head = {"total": page.total, "total_pages": page.total_pages, "page": params["page"], "per_page": per_page}
+    body = fast_render.render_page_bytes(head, (bodies[product_id] for product_id, _, _ in page.items))
+    headers = (("X-WP-Total", str(page.total)), ("X-WP-TotalPages", str(page.total_pages)))
+    return CachedResponse(status=200, body=body, etag=etag_for(body), headers=headers)
+
+
+@dataclass(frozen=True)
+class FragmentFill:
+    rendered: int
+    pruned: int
+    seconds: float
+
+
+def product_list_fragments_fill(*, batch_size: int = 500, dry_run: bool = False) -> FragmentFill:
+    """Render and store the list fragment of every public product that lacks a current one, ``batch_size``
+    products per batch (3 queries each: ids, rows, store), then prune the ones that can no longer be
+    served. What a list request would do for its page, done ahead (after a deploy: new code, new shape).
+    With ``dry_run`` nothing is written and ``rendered`` counts what would be. PostgreSQL only: elsewhere
+    there is nothing to fill (0, 0)."""
+    started = time.monotonic()
+    if not selectors.list_fragments_supported():
+        return FragmentFill(rendered=0, pruned=0, seconds=0.0)
+    shape = fast_render.fragment_shape()
+    rendered, after_id = 0, 0
+    while ids := selectors.product_ids_without_fragment(shape=shape, after_id=after_id, limit=batch_size):
+        after_id = ids[-1]
+        rendered += len(ids)
+        if dry_run:
+            continue
+        fragments = [
+            (row["id"], row["list_version"], fast_render.product_fragment(row))
+            for row in selectors.product_list_rows_by_id(ids=ids)
+        ]
+        services.product_list_fragments_store(fragments=fragments, shape=shape)
+    pruned = 0 if dry_run else services.product_list_fragments_prune(shape=shape)
+    return FragmentFill(rendered=rendered, pruned=pruned, seconds=time.monotonic() - started)
 
 
 def products_build_serialized(params: dict[str, Any]) -> CachedResponse:
@@ -149,17 +231,47 @@ ENDPOINTS: dict[str, tuple[Callable[[dict[str, Any]], CachedResponse], str]] = {
     "product": (_product_build, "CATALOG_CACHE_TTL_PRODUCT_DETAIL"),
     "variations": (_variations_build, "CATALOG_CACHE_TTL_PRODUCT_DETAIL"),
 }
+# Answers that show stock and prices of products whose change does not orphan them (catalog.cache).
+STALENESS_CAPPED = frozenset({"products", "facets"})
 
 
-def catalog_response_get(*, endpoint: str, params: dict[str, Any]) -> CachedResponse:
+def endpoint_scope(endpoint: str, params: dict[str, Any]) -> Scope:
+    """The cache counters ``endpoint``'s answer for ``params`` depends on (besides the global version)."""
+    if endpoint in ("products", "facets"):
+        return product_list_scope(
+            filters=ProductFilterQuerySerializer.to_filters(params), orderby=params.get("orderby")
+        )
+    if endpoint in ("product", "variations"):
+        return product_detail_scope(product_id=params["id"])
+    return CATEGORIES_SCOPE
+
+
+def endpoint_timeout(endpoint: str) -> float:
+    """How long ``endpoint``'s answers are cached at most: its TTL setting, capped at
+    ``CATALOG_MAX_STALENESS_SECONDS`` for the answers that show what does not orphan them."""
+    ttl = float(getattr(settings, ENDPOINTS[endpoint][1]))
+    return min(ttl, settings.CATALOG_MAX_STALENESS_SECONDS) if endpoint in STALENESS_CAPPED else ttl
+
+
+def catalog_response_get(
+    *, endpoint: str, params: dict[str, Any], throttle: ThrottleWindow | None = None
+) -> CachedResponse:
     """The rendered response of ``endpoint`` for validated ``params``, from the cache or built.
 
-    Raises ``CatalogNotFound`` (never cached) for an unknown product or category. With the cache
-    unavailable the response is built from the database every time.
+    Raises ``CatalogNotFound`` (never cached) for an unknown product or category, and
+    ``ThrottleExceeded`` when ``throttle`` (counted in the same cache round trip) is over its limit.
+    With the cache unavailable the response is built from the database every time.
     """
-    build, ttl_setting = ENDPOINTS[endpoint]
+    build = ENDPOINTS[endpoint][0]
+    capped = endpoint in STALENESS_CAPPED
     return catalog_cached(
-        name=endpoint, params=params, timeout=getattr(settings, ttl_setting), build=lambda: build(params)
+        name=endpoint,
+        params=params,
+        timeout=endpoint_timeout(endpoint),
+        build=lambda: build(params),
+        scope=endpoint_scope(endpoint, params),
+        max_age=settings.CATALOG_MAX_STALENESS_SECONDS if capped else None,
+        throttle=throttle,
     )
 
 

@@ -19,21 +19,47 @@ filter with subcategories) is one query for every (id, parent) pair, cached by c
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from django.conf import settings
-from django.db.models import Count, Expression, F, Max, Min, Prefetch, Q, QuerySet
+from django.contrib.postgres.expressions import ArraySubquery
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
+from django.db.models import (
+    Count,
+    Exists,
+    Expression,
+    F,
+    JSONField,
+    Max,
+    Min,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+)
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 
-from catalog.cache import catalog_cached
+from catalog.cache import catalog_cached, group_key, product_list_scope
 from catalog.fields import mirror_of, mirrored_fields
-from catalog.models import TITLE_SORT_KEY, Category, Product, ProductCategory, ProductVariation
+from catalog.models import (
+    LISTED_PRODUCT,
+    LISTED_VISIBILITIES,
+    TITLE_SORT_KEY,
+    Category,
+    Product,
+    ProductCategory,
+    ProductListFragment,
+    ProductVariation,
+)
 
 T = TypeVar("T")
 
-LISTED_VISIBILITIES = ("visible", "catalog")
 SEARCHED_VISIBILITIES = ("visible", "search")
 
 # orderby (WooCommerce names) → sort keys, each matching a partial index of catalog.models;
@@ -187,6 +213,7 @@ def category_tree_get() -> CategoryTree:
         name="category-tree",
         params=None,
         timeout=settings.CATALOG_CACHE_TTL_CATEGORIES,
+        scope=(group_key("category"),),  # category rows change with a global bump; stubs come with new links
         build=lambda: category_tree_build(
             Category.objects.order_by().values_list("id", "parent_id", "slug", "name", "menu_order")
         ),
@@ -201,8 +228,11 @@ def variation_public_queryset() -> QuerySet[ProductVariation]:
     return ProductVariation.objects.public()
 
 
-def _filtered(filters: ProductFilters, *, tree: CategoryTree | None = None, skip: str = "") -> QuerySet[Product]:
-    """Public products matching ``filters``; ``skip`` leaves one filter out (for its own facet).
+def _filtered(
+    filters: ProductFilters, *, tree: CategoryTree | None = None, skip: Collection[str] = ()
+) -> QuerySet[Product]:
+    """Public products matching ``filters``; ``skip`` leaves filters out (for their own facets):
+    ``"category"``, ``"price"``, ``"stock_status"``.
 
     ``tree`` is required when ``filters.categories`` is set (fetched once per request by the caller).
     """
@@ -215,16 +245,16 @@ def _filtered(filters: ProductFilters, *, tree: CategoryTree | None = None, skip
         qs = qs.filter(catalog_visibility__in=LISTED_VISIBILITIES)
     if filters.skus:
         qs = qs.filter(sku__in=filters.skus)
-    if filters.categories and skip != "category":
+    if filters.categories and "category" not in skip:
         assert tree is not None, "the category filter needs the category tree"
         ids = tree.with_descendants(tree.resolve(filters.categories))
         qs = qs.filter(id__in=ProductCategory.objects.filter(category_id__in=ids).values("product_id"))
-    if skip != "price":
+    if "price" not in skip:
         if filters.min_price is not None:
             qs = qs.filter(price__gte=filters.min_price)
         if filters.max_price is not None:
             qs = qs.filter(price__lte=filters.max_price)
-    if filters.stock_statuses and skip != "stock_status":
+    if filters.stock_statuses and "stock_status" not in skip:
         qs = qs.filter(stock_status__in=filters.stock_statuses)
     if filters.on_sale is not None:
         qs = qs.filter(on_sale=filters.on_sale)
@@ -246,11 +276,12 @@ def _with_relations(qs: QuerySet[Product], *, full_variations: bool) -> QuerySet
 def _product_page(*, filters: ProductFilters, orderby: str, order: str) -> tuple[QuerySet[Product], int]:
     """The sorted public products of ``filters`` (not sliced yet), and the filter's total (the count query)."""
     qs = _filtered(filters, tree=category_tree_get() if filters.categories else None)
-    # Every page and sort of one filter shares its count, cached under the catalog version.
+    # Every page and sort of one filter shares its count, cached under the groups the filter reads.
     total = catalog_cached(
         name="product-count",
         params=asdict(filters),
         timeout=settings.CATALOG_CACHE_TTL_PRODUCT_LIST,
+        scope=product_list_scope(filters=filters),
         build=qs.count,
     )
     ordering = [key.desc() if order == "desc" else key.asc() for key in (*ORDERINGS[orderby], F("id"))]
@@ -262,7 +293,7 @@ def product_list(*, filters: ProductFilters, orderby: str, order: str, page: int
 
     Queries: a count, the page, its categories and its variation ids (4; 2 for an empty page),
     plus one for the category tree when ``filters.categories`` is set and the tree is not cached.
-    The count is cached per filter (not per page or sort) under the catalog version.
+    The count is cached per filter (not per page or sort) under the column groups the filter reads.
     """
     qs, total = _product_page(filters=filters, orderby=orderby, order=order)
     offset = (page - 1) * per_page
@@ -317,6 +348,248 @@ def product_list_rows(*, filters: ProductFilters, orderby: str, order: str, page
     return Page(items=rows, total=total, total_pages=math.ceil(total / per_page))
 
 
+def _category_counts(filters: ProductFilters, *, tree: CategoryTree | None) -> dict[int, int]:
+    """Products of ``filters`` (its category filter left out) directly in each category (1 query).
+
+    Over the whole listed catalog (no other filter), each category's count is its links minus the
+    links of the products a listing leaves out (``product_unlisted_idx``), in one correlated subquery
+    per category: index-only scans of the links' category index, where joining every link with every
+    product scanned all 400,000 links at 200,000 products. Links are unique per (product, category),
+    so both sides count the same pairs.
+    """
+    if replace(filters, categories=()) != ProductFilters():
+        products = _filtered(filters, tree=tree, skip=("category",)).values("id")
+        return dict(
+            ProductCategory.objects.filter(product__in=products)
+            .order_by()
+            .values_list("category_id")
+            .annotate(n=Count("product_id"))
+        )
+
+    def links(qs: QuerySet[ProductCategory]) -> Coalesce:
+        counted = qs.filter(category_id=OuterRef("id")).order_by().values("category_id").annotate(n=Count("*"))
+        return Coalesce(Subquery(counted.values("n")), 0)
+
+    unlisted = Product.objects.filter(~LISTED_PRODUCT).values("id")
+    rows = (
+        Category.objects.order_by()
+        .annotate(n=links(ProductCategory.objects.all()) - links(ProductCategory.objects.filter(product__in=unlisted)))
+        .values_list("id", "n")
+    )
+    return {category_id: n for category_id, n in rows if n}
+
+
+# --- The list from stored fragments (PostgreSQL) ------------------------------------------------
+
+_EPOCH_SQL = 'SELECT "value" FROM "catalog_productlistepoch" WHERE "id" = 1'
+_FRAGMENT_SQL = (
+    'SELECT "body" FROM "catalog_productlistfragment" '
+    'WHERE "product_id" = page."id" AND "version" = page."list_version" AND "shape" = %s'
+)
+# Counts by (database, filters) → (epoch, count), per process. A memo, not the truth: an entry is used
+# only while the list epoch read with the page is the one read with the count (migration 0008's triggers).
+_COUNTS: dict[tuple[str, ProductFilters], tuple[int, int]] = {}
+_COUNTS_MAX = 2048
+
+
+@dataclass(frozen=True)
+class FragmentPage:
+    items: list[tuple[int, int, str | None]]  # (id, list_version, stored fragment or None)
+    total: int
+    total_pages: int
+
+
+def list_fragments_supported() -> bool:
+    """Whether the list can be assembled from stored fragments (PostgreSQL, where the triggers keep versions)."""
+    return connection.vendor == "postgresql"
+
+
+def product_list_fragments(
+    *, filters: ProductFilters, orderby: str, order: str, page: int, per_page: int, shape: str
+) -> FragmentPage:
+    """One page of public products as (id, list_version, stored fragment of ``shape`` or None), in order.
+
+    PostgreSQL only (``list_fragments_supported``). A fragment is returned only when it was rendered from
+    the product's current ``list_version`` with ``shape``; None means: render it (``product_list_rows_by_id``).
+
+    Queries: the page with its fragments and the list epoch (1); the count (1) unless this process counted
+    the same filters at the same epoch; with a category filter, the category tree (1) unless this process
+    read it at the epoch the page was read at (checked after the page: a stale tree costs the tree and,
+    when it resolves the filter differently, the page again). The memos are used outside transactions
+    only: a transaction may see its own uncommitted changes, which have not moved the epoch yet; inside
+    one the tree comes from ``category_tree_get`` and the count is always run.
+    """
+    memo_usable = not connection.in_atomic_block
+    tree, tree_epoch = _filter_tree(filters, memo_usable=memo_usable)
+    with connection.cursor() as cursor:
+        while True:
+            compiled = _fragment_page_sql(
+                filters=filters,
+                tree=tree,
+                category_ids=tree.with_descendants(tree.resolve(filters.categories)) if tree else None,
+                orderby=orderby,
+                order=order,
+                offset=(page - 1) * per_page,
+                per_page=per_page,
+            )
+            rows: list[tuple[Any, ...]] = []
+            if compiled is not None:
+                cursor.execute(compiled[0], (shape, *compiled[1]))
+                rows = cursor.fetchall()
+            if tree is None or tree_epoch is None:
+                break
+            if rows:
+                epoch = rows[0][3]
+            else:
+                cursor.execute(_EPOCH_SQL)
+                epoch = (cursor.fetchone() or (None,))[0]
+            if epoch == tree_epoch:
+                break
+            used = tree.with_descendants(tree.resolve(filters.categories))
+            tree, tree_epoch = _category_tree_read(cursor)
+            if tree.with_descendants(tree.resolve(filters.categories)) == used:
+                break  # the page read is the one the current tree gives
+            tree_epoch = None  # read again with the tree just read
+        if compiled is None:  # a filter that can match nothing (a category that does not exist)
+            return FragmentPage(items=[], total=0, total_pages=0)
+        key = (connection.alias, filters)
+        memo = _COUNTS.get(key) if memo_usable and rows else None
+        if memo is not None and memo[0] == rows[0][3]:
+            total = memo[1]
+        else:
+            cursor.execute(compiled[2], compiled[3])
+            epoch, total = cursor.fetchone()
+            if memo_usable and epoch is not None:
+                if len(_COUNTS) >= _COUNTS_MAX:
+                    _COUNTS.clear()
+                _COUNTS[key] = (epoch, total)
+    return FragmentPage(
+        items=[(row[0], row[1], row[2]) for row in rows], total=total, total_pages=math.ceil(total / per_page)
+    )
+
+
+# The category tree as this process last read it, with the list epoch of that read, by database. Only what
+# resolves a category filter (ids, parents, slugs) moves the epoch, so it is used for that only.
+_TREES: dict[str, tuple[int, CategoryTree]] = {}
+
+
+def _filter_tree(filters: ProductFilters, *, memo_usable: bool) -> tuple[CategoryTree | None, int | None]:
+    """The tree resolving ``filters.categories`` and the epoch it was read at (None: not to be checked)."""
+    if not filters.categories:
+        return None, None
+    if not memo_usable:
+        return category_tree_get(), None
+    memo = _TREES.get(connection.alias)
+    if memo is not None:
+        return memo[1], memo[0]
+    with connection.cursor() as cursor:
+        return _category_tree_read(cursor)
+
+
+def _category_tree_read(cursor: Any) -> tuple[CategoryTree, int | None]:
+    """Read the tree and the list epoch in one statement, and keep them for this process (1 query)."""
+    cursor.execute(f"SELECT ({_EPOCH_SQL}), id, parent_id, slug, name, menu_order FROM {Category._meta.db_table}")
+    rows = cursor.fetchall()
+    tree = category_tree_build(row[1:] for row in rows)
+    epoch = rows[0][0] if rows else None
+    if epoch is not None:
+        _TREES[connection.alias] = (epoch, tree)
+    return tree, epoch
+
+
+_SQL: dict[tuple[Any, ...], tuple[str, tuple[Any, ...], str, tuple[Any, ...]]] = {}
+
+
+def _fragment_page_sql(
+    *,
+    filters: ProductFilters,
+    tree: CategoryTree | None,
+    category_ids: frozenset[int] | None,
+    orderby: str,
+    order: str,
+    offset: int,
+    per_page: int,
+) -> tuple[str, tuple[Any, ...], str, tuple[Any, ...]] | None:
+    """The page and count statements of ``product_list_fragments``, compiled once per process and shape of
+    request: compiling a queryset costs about as much Python as the rest of a warm list request. None when
+    the filters can match nothing (Django refuses to compile ``IN ()``)."""
+    key = (connection.alias, filters, category_ids, orderby, order, offset, per_page)
+    compiled = _SQL.get(key)
+    if compiled is None:
+        qs = _filtered(filters, tree=tree)
+        ordering = [key.desc() if order == "desc" else key.asc() for key in (*ORDERINGS[orderby], F("id"))]
+        try:
+            page_sql, page_params = (
+                qs.order_by(*ordering)
+                .values_list("id", "list_version")[offset : offset + per_page]
+                .query.sql_with_params()
+            )
+            count_sql, count_params = qs.order_by().values("id").query.sql_with_params()
+        except EmptyResultSet:
+            return None
+        # The fragment subquery sits above the LIMIT so it runs for the page's rows only; a subquery in FROM
+        # with ORDER BY ... LIMIT and no join above it keeps its order.
+        compiled = (
+            f'SELECT page."id", page."list_version", ({_FRAGMENT_SQL}), ({_EPOCH_SQL}) FROM ({page_sql}) page',
+            tuple(page_params),
+            f"SELECT ({_EPOCH_SQL}), COUNT(*) FROM ({count_sql}) counted",
+            tuple(count_params),
+        )
+        if len(_SQL) >= _COUNTS_MAX:
+            _SQL.clear()
+        _SQL[key] = compiled
+    return compiled
+
+
+def product_list_rows_by_id(*, ids: Iterable[int]) -> list[Row]:
+    """The rows of ``product_list_rows`` for these products, with ``list_version``, in one query (PostgreSQL).
+
+    Public or not (the caller picked the ids); ``categories`` and ``public_variations`` are read by
+    subqueries of the same statement, so the rows and their version come from one snapshot.
+    """
+    links = (
+        "SELECT COALESCE(jsonb_agg(jsonb_build_object('id', c.id, 'name', c.name, 'slug', c.slug) "
+        f"ORDER BY {', '.join(f'c.{key}' for key in Category._meta.ordering)}), '[]') "
+        "FROM catalog_productcategory link JOIN catalog_category c ON c.id = link.category_id "
+        'WHERE link.product_id = "catalog_product"."id"'
+    )
+    variations = ArraySubquery(
+        variation_public_queryset().filter(product_id=OuterRef("id")).order_by("menu_order", "id").values("id")
+    )
+    qs = (
+        Product.objects.filter(id__in=list(ids))
+        .order_by()
+        .values(
+            *PRODUCT_COLUMNS,
+            "list_version",
+            link_rows=RawSQL(links, (), output_field=JSONField()),
+            variation_ids=variations,
+        )
+    )
+    rows = []
+    for values in qs:
+        row = Row(values)
+        row["categories"] = [Row(link) for link in row.pop("link_rows")]
+        row["public_variations"] = [Row(id=variation_id) for variation_id in row.pop("variation_ids")]
+        rows.append(row)
+    return rows
+
+
+def product_ids_without_fragment(*, shape: str, after_id: int, limit: int) -> list[int]:
+    """Ids above ``after_id`` of public products (any visibility: search lists show some the plain list
+    does not) without a current fragment of ``shape``, by id, at most ``limit`` (1 query; PostgreSQL)."""
+    current = ProductListFragment.objects.filter(
+        product_id=OuterRef("id"), version=OuterRef("list_version"), shape=shape
+    )
+    return list(
+        product_public_queryset()
+        .filter(id__gt=after_id)
+        .exclude(Exists(current))
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
 @dataclass(frozen=True)
 class ProductFacets:
     total: int
@@ -327,43 +600,47 @@ class ProductFacets:
 
 
 def product_facets(*, filters: ProductFilters) -> ProductFacets:
-    """Counts for a filter sidebar, each facet computed without its own filter (3 queries).
+    """Counts for a filter sidebar, each facet computed without its own filter (2 queries).
 
     The price range ignores min/max_price, the stock counts ignore stock_status and the category
     counts ignore category, so a sidebar can offer the alternatives. ``total`` applies every filter.
     Category counts are direct (a product in a subcategory counts there, not in its parent).
+    The price range, ``total`` and the stock counts come from one pass grouped by stock status over
+    the products of the other filters, each aggregate keeping the rows its facet applies to.
     """
     tree = category_tree_get()
-    price_conditions = Q()
+    price_ok = Q()
     if filters.min_price is not None:
-        price_conditions &= Q(price__gte=filters.min_price)
+        price_ok &= Q(price__gte=filters.min_price)
     if filters.max_price is not None:
-        price_conditions &= Q(price__lte=filters.max_price)
-
-    prices = _filtered(filters, tree=tree, skip="price").aggregate(
-        low=Min("price"),
-        high=Max("price"),
-        total=Count("id", filter=price_conditions) if price_conditions else Count("id"),
-    )
-    stock_rows = (
-        _filtered(filters, tree=tree, skip="stock_status")
+        price_ok &= Q(price__lte=filters.max_price)
+    stock_ok = Q(stock_status__in=filters.stock_statuses) if filters.stock_statuses else Q()
+    by_stock = (
+        _filtered(filters, tree=tree, skip=("price", "stock_status"))
         .order_by()
         .values_list("stock_status")
-        .annotate(n=Count("id"))
+        .annotate(
+            low=Min("price", filter=stock_ok or None),
+            high=Max("price", filter=stock_ok or None),
+            total=Count("id", filter=(stock_ok & price_ok) or None),
+            priced=Count("id", filter=price_ok or None),
+        )
     )
-    category_rows = (
-        ProductCategory.objects.filter(product__in=_filtered(filters, tree=tree, skip="category").values("id"))
-        .order_by()
-        .values_list("category_id")
-        .annotate(n=Count("product_id"))
-    )
-    counts = dict(category_rows)
+    lows, highs, total, stock_statuses = [], [], 0, {}
+    for stock_status, low, high, in_both, priced in by_stock:
+        if low is not None:
+            lows.append(low)
+            highs.append(high)
+        total += in_both
+        if priced:
+            stock_statuses[stock_status] = priced
+    counts = _category_counts(filters, tree=tree)
     return ProductFacets(
-        total=prices["total"],
-        price_min=prices["low"],
-        price_max=prices["high"],
+        total=total,
+        price_min=min(lows, default=None),
+        price_max=max(highs, default=None),
         categories=[(tree.nodes[i], counts[i]) for i in tree.order if counts.get(i)],
-        stock_statuses=dict(stock_rows),
+        stock_statuses=stock_statuses,
     )
 
 
@@ -409,12 +686,7 @@ def category_listing() -> CategoryListing:
     """Every category with its place in the tree and its direct product count (2 queries)."""
     categories = {c.id: c for c in Category.objects.order_by()}
     rows = [(c.id, c.parent_id, c.slug, c.name, c.menu_order) for c in categories.values()]
-    counts = dict(
-        ProductCategory.objects.filter(product__in=_filtered(ProductFilters()).values("id"))
-        .order_by()
-        .values_list("category_id")
-        .annotate(n=Count("product_id"))
-    )
+    counts = _category_counts(ProductFilters(), tree=None)
     return CategoryListing(tree=category_tree_build(rows), categories=categories, counts=counts)
 
 

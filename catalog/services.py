@@ -28,12 +28,18 @@ warmed by ``catalog.warmup``: nothing here imports a serializer or a renderer.
 from __future__ import annotations
 
 import datetime
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, Protocol
+
+from django.db import DatabaseError, connection
 
 from catalog import selectors
 from catalog.models import Product
 from catalog.selectors import product_get
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,3 +141,48 @@ def product_stock_live_refresh(*, product: Product) -> ProductDetail:
         refreshed = product_get(product_id=product.id) or product
         return ProductDetail(product=refreshed, stock_source="live", synced_at=live.fetched_at)
     return ProductDetail(product=product, stock_source="local", synced_at=product.synced_at, stock_note=live.reason)
+
+
+# Newer versions win; a fragment of another shape (another build of the code) is replaced.
+_FRAGMENTS_UPSERT = """
+INSERT INTO catalog_productlistfragment AS f (product_id, version, shape, body)
+SELECT id, version, %s, body FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS given(id, version, body)
+ON CONFLICT (product_id) DO UPDATE SET version = EXCLUDED.version, shape = EXCLUDED.shape, body = EXCLUDED.body
+WHERE f.version < EXCLUDED.version OR f.shape <> EXCLUDED.shape
+"""
+
+
+def product_list_fragments_store(*, fragments: Iterable[tuple[int, int, str]], shape: str) -> int:
+    """Store rendered list fragments ``(product_id, list_version, body)`` of ``shape`` (PostgreSQL, 1 query).
+
+    Race-safe without locks of its own: a fragment is used only while its version is the product's, so
+    storing one that is already stale is harmless, and an older version never replaces a newer one.
+    Rows are written in id order, so two requests storing overlapping pages cannot deadlock. Outside a
+    transaction a database error is logged and swallowed (the page was rendered anyway; the next request
+    renders again); inside one it propagates, since the transaction is broken. Returns how many were given.
+    """
+    ordered = sorted(fragments)
+    if not ordered:
+        return 0
+    params = (shape, [f[0] for f in ordered], [f[1] for f in ordered], [f[2] for f in ordered])
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_FRAGMENTS_UPSERT, params)
+    except DatabaseError as exc:
+        if connection.in_atomic_block:
+            raise
+        logger.warning("list fragments not stored: %s", exc)
+    return len(ordered)
+
+
+def product_list_fragments_prune(*, shape: str) -> int:
+    """Delete the fragments that can no longer be served: of another shape, or of a product that is gone
+    or not public (1 query; PostgreSQL). Returns how many were deleted."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM catalog_productlistfragment f WHERE f.shape <> %s OR NOT EXISTS ("
+            "SELECT 1 FROM catalog_product p WHERE p.id = f.product_id AND p.status = 'publish' "
+            "AND p.deleted_at IS NULL)",
+            [shape],
+        )
+        return cursor.rowcount

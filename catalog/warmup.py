@@ -1,4 +1,4 @@
-"""The cache warmup: fill the response cache for the current catalog version (``warmup_cache``).
+"""The cache warmup: fill the response cache for the current cache counters (``warmup_cache``).
 
 It writes exactly what a request would have built, through the builders of
 ``catalog.presentation``; the parameters are normalised by the endpoints' query serializers.
@@ -15,8 +15,23 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog import selectors
-from catalog.cache import VERSION_UNAVAILABLE, CachedResponse, catalog_key, catalog_version_get
-from catalog.presentation import ENDPOINTS, categories_build, category_build, query_defaults
+from catalog.cache import (
+    VERSION_UNAVAILABLE,
+    CachedResponse,
+    Scope,
+    catalog_counters_get,
+    catalog_key,
+    catalog_version_get,
+)
+from catalog.presentation import (
+    ENDPOINTS,
+    STALENESS_CAPPED,
+    categories_build,
+    category_build,
+    endpoint_scope,
+    endpoint_timeout,
+    query_defaults,
+)
 from catalog.serializers import (
     CategoryListQuerySerializer,
     PaginationQuerySerializer,
@@ -75,7 +90,15 @@ def catalog_cache_warmup(
     changed_since = state.get("at") if incremental else None
 
     plan = _warmup_plan(list_pages=list_pages, products=products)
-    keys = {catalog_key(version=version, name=e, params=p): (e, p, pid) for e, p, pid in plan.entries}
+    counters: dict[Scope, str | None] = {}
+    keys: dict[str, tuple[str, dict[str, Any], int | None]] = {}
+    for e, p, pid in plan.entries:
+        scope = endpoint_scope(e, p)
+        if scope not in counters:
+            counters[scope] = catalog_counters_get(scope)
+        if counters[scope] is None:
+            raise CacheUnavailable("the cache failed while reading its counters (see the log for the error)")
+        keys[catalog_key(counters=counters[scope], name=e, params=p)] = (e, p, pid)
     skipped = 0
     if incremental:
         present = set(cache_get_many(keys))
@@ -98,7 +121,10 @@ def catalog_cache_warmup(
     written = 0
     details = 0
     batch: dict[str, dict[str, CachedResponse]] = {}
+    batch_started = time.monotonic()
     for key, (endpoint, params, _product_id) in keys.items():
+        if not batch:
+            batch_started = time.monotonic()
         try:
             if endpoint in ("categories", "category") and listing is not None:
                 build = categories_build if endpoint == "categories" else category_build
@@ -107,19 +133,26 @@ def catalog_cache_warmup(
                 entry = ENDPOINTS[endpoint][0](params)
         except CatalogNotFound:
             continue
-        batch.setdefault(ENDPOINTS[endpoint][1], {})[key] = entry
+        batch.setdefault(endpoint, {})[key] = entry
         written += 1
         details += endpoint == "product"
         if sum(len(b) for b in batch.values()) >= _WARMUP_BATCH:
-            _flush(batch)
-    _flush(batch)
+            _flush(batch, started=batch_started)
+    _flush(batch, started=batch_started)
     cache_set(WARMUP_STATE_KEY, {"version": version, "at": started_at}, None)
     return WarmupResult(version, incremental, written, skipped, details, time.monotonic() - started)
 
 
-def _flush(batch: dict[str, dict[str, CachedResponse]]) -> None:
-    for ttl_setting, entries in batch.items():
-        if not cache_set_many(entries, getattr(settings, ttl_setting)):
+def _flush(batch: dict[str, dict[str, CachedResponse]], *, started: float) -> None:
+    # A capped answer's staleness counts from its build: the batch's first build bounds them all.
+    capped = settings.CATALOG_MAX_STALENESS_SECONDS - (time.monotonic() - started)
+    for endpoint, entries in batch.items():
+        timeout = endpoint_timeout(endpoint)
+        if endpoint in STALENESS_CAPPED:
+            timeout = min(timeout, capped)
+        if timeout <= 0:
+            continue
+        if not cache_set_many(entries, timeout):
             raise CacheUnavailable("the cache failed while warming (see the log for the error)")
     batch.clear()
 

@@ -36,6 +36,11 @@ CACHE_ERRORS: tuple[type[BaseException], ...] = (ConnectionInterrupted, RedisErr
 _unavailable_until = 0.0
 
 
+def cache_is_redis() -> bool:
+    """Whether the cache is django-redis (scripts and one-round-trip lookups are possible)."""
+    return hasattr(getattr(cache, "client", None), "get_client")
+
+
 def cache_available() -> bool:
     return time.monotonic() >= _unavailable_until
 
@@ -120,10 +125,9 @@ def cache_incr(key: str, *, timeout: float) -> int | None:
     """
     if not cache_available():
         return None
-    client = getattr(cache, "client", None)
-    if hasattr(client, "get_client"):  # django-redis: one EVALSHA, no EXISTS-then-INCRBY script text
+    if cache_is_redis():  # one EVALSHA, no EXISTS-then-INCRBY script text
         try:
-            redis_client = client.get_client(write=True)
+            redis_client = cache.client.get_client(write=True)
             return int(
                 redis_script(redis_client, "incr", _INCR_LUA)(
                     keys=[str(cache.make_key(key))], args=[max(1, math.ceil(timeout))], client=redis_client

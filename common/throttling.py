@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from rest_framework.settings import api_settings
@@ -64,6 +65,32 @@ def _rate_window(scope: str, ident: Any) -> tuple[str, int, int, float] | None:
     return f"throttle:{scope}:{ident}:{window}", limit, duration, (window + 1) * duration - now
 
 
+class ThrottleExceeded(Exception):
+    """A request over its throttle rate, counted outside ``RoleRateThrottle.allow_request`` (the
+    catalog's combined cache lookup); ``wait`` is the seconds left in the window."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"throttled for {wait:.0f}s")
+        self.wait = wait
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleWindow:
+    """One request's fixed throttle window, to be counted once: by ``check`` (its own cache call) or
+    by a caller that increments ``key`` in a round trip it makes anyway (``catalog.cache``)."""
+
+    key: str
+    limit: int
+    duration: int
+    left: float
+
+    def check(self) -> None:
+        """Count the request; raises ThrottleExceeded over the limit. Fails open without the cache."""
+        count = cache_incr(self.key, timeout=self.duration + 1)
+        if count is not None and count > self.limit:
+            raise ThrottleExceeded(self.left)
+
+
 def _auth_failure_window(request: Any) -> tuple[str, int, int, float] | None:
     return _rate_window(AUTH_FAILURE_SCOPE, client_ident(request))
 
@@ -105,17 +132,22 @@ class RoleRateThrottle(BaseThrottle):
             return "staff" if user.is_staff else "user"
         return "anon"
 
-    def allow_request(self, request: Any, view: Any) -> bool:
+    def window(self, request: Any) -> ThrottleWindow | None:
+        """This request's window, not counted yet; None when its scope has no rate."""
         scope = self.scope_for(request)
         window = _rate_window(scope, request.user.pk if scope != "anon" else self.get_ident(request))
+        return None if window is None else ThrottleWindow(*window)
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        window = self.window(request)
         if window is None:
             return True
-        key, limit, duration, left = window
-        count = cache_incr(key, timeout=duration + 1)
-        if count is None or count <= limit:
-            return True
-        self._wait = left
-        return False
+        try:
+            window.check()
+        except ThrottleExceeded as exc:
+            self._wait = exc.wait
+            return False
+        return True
 
     def wait(self) -> float | None:
         # DRF turns this into the Retry-After header (whole seconds, at least 1).

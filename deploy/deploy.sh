@@ -50,6 +50,11 @@ log "migrating"
 log "collecting static files"
 "$PYTHON" manage.py collectstatic --noinput --verbosity 0
 
+if "$PYTHON" manage.py help list_fragments_fill >/dev/null 2>&1; then
+  log "storing the product list fragments"
+  "$PYTHON" manage.py list_fragments_fill
+fi
+
 if "$PYTHON" manage.py help warmup_cache >/dev/null 2>&1; then
   log "warming the cache"
   "$PYTHON" manage.py warmup_cache

@@ -206,11 +206,14 @@ REST_FRAMEWORK = {
 }
 
 # --- Catalog API caching -----------------------------------------------------
-# Server-side TTLs (seconds) of cached responses; a sync that changes something bumps the
-# catalog version (common/cache.py), which invalidates them all before the TTL.
+# Server-side TTLs (seconds) of cached responses; a write that changes products invalidates the
+# answers that depend on what changed before the TTL (catalog/cache.py).
 CATALOG_CACHE_TTL_CATEGORIES = env.int("CATALOG_CACHE_TTL_CATEGORIES", default=3600)
 CATALOG_CACHE_TTL_PRODUCT_LIST = env.int("CATALOG_CACHE_TTL_PRODUCT_LIST", default=300)
 CATALOG_CACHE_TTL_PRODUCT_DETAIL = env.int("CATALOG_CACHE_TTL_PRODUCT_DETAIL", default=300)
+# No cached answer shows stock or a price older than this after the mirror changed: product lists and
+# facets, which a stock or price change of a product they show does not always orphan, live at most this long.
+CATALOG_MAX_STALENESS_SECONDS = env.int("CATALOG_MAX_STALENESS_SECONDS", default=60)
 # Fields each cached response carries per model, e.g. {"product": ["name", "price"]}; unset = all.
 CATALOG_CACHE_FIELDS = env.json("CATALOG_CACHE_FIELDS", default={})
 # Browser/proxy max-age per endpoint (common/middleware/cache_control.py). Short: a version bump

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from datetime import datetime
 from functools import partial
 
@@ -88,7 +88,7 @@ def categories_fetch_missing(*, context: SyncContext, records: Iterable[ProductR
             wanted |= {record.parent_id for record in found if record.parent_id is not None}
 
 
-def categories_delete_missing(*, seen_ids: set[int], guard: DeletionGuard, dry_run: bool) -> WriteResult:
+def categories_delete_missing(*, seen_ids: Set[int], guard: DeletionGuard, dry_run: bool) -> WriteResult:
     """Delete mirrored categories that a complete listing no longer returns.
 
     Their product links go with them (cascade). Refused by ``guard`` when the share

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
+from catalog.cache import catalog_products_changed
 from catalog.models import Product, ProductVariation
 from catalog.services import CatalogUnavailable, LiveStock
 from common.cache import cache_get, cache_set
@@ -35,7 +36,7 @@ from sync.services.products import (
 )
 from sync.services.stock import stock_apply_page, stock_records_parse
 from sync.woocommerce.client import WooCommerceClient, WooCommerceError, WooCommerceNotFound, WooCommerceTimeout
-from sync.woocommerce.types import STOCK_API_FIELDS
+from sync.woocommerce.types import STOCK_API_FIELDS, STOCK_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -134,13 +135,18 @@ def product_stock_live_fetch(*, product_id: int, variable: bool) -> LiveStock:
             "live stock of product %s: %s %s: %s", product_id, failure.resource, failure.item_id, failure.error
         )
     try:
-        stock_apply_page(model=Product, records=products, synced_at=fetched_at)
-        stock_apply_page(model=ProductVariation, records=variations, synced_at=fetched_at)
+        written = stock_apply_page(model=Product, records=products, synced_at=fetched_at)
+        variations_written = stock_apply_page(model=ProductVariation, records=variations, synced_at=fetched_at)
     except WRITE_ERRORS as error:
         if isinstance(error, DatabaseError) and database_lost(error):
             raise
         logger.warning("live stock of product %s: the database refused it: %s", product_id, error)
         return LiveStock(source="local", fetched_at=None, reason="error")
+    # Its cached answers (and the lists filtering on what changed) follow the mirror; the writes committed.
+    if written.products_changed:
+        catalog_products_changed(product_ids=written.products_changed, fields=STOCK_FIELDS)
+    elif variations_written.parents_changed:
+        catalog_products_changed(product_ids=variations_written.parents_changed, fields=())
     cache_set(_live_stock_key(product_id), fetched_at, settings.LIVE_STOCK_CACHE_SECONDS)
     return LiveStock(source="live", fetched_at=fetched_at)
 
@@ -203,7 +209,7 @@ def product_fetch_on_demand(*, product_id: int | None = None, slug: str | None =
         variation_items if isinstance(variation_items, list) else [], product_id=record.id
     )
     try:
-        product_upsert_page(records=[record], variations=variations, synced_at=timezone.now())
+        written = product_upsert_page(records=[record], variations=variations, synced_at=timezone.now())
     except WRITE_ERRORS as error:
         if isinstance(error, DatabaseError) and database_lost(error):
             raise  # the API's database-outage answer, not this product's
@@ -212,6 +218,8 @@ def product_fetch_on_demand(*, product_id: int | None = None, slug: str | None =
         logger.warning("on-demand product %s: the database refused it: %s", reference, error)
         cache_set(_missing_key(reference), True, settings.ON_DEMAND_NOT_FOUND_CACHE_SECONDS)
         return None
+    if written.products_changed:  # new to the mirror (the write committed): the lists that would list it
+        catalog_products_changed(product_ids=written.products_changed, fields=None)
     logger.info("on-demand product %s stored as #%s", reference, record.id)
     return record.id
 

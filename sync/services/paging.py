@@ -22,7 +22,9 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -161,7 +163,7 @@ class Listing:
         self.params = {**STABLE_ORDER, **(params or {})}
         self.should_stop = should_stop
         self.fetch_variations = fetch_variations
-        self.seen_ids: set[int] = set()
+        self.seen_ids = IdSet()
         self.failed_pages: list[int] = []
         self.total: int | None = None
         self.total_pages: int | None = None
@@ -305,6 +307,46 @@ class Listing:
                 break
         else:
             self.finished = not self.interrupted
+
+
+class IdSet(Set[int]):
+    """The ids a listing returned, in 8 bytes each where a ``set`` takes about 60.
+
+    Listings are read in id order, so ids normally arrive ascending: those go to a sorted array
+    (membership by bisection). An id at or below the largest one seen (a store that ignores the
+    order, or an item that moved) goes to an ordinary set beside it, so a hostile order costs what a
+    plain set would. A ``--full`` keeps every product id of the store until deletions are reconciled:
+    at 200,000 products this is 1.6 MB instead of about 13 MB.
+    """
+
+    __slots__ = ("_others", "_sorted")
+
+    def __init__(self, ids: Iterable[int] = ()) -> None:
+        self._sorted = array("q")
+        self._others: set[int] = set()
+        for item_id in ids:
+            self.add(item_id)
+
+    def add(self, item_id: int) -> None:
+        if (not self._sorted or item_id > self._sorted[-1]) and -(2**63) <= item_id < 2**63:
+            self._sorted.append(item_id)
+            return
+        if item_id not in self:
+            self._others.add(item_id)
+
+    def __contains__(self, item_id: object) -> bool:
+        if isinstance(item_id, int) and self._sorted and self._sorted[0] <= item_id <= self._sorted[-1]:
+            index = bisect_left(self._sorted, item_id)
+            if self._sorted[index] == item_id:
+                return True
+        return item_id in self._others
+
+    def __len__(self) -> int:
+        return len(self._sorted) + len(self._others)
+
+    def __iter__(self) -> Iterator[int]:
+        yield from self._sorted
+        yield from self._others
 
 
 def _smaller_page_size(per_page: int) -> int | None:

@@ -236,26 +236,36 @@ def _products_write(
             )
 
     stale = _stale_variations_retire(records=touched, live=live_variations, synced_at=synced_at, dry_run=dry_run)
-    return WriteResult(created=len(diff.created), updated=len(diff.updated), unchanged=diff.unchanged, deleted=stale)
+    return WriteResult(
+        created=len(diff.created),
+        updated=len(diff.updated),
+        unchanged=diff.unchanged,
+        deleted=len(stale),
+        products_changed=frozenset(touched_ids),
+        parents_changed=frozenset(stale.values()),
+    )
 
 
 def _stale_variations_retire(
     *, records: list[ProductRecord], live: Mapping[int, Set[int]], synced_at: datetime, dry_run: bool
-) -> int:
+) -> dict[int, int]:
     """Soft-delete mirrored variations (``live``: product id → live variation ids) that their product
     no longer lists.
 
     A product's ``variations`` array is the authoritative list of its children (a
     variation deleted in WooCommerce sends no webhook and never shows up in a
-    ``modified_after`` listing); a product that is not variable has none.
+    ``modified_after`` listing); a product that is not variable has none. Returns the
+    retired variations' product ids by variation id.
     """
-    stale = []
+    stale: dict[int, int] = {}
     for record in records:
         expected = set(record.variation_ids) if record.type == "variable" else set()
-        stale += [variation_id for variation_id in live.get(record.id, ()) if variation_id not in expected]
+        stale.update(
+            (variation_id, record.id) for variation_id in live.get(record.id, ()) if variation_id not in expected
+        )
     if stale and not dry_run:
         ProductVariation.objects.filter(id__in=stale).update(deleted_at=synced_at, updated_at=synced_at)
-    return len(stale)
+    return stale
 
 
 def _variations_write(
@@ -291,7 +301,11 @@ def _variations_write(
             synced_at=synced_at,
         )
     return WriteResult(
-        created=len(diff.created), updated=len(diff.updated), unchanged=diff.unchanged, failures=failures
+        created=len(diff.created),
+        updated=len(diff.updated),
+        unchanged=diff.unchanged,
+        failures=failures,
+        parents_changed=frozenset(rows[row_id]["product_id"] for row_id in (*diff.created, *diff.updated)),
     )
 
 

@@ -1,7 +1,8 @@
 """Pushing staff edits and stock imports (``local_edit`` / ``stock_import`` operations) to WooCommerce.
 
 Called by the queue processor (sync/services/queue.py) with the operations it claimed, grouped per
-object. Per batch of up to 100 objects of one endpoint (``products/batch`` or
+object, through a ``PushPipeline`` that it keeps feeding with new claims while writes are in flight.
+Per batch of up to 100 objects of one endpoint (``products/batch`` or
 ``products/<parent>/variations/batch``), one task on a bounded thread pool
 (``SYNC_QUEUE_CONCURRENCY`` tasks in flight):
 
@@ -29,7 +30,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -340,50 +341,75 @@ def _run_task(task: _Task, *, client: WooCommerceClient, rules: dict[str, str], 
     return 2
 
 
-def push_run(
-    *,
-    objects: list[PushObject],
-    client: WooCommerceClient,
-    on_done: Callable[[list[PushObject]], None] | None = None,
-) -> int:
-    """Push every object (see the module docstring); fills ``confirmed`` / ``error`` / ``resolution``.
+class PushPipeline:
+    """A pool of ``SYNC_QUEUE_CONCURRENCY`` threads that pushes batches while it is being fed.
 
-    ``on_done`` is called in the calling thread with each batch's objects as soon as that batch is
-    answered, while the other batches are still in flight (the processor writes the mirror there), and
-    once with the objects refused before any request. Returns the HTTP requests made. Never raises for
-    WooCommerce failures.
+    ``submit`` cuts a claim's objects into batches (one endpoint, up to 100 objects) and queues them on
+    the pool at once: a free thread takes the next batch itself, so batches claimed while others are in
+    flight start as soon as a thread is free (no barrier between rounds or claims). ``collect``, in the
+    caller's thread, hands each answered batch to ``on_done`` (the processor writes the mirror there:
+    the database is never touched from the pool). Objects refused before any request go to ``on_done``
+    from ``submit``. Use it as a context manager: leaving it cancels the batches no thread has taken
+    (their operations' leases run out and they are claimed again) and waits for those in flight.
     """
-    if not objects:
-        return 0
-    rules = field_rules_parse(settings.SYNC_FIELD_RULES)
-    refused: list[PushObject] = []
-    for obj in objects:
-        if obj.kind == OperationObject.VARIATION and not obj.parent_id:
-            _fail([obj], "a variation without its product id cannot be pushed", retryable=False)
-        elif obj.kind not in (OperationObject.PRODUCT, OperationObject.VARIATION):
-            _fail([obj], f"pushing a {obj.kind} is not supported", retryable=False)
-        if obj.error is not None:
-            refused.append(obj)
-    if refused:
-        _finish(refused, on_done)
-    tasks = _tasks_make([obj for obj in objects if obj.error is None])
-    if not tasks:
-        return 0
-    store_failed = threading.Event()
-    workers = max(1, min(settings.SYNC_QUEUE_CONCURRENCY, len(tasks)))
-    requests = 0
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync-push") as pool:
-        futures = {
-            pool.submit(_run_task, task, client=client, rules=rules, store_failed=store_failed): task for task in tasks
-        }
-        for future in as_completed(futures):
-            task = futures[future]
+
+    def __init__(self, *, client: WooCommerceClient, on_done: Callable[[list[PushObject]], None]) -> None:
+        self.concurrency = max(1, settings.SYNC_QUEUE_CONCURRENCY)
+        self.store_failed = threading.Event()  # set by a batch: the batches after it are not tried
+        self.requests = 0
+        self._client = client
+        self._on_done = on_done
+        self._rules = field_rules_parse(settings.SYNC_FIELD_RULES)
+        self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="sync-push")
+        self._futures: dict[Future[int], _Task] = {}
+
+    def __enter__(self) -> PushPipeline:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    @property
+    def busy(self) -> bool:
+        """Batches submitted and not yet handed to ``on_done``."""
+        return bool(self._futures)
+
+    @property
+    def waiting(self) -> int:
+        """Batches no thread has taken yet."""
+        return sum(1 for future in self._futures if not future.running() and not future.done())
+
+    def submit(self, objects: list[PushObject]) -> None:
+        refused: list[PushObject] = []
+        for obj in objects:
+            if obj.kind == OperationObject.VARIATION and not obj.parent_id:
+                _fail([obj], "a variation without its product id cannot be pushed", retryable=False)
+            elif obj.kind not in (OperationObject.PRODUCT, OperationObject.VARIATION):
+                _fail([obj], f"pushing a {obj.kind} is not supported", retryable=False)
+            if obj.error is not None:
+                refused.append(obj)
+        if refused:
+            _finish(refused, self._on_done)
+        for task in _tasks_make([obj for obj in objects if obj.error is None]):
+            future = self._pool.submit(
+                _run_task, task, client=self._client, rules=self._rules, store_failed=self.store_failed
+            )
+            self._futures[future] = task
+
+    def collect(self, *, timeout: float | None) -> int:
+        """Wait up to ``timeout`` seconds for a batch to be answered, then hand every answered batch to
+        ``on_done``; returns how many. Never raises for WooCommerce failures."""
+        if not self._futures:
+            return 0
+        answered, _ = wait(self._futures, timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in answered:
+            task = self._futures.pop(future)
             try:
-                requests += future.result()
+                self.requests += future.result()
             except Exception as error:  # noqa: BLE001 - a bug in one batch must not lose the others' outcomes
                 _fail(task.objects, f"push failed: {type(error).__name__}: {error}", retryable=True)
-            _finish(task.objects, on_done)
-    return requests
+            _finish(task.objects, self._on_done)
+        return len(answered)
 
 
 def _finish(objects: list[PushObject], on_done: Callable[[list[PushObject]], None] | None) -> None:

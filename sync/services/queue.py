@@ -28,13 +28,15 @@ Applying (one batch)
     (PostgreSQL advisory locks, so two processors never interleave on one object), payloads older
     than the mirror's ``date_modified_gmt`` are ignored (the newest wins; equal timestamps are
     applied, WooCommerce's are whole seconds) and the rest go through the same parsing and upsert
-    code as ``sync_woocommerce``. The catalog cache is bumped once per batch that changed something.
+    code as ``sync_woocommerce``. Once a batch that changed something has committed, the catalog cache
+    is told which products changed and which of their columns (``catalog_products_changed``).
 
 Failures
     A WooCommerce failure (outage, timeout, 429, 5xx, refused credentials) fails only the operations
     that needed WooCommerce: they are retried after an exponential, jittered backoff and end
     ``dead`` after ``SYNC_QUEUE_MAX_ATTEMPTS`` attempts. A payload that does not parse ends ``dead``
-    at once (retrying cannot fix it); a variation whose product is not mirrored yet is retried. A
+    at once (retrying cannot fix it); a variation whose product is not mirrored is written after
+    its product, read from WooCommerce (retried when that read fails). A
     database error while writing the batch is retried object by object, so one bad item fails only
     its own operations.
 """
@@ -45,6 +47,8 @@ import hashlib
 import json
 import logging
 import random
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -57,8 +61,8 @@ from django.db import DatabaseError, IntegrityError, connection, models, transac
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
-from catalog.cache import catalog_version_bump
-from catalog.models import Product, ProductStatus, ProductVariation
+from catalog.cache import LIST_GROUPS, catalog_products_changed
+from catalog.models import Product, ProductCategory, ProductStatus, ProductVariation
 from sync.models import (
     CLAIMABLE_STATES,
     OperationAction,
@@ -80,14 +84,16 @@ from sync.services.products import (
 )
 from sync.services.push import (
     PUSH_ACTIONS,
+    PUSH_ORIGINS,
     PushObject,
+    PushPipeline,
     echo_of,
     operation_is_push,
-    push_run,
     pushed_resolutions,
 )
 from sync.services.stock import id_chunks
 from sync.woocommerce.client import WooCommerceClient, WooCommerceError, WooCommerceNotFound
+from sync.woocommerce.types import STOCK_FIELDS, PayloadError, ProductRecord, optional_id
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +104,8 @@ PRIORITY_OTHER = 0
 PRIORITY_HOT = 60
 HOT_WINDOW = timedelta(days=7)  # the seed's window
 HOT_OPERATIONS = 5
+# A push pipeline stops claiming after this long, so webhook operations wait at most about as long.
+PUSH_PIPELINE_SECONDS = 30.0
 
 STOCK_VALUE_FIELDS = ("manage_stock", "stock_quantity", "stock_status")
 PRICE_VALUE_FIELDS = ("price", "regular_price", "sale_price", "on_sale")
@@ -173,9 +181,7 @@ def priority_for_change(*, base: dict[str, Any], new: dict[str, Any]) -> int:
 
 def _hot_objects(keys: Iterable[_ObjectKey], *, now: datetime) -> set[_ObjectKey]:
     """Objects with an order or at least HOT_OPERATIONS operations in the last HOT_WINDOW (one query)."""
-    by_kind: dict[str, set[int]] = defaultdict(set)
-    for kind, object_id in keys:
-        by_kind[kind].add(object_id)
+    by_kind = _ids_by_kind(keys)
     if not by_kind:
         return set()
     condition = Q()
@@ -339,28 +345,36 @@ def _lock_skipping(queryset):
 
 
 def sync_operations_claim(
-    *, worker: str, limit: int, now: datetime, lease_seconds: int | None = None
+    *,
+    worker: str,
+    limit: int,
+    now: datetime,
+    lease_seconds: int | None = None,
+    origins: Sequence[str] | None = None,
+    exclude: Iterable[_ObjectKey] = (),
 ) -> list[SyncOperation]:
     """Claim up to ``limit`` due operations and every other claimable one on the same objects.
 
+    ``origins`` limits the due operations to those origins (the others on the same objects are still
+    claimed with them); objects in ``exclude`` (already being pushed by this worker) are left alone.
     Locks with ``FOR UPDATE SKIP LOCKED`` (rows another processor is claiming are skipped, never
     waited for), sets ``processing``, the lease and ``attempts + 1``, commits. Returns the claimed
     rows in arrival order.
     """
     lease = timedelta(seconds=lease_seconds or settings.SYNC_QUEUE_LEASE_SECONDS)
     with transaction.atomic():
-        due = SyncOperation.objects.filter(state__in=CLAIMABLE_STATES, next_attempt_at__lte=now).order_by(
-            "sort_at", "id"
-        )
+        due = SyncOperation.objects.filter(state__in=CLAIMABLE_STATES, next_attempt_at__lte=now)
+        if origins is not None:
+            due = due.filter(origin__in=origins)
+        for kind, object_ids in _ids_by_kind(exclude).items():
+            due = due.exclude(object_kind=kind, object_id__in=object_ids)
+        due = due.order_by("sort_at", "id")
         first = list(_lock_skipping(due).values_list("id", "object_kind", "object_id")[:limit])
         if not first:
             return []
         ids = {row[0] for row in first}
-        by_kind: dict[str, set[int]] = defaultdict(set)
-        for _, kind, object_id in first:
-            by_kind[kind].add(object_id)
         same_objects = Q()
-        for kind, object_ids in by_kind.items():
+        for kind, object_ids in _ids_by_kind((kind, object_id) for _, kind, object_id in first).items():
             same_objects |= Q(object_kind=kind, object_id__in=object_ids)
         siblings = SyncOperation.objects.filter(same_objects, state__in=CLAIMABLE_STATES).exclude(id__in=ids)
         ids.update(_lock_skipping(siblings).values_list("id", flat=True))
@@ -371,6 +385,27 @@ def sync_operations_claim(
             attempts=F("attempts") + 1,
         )
     return list(SyncOperation.objects.filter(id__in=ids).order_by("id"))
+
+
+def _ids_by_kind(keys: Iterable[_ObjectKey]) -> dict[str, set[int]]:
+    by_kind: dict[str, set[int]] = defaultdict(set)
+    for kind, object_id in keys:
+        by_kind[kind].add(object_id)
+    return by_kind
+
+
+def sync_operations_lease_renew(
+    *, ids: Iterable[int], worker: str, now: datetime, lease_seconds: int | None = None
+) -> int:
+    """Extend to ``now`` + the lease the operations ``worker`` still holds among ``ids``; returns how many.
+
+    A push pipeline holds operations longer than one claim used to: without this their lease would run
+    out while they wait for a thread, and another processor would push them a second time.
+    """
+    lease = timedelta(seconds=lease_seconds or settings.SYNC_QUEUE_LEASE_SECONDS)
+    return SyncOperation.objects.filter(id__in=list(ids), state=OperationState.PROCESSING, leased_by=worker).update(
+        leased_until=now + lease
+    )
 
 
 # --- plan -------------------------------------------------------------------------------------------------
@@ -521,6 +556,64 @@ def _current_read(*, client: WooCommerceClient, plans: list[_Plan], store_variat
             plan.resolution = {"result": "read", "from": "woocommerce"}
 
 
+def _orphan_variations(plans: list[_Plan]) -> dict[int, list[_Plan]]:
+    """Variation plans to write whose product is neither mirrored nor written by this batch, by product
+    id (one query; none when no plan writes a variation)."""
+    wanted: dict[int, list[_Plan]] = defaultdict(list)
+    for plan in plans:
+        if plan.kind != OperationObject.VARIATION or plan.error is not None or plan.payload is None:
+            continue
+        try:
+            parent_id = optional_id(plan.payload.get("parent_id"), "parent_id") or plan.parent_id
+        except PayloadError:
+            continue  # the upsert reports the bad payload
+        if parent_id:
+            wanted[parent_id].append(plan)
+    if not wanted:
+        return {}
+    in_batch = {plan.object_id for plan in plans if plan.kind == OperationObject.PRODUCT and plan.payload is not None}
+    for product_id in in_batch | set(Product.objects.filter(id__in=wanted).values_list("id", flat=True)):
+        wanted.pop(product_id, None)
+    return dict(wanted)
+
+
+def _parents_read(*, client: WooCommerceClient, orphans: dict[int, list[_Plan]]) -> list[_Plan]:
+    """Plans writing the products of ``orphans`` (variations whose product the mirror lacks: created in
+    the store after the last sync, its own delivery late or lost), read from WooCommerce (one
+    ``include=`` request per 100). A variation whose product cannot be read fails and is retried."""
+    parents: list[_Plan] = []
+    failed: str | None = None
+    for chunk in id_chunks(sorted(orphans), MAX_PER_PAGE):
+        found: dict[int, dict] = {}
+        if failed is None:
+            try:
+                response = client.get(PRODUCTS, {"include": chunk, "status": "any", "per_page": MAX_PER_PAGE})
+                items = response.data if isinstance(response.data, list) else []
+                found = {item["id"]: item for item in items if isinstance(item, dict) and item.get("id") in chunk}
+            except WooCommerceError as error:
+                failed = f"{type(error).__name__}: {error}"
+        for product_id in chunk:
+            item = found.get(product_id)
+            if item is None:
+                why = f"reading it from WooCommerce failed: {failed}" if failed else "WooCommerce did not return it"
+                for plan in orphans[product_id]:
+                    plan.error, plan.retryable = f"its product #{product_id} is not mirrored and {why}", True
+                continue
+            parents.append(
+                _Plan(
+                    kind=OperationObject.PRODUCT,
+                    object_id=product_id,
+                    parent_id=None,
+                    operations=[],  # written for its variations: no operation of its own
+                    final=None,
+                    payload=item,
+                )
+            )
+            for plan in orphans[product_id]:
+                plan.resolution = {**plan.resolution, "product_read": product_id}
+    return parents
+
+
 # --- apply ------------------------------------------------------------------------------------------------
 
 
@@ -596,10 +689,73 @@ def _newer_elsewhere_skip(plans: list[_Plan]) -> None:
             plan.resolution = {"result": "superseded", "by": newer}
 
 
-def _apply(plans: list[_Plan], *, now: datetime) -> int:
+# The product columns product lists filter or sort on (their category links included): what a webhook's
+# upsert compares before writing, to tell the cache which list groups it changed.
+_LIST_COLUMNS = tuple(sorted(set().union(*LIST_GROUPS.values()) - {"categories"}))
+# What a confirmed push writes (sync.services.products.confirmed_stock_write).
+_CONFIRMED_FIELDS = (*STOCK_FIELDS, "date_modified_gmt")
+
+
+@dataclass
+class _CatalogChanges:
+    """The products a claim changed, for one cache invalidation once it has committed."""
+
+    products: set[int] = field(default_factory=set)  # product rows written
+    fields: set[str] | None = field(default_factory=set)  # their columns that changed; None: unknown
+    parents: set[int] = field(default_factory=set)  # products whose variations were written
+
+    def product(self, ids: Iterable[int], fields: Iterable[str] | None) -> None:
+        ids = set(ids)
+        if not ids:
+            return
+        self.products |= ids
+        if fields is None or self.fields is None:
+            self.fields = None
+        else:
+            self.fields |= set(fields)
+
+    def pending(self) -> bool:
+        return bool(self.products or self.parents)
+
+    def invalidate(self) -> None:
+        parents = self.parents - self.products
+        if self.products:
+            catalog_products_changed(product_ids=self.products, fields=self.fields)
+        if parents:
+            catalog_products_changed(product_ids=parents, fields=())  # only their variations changed
+        self.products, self.fields, self.parents = set(), set(), set()
+
+
+def _list_columns_read(ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """The list columns and category ids of these mirrored products (two queries)."""
+    rows = {row["id"]: row for row in Product.objects.filter(id__in=ids).values("id", *_LIST_COLUMNS)}
+    for row in rows.values():
+        row["categories"] = set()
+    for product_id, category_id in ProductCategory.objects.filter(product_id__in=rows).values_list(
+        "product_id", "category_id"
+    ):
+        rows[product_id]["categories"].add(category_id)
+    return rows
+
+
+def _list_fields_changed(before: dict[int, dict[str, Any]], records: Iterable[ProductRecord]) -> set[str] | None:
+    """The list columns that differ between the rows read before an upsert and the records written
+    (None when a product is new: everything about it is)."""
+    changed: set[str] = set()
+    for record in records:
+        old = before.get(record.id)
+        if old is None:
+            return None
+        new = {**record.model_fields(), "deleted_at": None, "categories": {ref.id for ref in record.categories}}
+        changed |= {name for name in (*_LIST_COLUMNS, "categories") if name not in new or old[name] != new[name]}
+    return changed
+
+
+def _apply(plans: list[_Plan], *, now: datetime, changes: _CatalogChanges) -> int:
     """Write the plans' outcomes to the mirror in the caller's transaction; returns rows changed.
 
-    Sets ``error``/``resolution`` on plans whose item fails or is ignored. Raises DatabaseError.
+    Sets ``error``/``resolution`` on plans whose item fails or is ignored, and adds the products it
+    changed to ``changes``. Raises DatabaseError.
     """
     _objects_lock(plan.key for plan in plans)
     _newer_elsewhere_skip(plans)
@@ -631,6 +787,10 @@ def _apply(plans: list[_Plan], *, now: datetime) -> int:
                 model=model, items=[plan.payload for plan in pushed.values()], synced_at=now
             )
             changed += rows
+            if rows and kind == OperationObject.PRODUCT:
+                changes.product(confirmed, _CONFIRMED_FIELDS)
+            elif rows:
+                changes.parents |= {_parent_of(pushed[object_id]) for object_id in confirmed} - {None}
             _mark_written(pushed, confirmed)
             written |= {(kind, object_id) for object_id in confirmed}
 
@@ -644,8 +804,14 @@ def _apply(plans: list[_Plan], *, now: datetime) -> int:
         for failure in failures:
             _item_failed(product_plans, failure.item_id, failure.error, retryable=False)
         if records:
+            before = _list_columns_read(record.id for record in records)
             result = product_upsert_page(records=records, synced_at=now)
             changed += result.created + result.updated + result.deleted
+            changes.product(
+                result.products_changed,
+                _list_fields_changed(before, (r for r in records if r.id in result.products_changed)),
+            )
+            changes.parents |= result.parents_changed
             _mark_written(product_plans, {record.id for record in records})
 
     variation_plans = {
@@ -662,6 +828,7 @@ def _apply(plans: list[_Plan], *, now: datetime) -> int:
             for failure in result.failures:  # its product is not mirrored yet: it may arrive later
                 _item_failed(variation_plans, failure.item_id, failure.error, retryable=True)
             changed += result.created + result.updated
+            changes.parents |= result.parents_changed
             _mark_written(variation_plans, {record.id for record in records})
 
     for kind, model in ((OperationObject.PRODUCT, Product), (OperationObject.VARIATION, ProductVariation)):
@@ -674,10 +841,19 @@ def _apply(plans: list[_Plan], *, now: datetime) -> int:
                 .update(status=ProductStatus.TRASH, sync_hash="", synced_at=now, updated_at=now)
             )
             changed += trashed
+            if trashed and kind == OperationObject.PRODUCT:
+                changes.product(ids, ("status",))
+            elif trashed:
+                changes.parents |= set(model.objects.filter(id__in=ids).values_list("product_id", flat=True))
             for plan in plans:
                 if plan.trash and plan.kind == kind and plan.object_id in ids:
                     plan.resolution = {"result": "trashed"}
     return changed
+
+
+def _parent_of(plan: _Plan) -> int | None:
+    parent = plan.parent_id or (plan.payload or {}).get("parent_id")
+    return parent if isinstance(parent, int) else None
 
 
 def _item_failed(plans: dict[int, _Plan], item_id: int | None, error: str, *, retryable: bool) -> None:
@@ -834,40 +1010,57 @@ def sync_queue_process_batch(
     limit: int | None = None,
     now: datetime | None = None,
     store_variations: Callable[[], bool] | None = None,
+    stop: threading.Event | None = None,
 ) -> BatchResult:
     """Claim one batch, apply it and record every operation's outcome. Returns the counts.
 
-    ``client`` (or a factory, called only when an order needs a read) is the WooCommerce client;
-    ``store_variations`` says whether the store has the store-wide ``GET variations`` endpoint
-    (default: ask the store once per call that needs it). Never raises for WooCommerce failures
-    or bad items; a database failure while recording raises (the leases then expire and the
-    operations are claimed again).
+    ``client`` (or a factory, called only when an order needs a read or an edit a push) is the
+    WooCommerce client; ``store_variations`` says whether the store has the store-wide ``GET
+    variations`` endpoint (default: ask the store once per call that needs it). The webhook
+    operations of the claim are applied first; when it holds edits, they are pushed by a pipeline
+    that keeps claiming edits while its writes are in flight (``_push_pipeline``), until nothing is
+    due, the store fails, ``stop`` is set or ``PUSH_PIPELINE_SECONDS`` have passed. Never raises for
+    WooCommerce failures or bad items; a database failure while recording raises (the leases then
+    expire and the operations are claimed again).
     """
-    now = now or timezone.now()
-    sync_operations_expire_leases(now=now)
-    claimed = sync_operations_claim(worker=worker, limit=limit or settings.SYNC_QUEUE_BATCH_SIZE, now=now)
-    result = BatchResult(claimed=len(claimed))
+    clock = (lambda: now) if now is not None else timezone.now
+    claimed_at = clock()
+    sync_operations_expire_leases(now=claimed_at)
+    claimed = sync_operations_claim(worker=worker, limit=limit or settings.SYNC_QUEUE_BATCH_SIZE, now=claimed_at)
     if not claimed:
-        return result
+        return BatchResult()
     plans, push_objects, riders = _push_split(claimed)
-
-    pushed = BatchResult()
+    # Webhooks first: they must not wait for the pipeline (up to PUSH_PIPELINE_SECONDS).
+    result = BatchResult()
+    if plans:
+        result = _plans_apply(plans, worker=worker, client=client, now=claimed_at, store_variations=store_variations)
     if push_objects:
         woo = client if isinstance(client, WooCommerceClient) else client()
+        result = result + _push_pipeline(
+            first=push_objects,
+            riders=riders,
+            worker=worker,
+            client=woo,
+            clock=clock,
+            stop=stop,
+            store_variations=store_variations,
+        )
+    result.claimed += len(claimed)
+    return result
 
-        def confirmed(objects: list[PushObject]) -> None:
-            # Each answered batch goes to the mirror while the others are still in flight.
-            nonlocal pushed
-            pushed = pushed + _push_record(_push_plans(objects, riders), worker=worker, now=now)
 
-        requests = push_run(objects=push_objects, client=woo, on_done=confirmed)
-        pushed.woocommerce_requests += requests
-        if not plans:
-            if pushed.changed:
-                catalog_version_bump()  # once for the whole claim
-            pushed.claimed = len(claimed)
-            return pushed
-
+def _plans_apply(
+    plans: list[_Plan],
+    *,
+    worker: str,
+    client: WooCommerceClient | Callable[[], WooCommerceClient],
+    now: datetime,
+    store_variations: Callable[[], bool] | None,
+) -> BatchResult:
+    """Apply webhook plans (reading what orders sold first) in one transaction, or object by object
+    when it fails; bumps the cache once when something changed."""
+    result = BatchResult()
+    changes = _CatalogChanges()
     refresh = [
         plan
         for plan in plans
@@ -879,36 +1072,137 @@ def sync_queue_process_batch(
         supported = store_variations or store_variations_probe(client=woo)
         _current_read(client=woo, plans=refresh, store_variations=supported)
         result.woocommerce_requests += woo.requests_sent - before
-
+    orphans = _orphan_variations(plans)
+    if orphans:
+        woo = client if isinstance(client, WooCommerceClient) else client()
+        before = woo.requests_sent
+        plans = [*_parents_read(client=woo, orphans=orphans), *plans]
+        result.woocommerce_requests += woo.requests_sent - before
     try:
         with transaction.atomic():
-            result.changed = _apply(plans, now=now)
+            result.changed = _apply(plans, now=now, changes=changes)
             _outcomes_record(plans, worker=worker, now=now, result=result)
-            if result.changed or pushed.changed:
-                transaction.on_commit(catalog_version_bump)  # once for the whole claim
-        return _claim_total(result + pushed, claimed=len(claimed))
+            if changes.pending():
+                transaction.on_commit(changes.invalidate)  # once for the whole claim
+        return result
     except DatabaseError as error:
         logger.warning("sync queue: the batch write failed (%s); writing object by object", error)
-    if pushed.changed:
-        catalog_version_bump()
-    fallback = _process_one_by_one(
-        plans, worker=worker, now=now, claimed=len(claimed), requests=result.woocommerce_requests
+    # (the failed transaction's additions to ``changes`` cost at most a needless invalidation)
+    return _process_one_by_one(
+        plans, worker=worker, now=now, claimed=0, requests=result.woocommerce_requests, changes=changes
     )
-    return _claim_total(fallback + pushed, claimed=len(claimed))
 
 
-def _claim_total(result: BatchResult, *, claimed: int) -> BatchResult:
-    result.claimed = claimed
-    return result
+@dataclass
+class _PipelineClaim:
+    """One claim's pushed objects not yet recorded, and what its recorded batches changed in the mirror."""
+
+    pending: set[_ObjectKey]
+    changes: _CatalogChanges = field(default_factory=_CatalogChanges)
 
 
-def _push_record(plans: list[_Plan], *, worker: str, now: datetime) -> BatchResult:
+def _push_pipeline(
+    *,
+    first: list[PushObject],
+    riders: dict[_ObjectKey, list[SyncOperation]],
+    worker: str,
+    client: WooCommerceClient,
+    clock: Callable[[], datetime],
+    stop: threading.Event | None,
+    store_variations: Callable[[], bool] | None,
+) -> BatchResult:
+    """Push ``first`` and keep claiming edits while the writes are in flight; returns the counts (its
+    ``claimed`` are the operations it claimed itself).
+
+    Whenever fewer than ``SYNC_QUEUE_CONCURRENCY`` batches wait for a thread, it claims up to
+    concurrency x 100 more edits (with the other operations on their objects) and queues their batches
+    at once, so the threads never wait for a claim or for the last batch of the previous one. An object
+    in the pipeline is not claimed again until its batch is recorded (never two pushes of one object at
+    once). Each answered batch is recorded in this thread as soon as it comes back; the cache is bumped
+    once per claim, when its last batch is recorded. Leases are renewed every third of
+    ``SYNC_QUEUE_LEASE_SECONDS`` for what is claimed and not recorded yet. Claiming stops after
+    ``PUSH_PIPELINE_SECONDS``, on ``stop``, when nothing is due or once the store failed; what is claimed
+    is then pushed and recorded before returning.
+    """
+    total = BatchResult()
+    held: dict[_ObjectKey, list[int]] = {}  # objects in the pipeline -> their operations (edits and riders)
+    claim_of: dict[_ObjectKey, _PipelineClaim] = {}
+
+    def admit(objects: list[PushObject]) -> None:
+        claim = _PipelineClaim(pending={(obj.kind, obj.object_id) for obj in objects})
+        for obj in objects:
+            held[(obj.kind, obj.object_id)] = [*obj.op_ids, *obj.webhook_ids]
+            claim_of[(obj.kind, obj.object_id)] = claim
+
+    lease_seconds = settings.SYNC_QUEUE_LEASE_SECONDS
+    renew_every = lease_seconds / 3
+    started = time.monotonic()
+    next_renewal = started + renew_every
+
+    def renew_if_due() -> None:
+        # Also between the records of batches answered together: recording them can take longer than a lease.
+        nonlocal next_renewal
+        if held and time.monotonic() >= next_renewal:
+            sync_operations_lease_renew(ids=[i for ids in held.values() for i in ids], worker=worker, now=clock())
+            next_renewal = time.monotonic() + renew_every
+
+    def confirmed(objects: list[PushObject]) -> None:
+        nonlocal total
+        renew_if_due()
+        claim = claim_of[(objects[0].kind, objects[0].object_id)]  # a batch's objects come from one claim
+        recorded = _push_record(_push_plans(objects, riders), worker=worker, now=clock(), changes=claim.changes)
+        total = total + recorded
+        for obj in objects:
+            key = (obj.kind, obj.object_id)
+            held.pop(key, None)
+            riders.pop(key, None)
+            claim_of.pop(key)
+            claim.pending.discard(key)
+        if not claim.pending and claim.changes.pending():
+            claim.changes.invalidate()  # once per claim (each of its batches has committed)
+
+    with PushPipeline(client=client, on_done=confirmed) as pipeline:
+        claim_size = pipeline.concurrency * MAX_PER_PAGE
+        admit(first)
+        pipeline.submit(first)
+        claiming = True
+        while claiming or pipeline.busy:
+            if claiming and (
+                time.monotonic() - started >= PUSH_PIPELINE_SECONDS
+                or (stop is not None and stop.is_set())
+                or pipeline.store_failed.is_set()
+            ):
+                claiming = False
+            renew_if_due()
+            if claiming and pipeline.waiting < pipeline.concurrency:
+                claimed = sync_operations_claim(
+                    worker=worker, limit=claim_size, now=clock(), origins=PUSH_ORIGINS, exclude=held.keys()
+                )
+                if not claimed:
+                    claiming = False
+                    continue
+                total.claimed += len(claimed)
+                plans, objects, more_riders = _push_split(claimed)
+                riders.update(more_riders)
+                if plans:  # echoes, refused edits and their webhooks
+                    total = total + _plans_apply(
+                        plans, worker=worker, client=client, now=clock(), store_variations=store_variations
+                    )
+                admit(objects)
+                pipeline.submit(objects)
+                continue
+            pipeline.collect(timeout=max(0.0, next_renewal - time.monotonic()))
+    total.woocommerce_requests += pipeline.requests
+    return total
+
+
+def _push_record(plans: list[_Plan], *, worker: str, now: datetime, changes: _CatalogChanges) -> BatchResult:
     """Write pushed objects' confirmed state to the mirror and record their operations' outcomes (the
-    caller bumps the cache once per claim)."""
+    caller invalidates the cache once per claim, from ``changes``)."""
     result = BatchResult()
     try:
         with transaction.atomic():
-            result.changed = _apply(plans, now=now)
+            result.changed = _apply(plans, now=now, changes=changes)
             _outcomes_record(plans, worker=worker, now=now, result=result)
         return result
     except DatabaseError as error:
@@ -916,7 +1210,7 @@ def _push_record(plans: list[_Plan], *, worker: str, now: datetime) -> BatchResu
     for plan in plans:
         try:
             with transaction.atomic():
-                result.changed += _apply([plan], now=now)
+                result.changed += _apply([plan], now=now, changes=changes)
                 _outcomes_record([plan], worker=worker, now=now, result=result)
         except DatabaseError as error:
             plan.error, plan.retryable = f"database error: {error}"[:2000], True
@@ -1030,21 +1324,22 @@ def _push_plans(objects: list[PushObject], riders: dict[_ObjectKey, list[SyncOpe
     return plans
 
 
-def _process_one_by_one(plans: list[_Plan], *, worker: str, now: datetime, claimed: int, requests: int) -> BatchResult:
+def _process_one_by_one(
+    plans: list[_Plan], *, worker: str, now: datetime, claimed: int, requests: int, changes: _CatalogChanges
+) -> BatchResult:
     result = BatchResult(claimed=claimed, woocommerce_requests=requests)
     changed = 0
     for plan in plans:
         try:
             with transaction.atomic():
-                changed += _apply([plan], now=now)
+                changed += _apply([plan], now=now, changes=changes)
                 _outcomes_record([plan], worker=worker, now=now, result=result)
         except DatabaseError as error:
             plan.error, plan.retryable = f"database error: {error}"[:2000], True
             with transaction.atomic():
                 _outcomes_record([plan], worker=worker, now=now, result=result)
     result.changed = changed
-    if changed:
-        catalog_version_bump()
+    changes.invalidate()
     return result
 
 

@@ -11,6 +11,7 @@ within the mass-deletion guard.
 from __future__ import annotations
 
 import logging
+from collections.abc import Set
 from datetime import datetime
 
 from django.db import transaction
@@ -25,6 +26,7 @@ from sync.woocommerce.client import MAX_PER_PAGE, WooCommerceClient
 logger = logging.getLogger(__name__)
 
 CONFIRM_CHUNK = MAX_PER_PAGE
+LIVE_CHUNK = 5000
 
 
 def _confirm_chunk(*, client: WooCommerceClient, ids: list[int]) -> list[dict]:
@@ -47,15 +49,21 @@ def products_soft_delete(*, ids: list[int], deleted_at: datetime) -> int:
     return count
 
 
-def products_reconcile_deletions(*, context: SyncContext, listed_ids: set[int]) -> WriteResult:
+def products_reconcile_deletions(*, context: SyncContext, listed_ids: Set[int]) -> WriteResult:
     """Confirm and soft-delete mirrored products missing from a complete ``status=any`` listing.
 
     Raises DeletionRefused (nothing deleted) when the confirmed deletions exceed ``context.guard``.
     A confirmation request that fails leaves its ids alone (the run ends partial).
     """
     client, stats, synced_at, dry_run = context.client, context.stats, context.synced_at, context.dry_run
-    live_ids = set(Product.objects.filter(deleted_at__isnull=True).values_list("id", flat=True))
-    candidates = sorted(live_ids - listed_ids)
+    # Streamed in id order: only the candidates are kept, not a second set of every mirrored id.
+    live_total = 0
+    candidates: list[int] = []
+    live = Product.objects.filter(deleted_at__isnull=True).order_by("id").values_list("id", flat=True)
+    for product_id in live.iterator(chunk_size=LIVE_CHUNK):
+        live_total += 1
+        if product_id not in listed_ids:
+            candidates.append(product_id)
     gone: list[int] = []
     for start in range(0, len(candidates), CONFIRM_CHUNK):
         if context.should_stop():
@@ -76,7 +84,7 @@ def products_reconcile_deletions(*, context: SyncContext, listed_ids: set[int]) 
 
     if not gone:
         return WriteResult()
-    context.guard.check(resource="products", count=len(gone), live_total=len(live_ids))
+    context.guard.check(resource="products", count=len(gone), live_total=live_total)
     logger.info("sync: %s products are gone from WooCommerce: %s", len(gone), gone[:50])
     if dry_run:
         return WriteResult(deleted=len(gone))

@@ -53,6 +53,9 @@ class WriteResult:
     deleted: int = 0
     skipped: int = 0
     failures: tuple[ItemFailure, ...] = ()
+    # For the cache invalidation: products whose row was written, and products whose variations were.
+    products_changed: frozenset[int] = frozenset()
+    parents_changed: frozenset[int] = frozenset()
 
     def __add__(self, other: WriteResult) -> WriteResult:
         return WriteResult(
@@ -62,6 +65,8 @@ class WriteResult:
             deleted=self.deleted + other.deleted,
             skipped=self.skipped + other.skipped,
             failures=self.failures + other.failures,
+            products_changed=self.products_changed | other.products_changed,
+            parents_changed=self.parents_changed | other.parents_changed,
         )
 
 
@@ -86,6 +91,9 @@ class SyncStats:
     category_ids_fetched: set[int] = field(default_factory=set)
     # Categories found in the mirror during this run: pages naming only these need no lookup.
     category_ids_mirrored: set[int] = field(default_factory=set)
+    # Products written (rows; variations) since the cache was last told (sync.services.runs).
+    products_changed: set[int] = field(default_factory=set)
+    parents_changed: set[int] = field(default_factory=set)
 
     def add(self, result: WriteResult) -> None:
         self.created += result.created
@@ -93,6 +101,8 @@ class SyncStats:
         self.unchanged += result.unchanged
         self.deleted += result.deleted
         self.skipped += result.skipped
+        self.products_changed |= result.products_changed
+        self.parents_changed |= result.parents_changed
         for failure in result.failures:
             self.item_failed(failure)
 

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections, router
 from django.utils import timezone
 
-from catalog.cache import catalog_version_bump
+from catalog.cache import catalog_products_changed, catalog_version_bump
 from catalog.models import Product
 from common.cache import cache_get, cache_set
 from sync.models import SyncMode, SyncRun, SyncStatus
@@ -33,6 +33,7 @@ from sync.services.reconcile import products_reconcile_deletions
 from sync.services.results import SyncStats, shorten
 from sync.services.stock import stock_sync
 from sync.woocommerce.client import WooCommerceClient, WooCommerceError
+from sync.woocommerce.types import STOCK_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -272,7 +273,7 @@ def sync_execute(
             hostname=socket.gethostname()[:255],
             pid=os.getpid(),
         )
-    bumper = _CacheBumper(stats=outcome.stats, on_page=on_page, enabled=not options.dry_run)
+    bumper = _CacheBumper(stats=outcome.stats, on_page=on_page, enabled=not options.dry_run, mode=options.mode)
     context = SyncContext(
         client=client,
         stats=outcome.stats,
@@ -346,22 +347,52 @@ def _record_or_defer(outcome: SyncOutcome) -> None:
     logger.debug("sync: run #%s left running; cause kept in the cache: %s", outcome.run.pk, cached)
 
 
-class _CacheBumper:
-    """Bump the catalog cache version when pages changed rows: at the end of the run, and at
-    most every SYNC_CACHE_BUMP_INTERVAL_SECONDS during a long one (pages commit as they go)."""
+# What an incremental run tells the cache a written product row changed (product_upsert_page compares
+# a digest of the payload, not column by column: None, unknown).
+_CHANGED_FIELDS: dict[str, tuple[str, ...] | None] = {SyncMode.STOCK: STOCK_FIELDS, SyncMode.PRODUCTS: None}
 
-    def __init__(self, *, stats: SyncStats, on_page: Callable[[FetchedPage], None] | None, enabled: bool) -> None:
+
+class _CacheBumper:
+    """Invalidate the catalog cache after pages that changed rows.
+
+    ``--stock`` and ``--products`` name the products they wrote (``catalog_products_changed``) after
+    every page, once it has committed: details are fresh at once, and only the lists that filter or
+    sort on what changed are orphaned. ``--full`` and ``--categories`` bump the global version at the
+    end and at most every SYNC_CACHE_BUMP_INTERVAL_SECONDS during a long run (pages commit as they go).
+    """
+
+    def __init__(
+        self, *, stats: SyncStats, on_page: Callable[[FetchedPage], None] | None, enabled: bool, mode: str
+    ) -> None:
         self.stats = stats
         self.on_page = on_page
         self.enabled = enabled
+        self.per_product = mode in _CHANGED_FIELDS
+        self.fields = _CHANGED_FIELDS.get(mode)
         self.bumped_at_changes = 0
         self.last_bump = time.monotonic()
 
     def __call__(self, page: FetchedPage) -> None:
         if self.on_page is not None:
             self.on_page(page)
-        if time.monotonic() - self.last_bump >= settings.SYNC_CACHE_BUMP_INTERVAL_SECONDS:
+        if self.per_product:
+            self._products_changed()
+        elif time.monotonic() - self.last_bump >= settings.SYNC_CACHE_BUMP_INTERVAL_SECONDS:
             self._bump_if_changed()
+
+    def _products_changed(self) -> None:
+        stats = self.stats
+        rows, parents = stats.products_changed, stats.parents_changed - stats.products_changed
+        stats.products_changed, stats.parents_changed = set(), set()
+        if not self.enabled:
+            return
+        if rows:
+            catalog_products_changed(product_ids=rows, fields=self.fields)
+        if parents:
+            catalog_products_changed(product_ids=parents, fields=())  # only their variations changed
+        if stats.changed > self.bumped_at_changes and not rows and not parents:
+            catalog_version_bump()  # a change no writer named: everything, to be safe
+        self.bumped_at_changes = stats.changed
 
     def _bump_if_changed(self) -> None:
         if self.enabled and self.stats.changed > self.bumped_at_changes:
@@ -370,7 +401,10 @@ class _CacheBumper:
             self.last_bump = time.monotonic()
 
     def finish(self) -> None:
-        self._bump_if_changed()
+        if self.per_product:
+            self._products_changed()
+        else:
+            self._bump_if_changed()
 
 
 def _record(outcome: SyncOutcome) -> None:

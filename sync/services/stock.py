@@ -48,7 +48,8 @@ def stock_apply_page(
     fields = (*STOCK_FIELDS, "stock_managed_by_parent") if variation else STOCK_FIELDS
     wanted = {record.id: record.model_fields(variation=variation) for record in records}
     with transaction.atomic():
-        current = {row["id"]: row for row in model.objects.filter(id__in=wanted).values("id", *fields)}
+        parent = ("product_id",) if variation else ()
+        current = {row["id"]: row for row in model.objects.filter(id__in=wanted).values("id", *parent, *fields)}
         changed = [
             row_id
             for row_id, values in wanted.items()
@@ -59,10 +60,13 @@ def stock_apply_page(
                 [model(id=row_id, **wanted[row_id], synced_at=synced_at, updated_at=synced_at) for row_id in changed],
                 [*fields, "synced_at", "updated_at"],
             )
+    written = frozenset(current[row_id]["product_id"] if variation else row_id for row_id in changed)
     return WriteResult(
         updated=len(changed),
         unchanged=len(current) - len(changed),
         skipped=len(wanted) - len(current),
+        products_changed=frozenset() if variation else written,
+        parents_changed=written if variation else frozenset(),
     )
 
 

@@ -211,7 +211,7 @@ def coerce_id(value: Any, field_name: str = "id") -> int:
     return value
 
 
-def _optional_id(value: Any, field_name: str) -> int | None:
+def optional_id(value: Any, field_name: str) -> int | None:
     """WooCommerce uses 0 (or nothing) for "no parent"."""
     if value in (None, "", 0, "0"):
         return None
@@ -519,7 +519,7 @@ def parse_category(raw: Any) -> CategoryRecord:
         id=coerce_id(raw.get("id")),
         name=_str(raw.get("name"), "name", max_length=400),
         slug=_str(raw.get("slug"), "slug", max_length=400),
-        parent_id=_optional_id(raw.get("parent"), "parent"),
+        parent_id=optional_id(raw.get("parent"), "parent"),
         description=_str(raw.get("description"), "description"),
         display=_str(raw.get("display"), "display", max_length=20) or "default",
         image=_object_or_none(raw.get("image"), "image"),
@@ -546,7 +546,7 @@ def parse_variation(raw: Any, *, product_id: int | None = None) -> VariationReco
     """Parse a variation; ``product_id`` is required when the payload has no ``parent_id``
     (the per-product listing omits it; the store-wide ``variations`` endpoint sends it)."""
     raw = _raw_mapping(raw)
-    parent = _optional_id(raw.get("parent_id"), "parent_id") or product_id
+    parent = optional_id(raw.get("parent_id"), "parent_id") or product_id
     if parent is None:
         raise PayloadError("parent_id", "missing: cannot tell which product this variation belongs to")
     columns = _columns(raw, _VARIATION_PARSER)
@@ -563,7 +563,7 @@ def parse_stock(raw: Any) -> StockRecord:
     raw = _raw_mapping(raw)
     return StockRecord(
         id=coerce_id(raw.get("id")),
-        parent_id=_optional_id(raw.get("parent_id"), "parent_id"),
+        parent_id=optional_id(raw.get("parent_id"), "parent_id"),
         columns=_columns(raw, _STOCK_PARSER),
     )
 

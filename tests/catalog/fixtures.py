@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -93,3 +94,59 @@ def redis_caches(url: str) -> dict[str, Any]:
             },
         }
     }
+
+
+class CountingProxy:
+    """A TCP proxy in front of a Redis server that counts the commands its clients send (round trips:
+    a script's own calls run inside Redis and are not seen here)."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(50)
+        self.port = self.listener.getsockname()[1]
+        self.commands: list[bytes] = []  # each command's name, in order
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                downstream, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            threading.Thread(target=self._requests, args=(downstream, upstream), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, downstream), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                target.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            target.close()
+
+    def _requests(self, source: socket.socket, target: socket.socket) -> None:
+        # RESP requests: "*<n>\r\n" then n bulk strings "$<len>\r\n<bytes>\r\n"; the first one names the command.
+        reader = source.makefile("rb")
+        try:
+            while header := reader.readline():
+                target.sendall(header)
+                parts = []
+                for _ in range(int(header[1:])):
+                    length = reader.readline()
+                    data = reader.read(int(length[1:]) + 2)
+                    target.sendall(length + data)
+                    parts.append(data[:-2])
+                self.commands.append(parts[0].upper())
+        except (OSError, ValueError):
+            pass
+        finally:
+            target.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self.listener.close()

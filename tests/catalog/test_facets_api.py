@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from tests.factories import CategoryFactory, ProductFactory
 
@@ -65,3 +66,46 @@ def test_facets_bad_parameter_is_400(client):
 
     assert response.status_code == 400
     assert list(response.json()["data"]["params"]) == ["stock_status"]
+
+
+def test_whole_catalog_category_counts_leave_out_every_product_a_listing_does_not_show(client):
+    # Without other filters the counts are links minus the links of unlisted products; with a filter
+    # matching everything they come from the join of links and products: both must agree.
+    shirts = CategoryFactory(slug="shirts")
+    unlisted_only = CategoryFactory(slug="unlisted-only")
+    ProductFactory(categories=[shirts], catalog_visibility="visible")
+    ProductFactory(categories=[shirts], catalog_visibility="catalog")
+    for unlisted in (
+        {"status": "draft"},
+        {"status": "trash"},
+        {"status": "private"},
+        {"deleted_at": timezone.now()},
+        {"catalog_visibility": "hidden"},
+        {"catalog_visibility": "search"},
+    ):
+        ProductFactory(categories=[shirts, unlisted_only], **unlisted)
+
+    whole = client.get(FACETS).json()["categories"]
+    joined = client.get(FACETS, {"min_price": "0"}).json()["categories"]
+    listing = {c["slug"]: c["count"] for c in client.get("/api/categories/").json()["results"]}
+
+    assert [(c["slug"], c["count"]) for c in whole] == [("shirts", 2)]
+    assert joined == whole
+    assert listing == {"shirts": 2, "unlisted-only": 0}
+
+
+def test_price_and_stock_facets_from_one_pass_each_keep_their_own_rows(client):
+    ProductFactory(price=Decimal("5"), stock_status="instock")
+    ProductFactory(price=Decimal("30"), stock_status="instock")
+    ProductFactory(price=Decimal("40"), stock_status="onbackorder")
+    ProductFactory(price=Decimal("20"), stock_status="outofstock")  # in the price range, not in the stock filter
+    ProductFactory(price=Decimal("2"), stock_status="onbackorder")  # below min_price
+    ProductFactory(price=Decimal("90"), stock_status="outofstock")  # above max_price
+
+    body = client.get(FACETS, {"stock_status": "instock,onbackorder", "min_price": "10", "max_price": "50"}).json()
+
+    assert body["total"] == 2  # 30 in stock, 40 on backorder
+    # Price range: in stock or on backorder, any price.
+    assert body["price_range"] == {"min_price": "2.00", "max_price": "40.00"}
+    # Stock counts: 10 to 50, any stock status.
+    assert {s["status"]: s["count"] for s in body["stock_status"]} == {"instock": 1, "onbackorder": 1, "outofstock": 1}

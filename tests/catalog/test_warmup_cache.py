@@ -131,13 +131,14 @@ def test_help_runs():
 def test_incremental_refills_entries_the_cache_lost(client, catalog):
     from django.core.cache import cache
 
-    from catalog.cache import catalog_key, catalog_version_get
-    from catalog.presentation import query_defaults
+    from catalog.cache import catalog_counters_get, catalog_key
+    from catalog.presentation import endpoint_scope, query_defaults
     from catalog.serializers import CategoryListQuerySerializer
 
     catalog_cache_warmup(list_pages=1, products=0)
     params = query_defaults(CategoryListQuerySerializer)
-    cache.delete(catalog_key(version=catalog_version_get(), name="categories", params=params))
+    counters = catalog_counters_get(endpoint_scope("categories", params))
+    assert cache.delete(catalog_key(counters=counters, name="categories", params=params))
 
     result = catalog_cache_warmup(list_pages=1, products=0, incremental=True)
 

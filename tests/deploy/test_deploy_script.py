@@ -107,6 +107,8 @@ def test_deploy_runs_every_step_and_restarts_only_the_web_service_and_the_queue_
     for step in ("installing requirements", "migrating", "collecting static files", "restarting crushme.service"):
         assert step in result.stdout
     assert SyncRun.objects.count() == runs_before  # no sync ran
+    if "list_fragments_fill" in get_commands():
+        assert "storing the product list fragments" in result.stdout
     if "warmup_cache" in get_commands():
         assert "warming the cache" in result.stdout
     else:

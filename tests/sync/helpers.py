@@ -112,7 +112,7 @@ def expected_live_products(catalog) -> dict[int, dict]:
 
 
 # Columns the mirror keeps for itself; every other concrete column must equal the store's value.
-_LOCAL_COLUMNS = {"id", "synced_at", "sync_hash", "updated_at", "deleted_at"}
+_LOCAL_COLUMNS = {"id", "synced_at", "sync_hash", "updated_at", "deleted_at", "list_version"}
 
 
 def store_columns(model: type[models.Model]) -> list[models.Field]:

@@ -372,6 +372,8 @@ def refuse_product(column: str, value: str) -> None:
     """Make the database itself refuse a product row with this value (the parser has nothing against it)."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # Fire the list epoch's deferred triggers first: ALTER TABLE refuses pending trigger events.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f"ALTER TABLE catalog_product ADD CONSTRAINT refuse_{column} CHECK ({column} <> '{value}')")
         else:
             for event in ("INSERT", "UPDATE"):

@@ -8,11 +8,12 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from catalog.cache import catalog_version_get
+from catalog.cache import catalog_counters_get, catalog_version_get, product_key
 from catalog.models import Product, ProductVariation
 from catalog.selectors import product_public_queryset
 from sync.models import OperationState, SyncOperation
@@ -126,13 +127,18 @@ def test_a_batch_invalidates_the_catalog_cache_once(client, django_capture_on_co
     for name in SAMPLES_IN_ORDER[:5]:
         post(client, sample(name))
     before = catalog_version_get()
+    catalog_counters_get((product_key(5330), product_key(5331)))  # creates them
+    product_before, other_before = cache.get(product_key(5330)), cache.get(product_key(5331))
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         _process()
 
     assert len(callbacks) == 1
-
-    assert catalog_version_get() == before + 1
+    assert Product.objects.filter(id=5330).exists()
+    # Its detail once for the batch (variations included); the other products' answers and the global version kept.
+    assert cache.get(product_key(5330)) == product_before + 1
+    assert cache.get(product_key(5331)) == other_before
+    assert catalog_version_get() == before
 
 
 def test_a_batch_that_changes_nothing_leaves_the_cache_alone(client, django_capture_on_commit_callbacks):
@@ -327,12 +333,34 @@ def test_a_bad_item_fails_only_its_own_operation(client):
     assert dead.state == "dead" and "regular_price" in dead.last_error
 
 
-def test_a_variation_whose_product_is_not_mirrored_yet_is_retried_not_dropped(client):
+def test_a_variation_whose_product_is_not_mirrored_is_written_after_its_product_read_from_woocommerce(client, sandbox):
+    catalog = sandbox.catalog
+    pid = next(p for p, item in sorted(catalog.products.items()) if item["type"] == "variable" and item["variations"])
+    vid = catalog.products[pid]["variations"][0]
+    post(
+        client,
+        signed_delivery("product.created", _payload("product.created-variation") | {"id": vid, "parent_id": pid}),
+    )
+    assert not Product.objects.exists()
+
+    result = _process()
+
+    op = SyncOperation.objects.get()
+    assert (op.state, op.attempts, op.last_error) == ("done", 1, "")
+    assert op.resolution["product_read"] == pid
+    assert result.woocommerce_requests == 1 and sandbox.stats["by_endpoint"] == {"GET products": 1}
+    _assert_row_equals_payload(catalog.product_payload(pid))
+    assert ProductVariation.objects.get(id=vid).product_id == pid
+    assert SyncOperation.objects.count() == 1  # the product was written for it, not queued
+
+
+def test_a_variation_whose_product_cannot_be_read_is_retried_not_dropped(client):
     post(client, sample("product.created-variation"))
 
-    _process()
+    _process()  # WooCommerce is unreachable in this test
     op = SyncOperation.objects.get()
-    assert op.state == "failed" and "not mirrored" in op.last_error and op.next_attempt_at > timezone.now()
+    assert op.state == "failed" and op.next_attempt_at > timezone.now()
+    assert op.last_error.startswith("its product #5327 is not mirrored and reading it from WooCommerce failed: ")
 
     post(client, sample("product.created-variable-parent"))
     _process(now=op.next_attempt_at)
@@ -413,7 +441,7 @@ def test_prune_deletes_old_done_operations_only(client):
         post(client, sample(name))
     _process()
     post(client, sample("product.created-variation"))
-    _process()  # fails: its product is not mirrored
+    _process()  # fails: its product is not mirrored and WooCommerce is unreachable
     SyncOperation.objects.filter(state="done").update(finished_at=timezone.now() - timedelta(days=20))
 
     assert sync_operations_prune(older_than=timezone.now() - timedelta(days=14)) == 2
@@ -486,7 +514,7 @@ def test_the_claim_query_is_served_by_the_partial_claim_index():
 def test_a_processor_holding_an_earlier_operation_never_undoes_a_later_one_applied_meanwhile(client):
     # Processor A claims the publish payload, then stalls; the trash arrives and processor B applies it.
     # When A resumes (its batch's apply step, called as the batch would), the product must stay trashed.
-    from sync.services.queue import BatchResult, _apply, _outcomes_record, _plans_make
+    from sync.services.queue import BatchResult, _apply, _CatalogChanges, _outcomes_record, _plans_make
 
     post(client, sample("product.created-simple"))
     _process()
@@ -498,10 +526,11 @@ def test_a_processor_holding_an_earlier_operation_never_undoes_a_later_one_appli
     assert Product.objects.get(id=5330).status == "trash"
 
     plans = _plans_make(held_by_a)
-    changed = _apply(plans, now=now)
+    changes = _CatalogChanges()
+    changed = _apply(plans, now=now, changes=changes)
     _outcomes_record(plans, worker="A", now=now, result=BatchResult())
 
-    assert changed == 0
+    assert changed == 0 and not changes.pending()
     assert Product.objects.get(id=5330).status == "trash"
     trash = SyncOperation.objects.get(action="trash")
     assert SyncOperation.objects.get(id=held_by_a[0].id).resolution == {"result": "superseded", "by": trash.id}

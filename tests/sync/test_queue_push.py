@@ -7,10 +7,11 @@ import time
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from catalog.cache import catalog_version_get
+from catalog.cache import catalog_counters_get, catalog_version_get, group_key, product_key
 from catalog.models import Product, ProductCategory, ProductVariation
 from sync.models import SyncOperation
 from sync.woocommerce.types import PRODUCT_FIELDS, VARIATION_FIELDS, parse_product, parse_variation
@@ -61,6 +62,9 @@ def test_a_price_edit_is_pushed_confirmed_into_the_mirror_and_its_echo_is_not_pu
     receiver.bodies.clear()
     store.reset_stats()
     version = catalog_version_get()
+    counters = (product_key(pid), group_key("price"), group_key("stock"), group_key("name"), group_key("category"))
+    catalog_counters_get(counters)  # creates them
+    before = {key: cache.get(key) for key in counters}
     op = local_edit(object_id=pid, new={"regular_price": "24.50"}, base={"regular_price": "20.00"})
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -71,7 +75,16 @@ def test_a_price_edit_is_pushed_confirmed_into_the_mirror_and_its_echo_is_not_pu
     assert op.state == "done", op.last_error
     assert item["regular_price"] == "24.50" and _marker(item) == str(op.id)
     assert Product.objects.get(id=pid).regular_price == Decimal("24.50")
-    assert catalog_version_get() == version + 1  # once for the batch
+    # Once for the batch: the product's detail and the lists filtering or sorting on its changed columns
+    # (the price group: on_sale and price are among the confirmed stock columns); not the others.
+    assert {key: cache.get(key) - before[key] for key in counters} == {
+        product_key(pid): 1,
+        group_key("price"): 1,
+        group_key("stock"): 1,
+        group_key("name"): 0,
+        group_key("category"): 0,
+    }
+    assert catalog_version_get() == version
     assert op.resolution["result"] == "pushed"
     assert op.resolution["pushed"] == {"regular_price": "24.50"}
     assert op.resolution["confirmed"]["regular_price"] == "24.50"
@@ -203,14 +216,19 @@ def test_with_20_percent_of_calls_failing_every_operation_ends_done_and_each_del
     for pid in products:
         store.catalog.edit_product(pid, manage_stock=True, stock_quantity=10)
     assert run_sync("--full").code == 0
-    ops = [local_edit(object_id=pid, new={"stock_quantity": 13}, base={"stock_quantity": 10}) for pid in products]
-    ops += [
+    ops = [
         local_edit(object_id=pid, new={"regular_price": "31.00"}, base={"regular_price": "20.00"})
         for pid in products[:5]
     ]
-    store.set_faults(rate=0.2, seed=11, kinds=("500", "502", "504", "429", "malformed", "drop"))
+    store.set_faults(rate=0.2, seed=1, kinds=("500", "502", "504", "429", "malformed", "drop"))
 
-    drain(woo, rounds=400, limit=2)
+    # Three waves of +1 each: the pipeline pushes a wave's products in one batch, so waves make the calls.
+    for wave in range(3):
+        ops += [
+            local_edit(object_id=pid, new={"stock_quantity": 11 + wave}, base={"stock_quantity": 10 + wave})
+            for pid in products
+        ]
+        drain(woo, rounds=400, limit=2)
 
     injected = store.stats["faults_injected"]
     store.clear_faults()

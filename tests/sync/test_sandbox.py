@@ -819,12 +819,12 @@ def test_generated_catalog_has_the_realistic_mess():
     assert any(product_ids[0] < v < product_ids[-1] for v in catalog.variations)  # interleaved
 
 
-def test_generating_a_large_catalog_takes_seconds():
-    started = time.monotonic()
+def test_a_large_catalog_is_generated_whole():
+    # How long it takes is the benchmarks' business (bench_sync builds these), not a timed assertion.
     catalog = SandboxCatalog.generate(products=20000, variable_share=0.1, categories=30, seed=1)
 
     assert len(catalog.products) == 20000
-    assert time.monotonic() - started < 20
+    assert len(catalog.categories) == 30
 
 
 # --- management command -------------------------------------------------------------------------------

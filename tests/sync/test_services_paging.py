@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sync.services.paging import MAX_FAILED_PAGES_IN_A_ROW, Listing
+from sync.services.paging import MAX_FAILED_PAGES_IN_A_ROW, IdSet, Listing
 from sync.services.results import SyncStats
 from sync.woocommerce.client import WooCommerceClient
 
@@ -150,3 +150,26 @@ def test_an_undisturbed_listing_yields_every_item_once_and_is_complete(make_sand
     assert sorted(ids) == store_ids(server)
     assert len(ids) == len(set(ids))
     assert listing.complete is True
+
+
+def test_id_set_holds_ids_in_any_order_once_each():
+    # given ids mostly ascending (a listing by id), with repeats, a step back, a negative and one beyond 64 bits
+    ids = IdSet([3, 5, 5, 9, 4, 9, 12, -7, 2**70, 3, 13])
+
+    # then it is the set of those ids, whatever order they came in
+    assert sorted(ids) == [-7, 3, 4, 5, 9, 12, 13, 2**70]
+    assert len(ids) == 8
+    assert all(i in ids for i in (-7, 3, 4, 5, 9, 12, 13, 2**70))
+    assert not any(i in ids for i in (0, 6, 11, 14, 2**63, "3", None))
+    # set operations that callers use (a set minus the listed ids)
+    assert sorted({1, 3, 4, 6, 2**70} - ids) == [1, 6]
+    assert ids == {-7, 3, 4, 5, 9, 12, 13, 2**70}
+
+
+def test_id_set_of_an_ascending_listing_is_compact():
+    # given 200,000 ids as a listing by id returns them
+    ids = IdSet(range(100_000, 300_000))
+
+    # then they are kept in the sorted array (8 bytes each), none in the fallback set
+    assert len(ids) == 200_000 and 299_999 in ids and 99_999 not in ids
+    assert len(ids._others) == 0 and ids._sorted.itemsize == 8

@@ -129,7 +129,7 @@ class Command(DocumentedExitCodesCommand):
                     sync_operations_prune(older_than=timezone.now() - timedelta(days=settings.SYNC_QUEUE_PRUNE_DAYS))
                 try:
                     batch = sync_queue_process_batch(
-                        worker=worker, client=client, limit=limit, store_variations=store_variations
+                        worker=worker, client=client, limit=limit, store_variations=store_variations, stop=stop
                     )
                 except DatabaseError as error:
                     logger.error("process_sync_queue: database error: %s", error)
