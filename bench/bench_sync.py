@@ -276,18 +276,30 @@ class SyncFigures:
     products: int  # products in the mirror after the run (= products the listing returned)
     rows: int  # products + variations
     summary: dict = field(default_factory=dict)  # parsed summary line (ours) or the naive loop's JSON
+    # A naive run over a sample (--naive-sample): its wall time and CPU extrapolated to the whole catalog.
+    sampled_products: int | None = None
+    estimated_wall_seconds: float | None = None
+    estimated_cpu_seconds: float | None = None
+
+    @property
+    def wall_seconds(self) -> float:
+        return self.estimated_wall_seconds if self.estimated_wall_seconds is not None else self.process.wall_seconds
+
+    @property
+    def cpu_seconds(self) -> float:
+        return self.estimated_cpu_seconds if self.estimated_cpu_seconds is not None else self.process.cpu_seconds
 
     @property
     def products_per_second(self) -> float:
-        return self.products / self.process.wall_seconds
+        return self.products / self.wall_seconds
 
     @property
     def rows_per_second(self) -> float:
-        return self.rows / self.process.wall_seconds
+        return self.rows / self.wall_seconds
 
     @property
     def cpu_per_1000_products(self) -> float:
-        return self.process.cpu_seconds / self.products * 1000
+        return self.cpu_seconds / self.products * 1000
 
     @property
     def requests(self) -> int | None:
@@ -310,15 +322,44 @@ def sync_command(label: str, mode: str, *, env: dict[str, str], sandbox: Sandbox
     return SyncFigures(label=label, process=run, products=products, rows=products + variations, summary=summary)
 
 
-def naive_command(label: str, *, env: dict[str, str], sandbox: Sandbox, autocommit: bool) -> SyncFigures:
+def naive_command(
+    label: str, *, env: dict[str, str], sandbox: Sandbox, autocommit: bool, sample: int = 0
+) -> SyncFigures:
+    """The naive loop as its own process; with ``sample``, over the first ``sample`` products only,
+    extrapolated: wall = (process wall - listing time) + listing time x store products / sampled
+    products (the same for CPU), i.e. the start-up and the categories once, the per-product work
+    for the whole catalog."""
     argv = [PYTHON, str(REPO / "bench" / "sync_naive.py"), *(["--autocommit"] if autocommit else [])]
+    if sample:
+        argv += ["--sample-products", str(sample)]
     run = run_measured(label, argv, env=env, sandbox_pid=sandbox.pid)
     lines = run.stdout.strip().splitlines()
     summary = json.loads(lines[-1]) if run.returncode == 0 and lines else {}
     if summary:
         print(f"    naive: {summary}", flush=True)
-    products, variations = mirror_counts()
-    return SyncFigures(label=label, process=run, products=products, rows=products + variations, summary=summary)
+    if not sample or not summary:
+        products, variations = mirror_counts()
+        return SyncFigures(label=label, process=run, products=products, rows=products + variations, summary=summary)
+    products, variations = summary["store_products"], summary["store_variations"]
+    scale = products / summary["products"]
+    wall = run.wall_seconds - summary["listing_seconds"] + summary["listing_seconds"] * scale
+    cpu = run.cpu_seconds - summary["listing_cpu_seconds"] + summary["listing_cpu_seconds"] * scale
+    print(
+        f"    sample of {summary['products']} products + {summary['variations']} variations: "
+        f"{summary['listing_seconds']:.1f}s in the listings, {run.wall_seconds - summary['listing_seconds']:.1f}s "
+        f"else; extrapolated to {products} products + {variations} variations: {wall:.1f}s wall, {cpu:.1f}s CPU",
+        flush=True,
+    )
+    return SyncFigures(
+        label=label,
+        process=run,
+        products=products,
+        rows=products + variations,
+        summary=summary,
+        sampled_products=summary["products"],
+        estimated_wall_seconds=wall,
+        estimated_cpu_seconds=cpu,
+    )
 
 
 def products_edit(*, control, count: int, exclude: set[int], seed: int) -> list[int]:
@@ -589,8 +630,8 @@ def comparison_table(ours: SyncFigures, naive: dict[str, SyncFigures]) -> None:
         ),
         (
             "wall time",
-            lambda f: f"{f.process.wall_seconds:.1f}s",
-            lambda o, n: _ratio(n.process.wall_seconds, o.process.wall_seconds, " faster"),
+            lambda f: f"{f.wall_seconds:.1f}s" + (" (extrapolated)" if f.sampled_products else ""),
+            lambda o, n: _ratio(n.wall_seconds, o.wall_seconds, " faster"),
         ),
         (
             "CPU s / 1,000 products (user+sys)",
@@ -630,12 +671,22 @@ def main() -> int:
     parser.add_argument("--products", type=int, default=None, help="Catalog size (default 20,000; --quick 5,000).")
     parser.add_argument("--skip-store-bound", action="store_true", help="Skip the 300 ms latency run.")
     parser.add_argument("--skip-memory", action="store_true", help="Skip the 3x catalog memory run.")
+    parser.add_argument("--skip-stock", action="store_true", help="Skip the --stock run (step 3).")
     parser.add_argument(
         "--naive",
         choices=["both", "transaction", "autocommit"],
         default="both",
         help="Naive variants to measure: one transaction per page (the verdicts' baseline: the stronger one) "
         "and/or autocommit (no transaction, every statement commits; far slower). Default both.",
+    )
+    parser.add_argument(
+        "--naive-sample",
+        type=int,
+        default=0,
+        metavar="K",
+        help="Time the naive loop on the first K products (and their variations) only and extrapolate to the "
+        "whole catalog (start-up once, the listing time x products / K): 200,000 products in minutes. "
+        "Default 0: the whole catalog.",
     )
     parser.add_argument(
         "--profile",
@@ -699,8 +750,10 @@ def run_all(*, args: argparse.Namespace, naive_variants: list[str], products: in
         print("\n[2/6] initial load: empty database → --full (the naive loops follow in 4/6)", flush=True)
         tables_truncate()
         initial = sync_command("ours --full, empty DB", "full", env=env, sandbox=sandbox, profile=None)
-        print("\n[3/6] --stock over the unchanged catalog", flush=True)
-        stock = sync_command("ours --stock, unchanged", "stock", env=env, sandbox=sandbox, profile=None)
+        stock = None
+        if not args.skip_stock:
+            print("\n[3/6] --stock over the unchanged catalog", flush=True)
+            stock = sync_command("ours --stock, unchanged", "stock", env=env, sandbox=sandbox, profile=None)
 
         changed = max(1, round(products * CHANGED_SHARE))
         print(f"\n[4/6] re-sync: {changed} products ({CHANGED_SHARE:.0%}) edited, then --full", flush=True)
@@ -711,17 +764,36 @@ def run_all(*, args: argparse.Namespace, naive_variants: list[str], products: in
 
         naive: dict[str, tuple[SyncFigures, SyncFigures]] = {}
         edited_all = set(edited)
+        sample = args.naive_sample
         for round_number, variant in enumerate(naive_variants, start=1):
-            print(f"\n  naive loop ({variant}): empty database, then again after 5% changed", flush=True)
-            tables_truncate()
             autocommit = variant == "autocommit"
-            naive_initial = naive_command(f"naive {variant}, empty DB", env=env, sandbox=sandbox, autocommit=autocommit)
+            if not sample:
+                print(f"\n  naive loop ({variant}): empty database, then again after 5% changed", flush=True)
+                tables_truncate()
+                naive_initial = naive_command(
+                    f"naive {variant}, empty DB", env=env, sandbox=sandbox, autocommit=autocommit
+                )
+            else:
+                # The sampled re-sync runs over the whole mirror (as ours did), then the sampled initial load.
+                print(
+                    f"\n  naive loop ({variant}), first {sample} products, extrapolated: after 5% changed "
+                    "(whole mirror), then on an empty database",
+                    flush=True,
+                )
+                if round_number > 1:
+                    tables_truncate()
+                    sync_command("refill: ours --full (not measured)", "full", env=env, sandbox=sandbox, profile=None)
             edited_now = products_edit(control=control, count=changed, exclude=edited_all, seed=SEED + round_number)
             edited_all.update(edited_now)
             print(f"  edited {len(edited_now)} other products")
             naive_resync = naive_command(
-                f"naive {variant}, 5% changed", env=env, sandbox=sandbox, autocommit=autocommit
+                f"naive {variant}, 5% changed", env=env, sandbox=sandbox, autocommit=autocommit, sample=sample
             )
+            if sample:
+                tables_truncate()
+                naive_initial = naive_command(
+                    f"naive {variant}, empty DB", env=env, sandbox=sandbox, autocommit=autocommit, sample=sample
+                )
             naive[variant] = (naive_initial, naive_resync)
 
         profiles: dict[str, list[str]] = {}
@@ -786,13 +858,13 @@ def report(
     initial: SyncFigures,
     resync: SyncFigures,
     naive: dict[str, tuple[SyncFigures, SyncFigures]],
-    stock: SyncFigures,
+    stock: SyncFigures | None,
     store_bound: SyncFigures | None,
     large: SyncFigures | None,
     profiles: dict[str, list[str]],
 ) -> dict:
     naive_runs = [run for pair in naive.values() for run in pair]
-    runs = [initial, resync, *naive_runs, stock, *(r for r in (store_bound, large) if r)]
+    runs = [initial, resync, *naive_runs, *(r for r in (stock, store_bound, large) if r)]
     failed = [run.label for run in runs if run.process.returncode != 0]
     # The verdicts compare against the stronger baseline measured.
     baseline = "transaction" if "transaction" in naive else next(iter(naive))
@@ -811,6 +883,9 @@ def report(
                 "products": run.products,
                 "rows": run.rows,
                 "summary": run.summary,
+                "sampled_products": run.sampled_products,
+                "estimated_wall_seconds": run.estimated_wall_seconds,
+                "estimated_cpu_seconds": run.estimated_cpu_seconds,
             }
             for run in runs
         },
@@ -834,7 +909,12 @@ def report(
     if failed:
         print(f"!! runs that did not exit 0: {', '.join(failed)} (their figures are not trustworthy)")
     for run in naive_runs:
-        if run.rows != initial.rows:
+        if run.sampled_products:
+            print(
+                f"{run.label}: timed on {run.sampled_products} products, extrapolated to {run.products} "
+                f"({run.process.wall_seconds:.1f}s measured → {run.wall_seconds:.1f}s)"
+            )
+        elif run.rows != initial.rows:
             print(f"!! ours mirrored {initial.rows} rows, {run.label} {run.rows}")
 
     verdicts: list[tuple[str, bool, str]] = []
@@ -926,18 +1006,22 @@ def report(
             )
         )
 
-    print(f"\n5. --stock over the unchanged catalog ({stock.rows} products + variations)")
-    print_table(
-        ["", "value"],
-        [
-            ["rows/s", f"{stock.rows_per_second:,.0f}"],
-            ["wall time", f"{stock.process.wall_seconds:.1f}s"],
-            ["requests", str(stock.requests)],
-            ["updated / unchanged", f"{stock.summary.get('updated', '?')} / {stock.summary.get('unchanged', '?')}"],
-            ["CPU s / 1,000 rows", f"{stock.process.cpu_seconds / stock.rows * 1000:.2f}"],
-            ["peak RSS", f"{stock.process.peak_rss_mb:.0f} MB"],
-        ],
-    )
+    if stock is not None:
+        print(f"\n5. --stock over the unchanged catalog ({stock.rows} products + variations)")
+        print_table(
+            ["", "value"],
+            [
+                ["rows/s", f"{stock.rows_per_second:,.0f}"],
+                ["wall time", f"{stock.process.wall_seconds:.1f}s"],
+                ["requests", str(stock.requests)],
+                [
+                    "updated / unchanged",
+                    f"{stock.summary.get('updated', '?')} / {stock.summary.get('unchanged', '?')}",
+                ],
+                ["CPU s / 1,000 rows", f"{stock.process.cpu_seconds / stock.rows * 1000:.2f}"],
+                ["peak RSS", f"{stock.process.peak_rss_mb:.0f} MB"],
+            ],
+        )
 
     for name, lines in profiles.items():
         print(f"\nProfile of our --full ({name}):")

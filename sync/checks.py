@@ -1,4 +1,5 @@
-"""Start-up checks of the sync settings (run by every manage.py command and by gunicorn's start)."""
+"""Start-up checks of the sync settings (tag "sync": run by every manage.py command that runs system checks,
+``sync_woocommerce`` included, which runs only these and the model checks)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.core.checks import Error, register
 from sync.services.field_rules import FieldRulesError, field_rules_parse
 
 
-@register()
+@register("sync")
 def sync_push_settings_check(app_configs, **kwargs) -> list[Error]:
     errors: list[Error] = []
     try:

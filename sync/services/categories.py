@@ -15,7 +15,7 @@ from sync.services.guard import DeletionGuard
 from sync.services.isolation import IsolatedItem, page_write_isolated
 from sync.services.paging import TRANSIENT_ERRORS, Listing
 from sync.services.results import WriteResult, records_parse
-from sync.services.upsert import rows_diff, rows_upsert
+from sync.services.upsert import rows_current, rows_diff, rows_upsert
 from sync.woocommerce.client import WooCommerceClientError, WooCommerceNotFound
 from sync.woocommerce.types import CATEGORY_FIELDS, CategoryRecord, ProductRecord, parse_category
 
@@ -58,16 +58,18 @@ def categories_fetch_missing(*, context: SyncContext, records: Iterable[ProductR
     """Fetch by id (``include=``) the categories that ``records`` name but the mirror lacks, and their
     missing ancestors, and write them: a new subcategory shows under its parent after ``--products``.
 
-    One SELECT when nothing is missing; each id is asked for once per run. A request that
-    fails is logged and left to the page write's stubs (name and slug only) and to the next
-    ``--categories``. It writes: callers skip it in a dry run.
+    One SELECT when nothing is missing, none once the run has seen every id named in the mirror; each
+    id is asked for once per run. A request that fails is logged and left to the page write's stubs
+    (name and slug only) and to the next ``--categories``. It writes: callers skip it in a dry run.
     """
     client, stats = context.client, context.stats
     wanted = {ref.id for record in records for ref in record.categories}
     for _ in range(MAX_ANCESTOR_LEVELS):
+        wanted -= stats.category_ids_mirrored
         if not wanted:
             return
-        known = set(Category.objects.filter(id__in=wanted).values_list("id", flat=True))
+        known = set(rows_current(model=Category, ids=wanted, fields=()))
+        stats.category_ids_mirrored |= known
         missing = sorted(wanted - known - stats.category_ids_fetched)
         stats.category_ids_fetched.update(missing)
         wanted = set()

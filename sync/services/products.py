@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Collection, Iterable, Mapping, Set
+from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from django.db import connections, models, router, transaction
@@ -23,7 +24,7 @@ from sync.services.context import SyncContext
 from sync.services.isolation import IsolatedItem, page_write_isolated
 from sync.services.paging import TRANSIENT_ERRORS, FetchedPage, Listing
 from sync.services.results import ItemFailure, WriteResult, records_parse
-from sync.services.upsert import json_default, rows_diff, rows_upsert
+from sync.services.upsert import RowsDiff, json_default, rows_current, rows_diff, rows_upsert
 from sync.woocommerce.client import MAX_PER_PAGE, WooCommerceClient, WooCommerceNotFound
 from sync.woocommerce.types import (
     PRODUCT_DIGEST_KEYS,
@@ -66,8 +67,19 @@ def _row(record: ProductRecord | VariationRecord) -> dict[str, Any]:
     return {**record.model_fields(), "deleted_at": None, "sync_hash": record.digest}
 
 
-def _unchanged_ids(*, model: type[Product | ProductVariation], items: list[Any]) -> set[int]:
-    """Ids of raw ``items`` whose mirror row already holds exactly these values (one SELECT).
+@dataclass(frozen=True, slots=True)
+class PageScreen:
+    """What one SELECT told about a listing page before any full parse."""
+
+    changed: list[Any]  # raw items that are new or changed, and those the screen could not read
+    unchanged: int
+    # Screened ids among ``changed`` → whether the mirror has a row: the page write trusts this
+    # instead of reading the same rows again (the sync lock makes the run the only writer of pages).
+    mirrored: dict[int, bool]
+
+
+def page_screen(*, model: type[Product | ProductVariation], items: list[Any]) -> PageScreen:
+    """Split raw ``items`` into unchanged ones and the rest (one SELECT of the compared columns).
 
     Only the digest and the stock fields are computed, so a re-sync skips the full parse
     of everything unchanged; items that do not even parse that far are left to the full
@@ -75,23 +87,40 @@ def _unchanged_ids(*, model: type[Product | ProductVariation], items: list[Any])
     """
     variation = model is ProductVariation
     keys = VARIATION_DIGEST_KEYS if variation else PRODUCT_DIGEST_KEYS
-    candidates: dict[int, dict[str, Any]] = {}
+    fields = _VARIATION_COMPARED if variation else _PRODUCT_COMPARED
+    candidates: dict[int, tuple] = {}
     for raw in items:
         try:
             stock = parse_stock(raw)
             digest = raw_digest(raw, keys)
         except PayloadError:
             continue
-        candidates[stock.id] = {"sync_hash": digest, "deleted_at": None, **stock.model_fields(variation=variation)}
-    diff = rows_diff(model=model, rows=candidates, fields=_VARIATION_COMPARED if variation else _PRODUCT_COMPARED)
-    return set(candidates) - {*diff.created, *diff.updated}
-
-
-def _changed_items(*, model: type[Product | ProductVariation], items: list[Any]) -> tuple[list[Any], int]:
-    """(items that are new or changed, how many were unchanged)."""
-    unchanged = _unchanged_ids(model=model, items=items)
+        columns = stock.columns
+        candidates[stock.id] = (digest, None, *(columns[name] for name in fields[2:]))
+    current = rows_current(model=model, ids=candidates.keys(), fields=fields)
+    unchanged = {row_id for row_id, values in candidates.items() if current.get(row_id) == values}
     changed = [raw for raw in items if item_id_or_none(raw) not in unchanged]
-    return changed, len(items) - len(changed)
+    mirrored = {row_id: row_id in current for row_id in candidates if row_id not in unchanged}
+    return PageScreen(changed=changed, unchanged=len(items) - len(changed), mirrored=mirrored)
+
+
+def _rows_classify(
+    *,
+    model: type[Product | ProductVariation],
+    rows: Mapping[int, Mapping[str, Any]],
+    fields: tuple[str, ...],
+    mirrored: Mapping[int, bool] | None,
+) -> RowsDiff:
+    """``rows_diff``, except that ids the page's screen found changed are not read again."""
+    if mirrored is None:
+        return rows_diff(model=model, rows=rows, fields=fields)
+    diff = rows_diff(model=model, rows={i: row for i, row in rows.items() if i not in mirrored}, fields=fields)
+    screened = [row_id for row_id in rows if row_id in mirrored]
+    return RowsDiff(
+        created=[*diff.created, *(row_id for row_id in screened if not mirrored[row_id])],
+        updated=[*diff.updated, *(row_id for row_id in screened if mirrored[row_id])],
+        unchanged=diff.unchanged,
+    )
 
 
 # --- parsing ----------------------------------------------------------------------
@@ -128,22 +157,67 @@ def _category_stubs_create(records: list[ProductRecord]) -> None:
         )
 
 
-def _products_write(*, records: list[ProductRecord], synced_at: datetime, dry_run: bool) -> WriteResult:
+@cache
+def _children_sql(alias: str, vendor: str) -> str:
+    """One statement for a page's category links and live variations (``{ids}`` stands for the id list)."""
+    quote = connections[alias].ops.quote_name
+    link, variation = ProductCategory._meta, ProductVariation._meta
+    link_product, link_category = link.get_field("product").column, link.get_field("category").column
+    parent, deleted = variation.get_field("product").column, variation.get_field("deleted_at").column
+    ids = "= ANY(%s)" if vendor == "postgresql" else "IN ({ids})"
+    return (
+        f"SELECT 0, {quote(link_product)}, {quote(link_category)} FROM {quote(link.db_table)} "
+        f"WHERE {quote(link_product)} {ids} UNION ALL "
+        f"SELECT 1, {quote(parent)}, {quote(variation.pk.column)} FROM {quote(variation.db_table)} "
+        f"WHERE {quote(parent)} {ids} AND {quote(deleted)} IS NULL"
+    )
+
+
+def _links_and_live_variations(product_ids: Collection[int]) -> tuple[dict[int, set[int]], dict[int, set[int]]]:
+    """(product id → its category ids, product id → its live variation ids) in one query."""
+    links: dict[int, set[int]] = defaultdict(set)
+    variations: dict[int, set[int]] = defaultdict(set)
+    if not product_ids:
+        return links, variations
+    alias = router.db_for_read(ProductVariation)
+    connection = connections[alias]
+    sql = _children_sql(alias, connection.vendor)
+    ids = list(product_ids)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(sql, [ids, ids])
+            rows = cursor.fetchall()
+        else:
+            rows = []
+            per_statement = max(1, ((connection.features.max_query_params or 999) - 1) // 2)
+            for start in range(0, len(ids), per_statement):
+                chunk = ids[start : start + per_statement]
+                cursor.execute(sql.format(ids=", ".join(["%s"] * len(chunk))), [*chunk, *chunk])
+                rows += cursor.fetchall()
+    for kind, product_id, child_id in rows:
+        (variations if kind else links)[product_id].add(child_id)
+    return links, variations
+
+
+def _products_write(
+    *,
+    records: list[ProductRecord],
+    synced_at: datetime,
+    dry_run: bool,
+    mirrored: Mapping[int, bool] | None = None,
+) -> WriteResult:
     if not records:
         return WriteResult()
     rows = {record.id: _row(record) for record in records}
-    diff = rows_diff(model=Product, rows=rows, fields=_PRODUCT_COMPARED)
+    diff = _rows_classify(model=Product, rows=rows, fields=_PRODUCT_COMPARED, mirrored=mirrored)
     touched_ids = {*diff.created, *diff.updated}
     if not touched_ids:
         return WriteResult(unchanged=diff.unchanged)  # links and variation lists are in the digest
     touched = [record for record in records if record.id in touched_ids]
 
+    # A product without a row has neither links nor variations (foreign keys): only updated ones are read.
+    current_links, live_variations = _links_and_live_variations(diff.updated)
     wanted_links = {record.id: {ref.id for ref in record.categories} for record in touched}
-    current_links: dict[int, set[int]] = defaultdict(set)
-    for product_id, category_id in ProductCategory.objects.filter(product_id__in=touched_ids).values_list(
-        "product_id", "category_id"
-    ):
-        current_links[product_id].add(category_id)
     relinked = [product_id for product_id, wanted in wanted_links.items() if wanted != current_links[product_id]]
 
     if not dry_run:
@@ -161,7 +235,7 @@ def _products_write(*, records: list[ProductRecord], synced_at: datetime, dry_ru
                 ]
             )
 
-    stale = _stale_variations_retire(records=touched, synced_at=synced_at, dry_run=dry_run)
+    stale = _stale_variations_retire(records=touched, live=live_variations, synced_at=synced_at, dry_run=dry_run)
     return WriteResult(
         created=len(diff.created),
         updated=len(diff.updated),
@@ -172,31 +246,40 @@ def _products_write(*, records: list[ProductRecord], synced_at: datetime, dry_ru
     )
 
 
-def _stale_variations_retire(*, records: list[ProductRecord], synced_at: datetime, dry_run: bool) -> dict[int, int]:
-    """Soft-delete mirrored variations that their product no longer lists.
+def _stale_variations_retire(
+    *, records: list[ProductRecord], live: Mapping[int, Set[int]], synced_at: datetime, dry_run: bool
+) -> dict[int, int]:
+    """Soft-delete mirrored variations (``live``: product id → live variation ids) that their product
+    no longer lists.
 
     A product's ``variations`` array is the authoritative list of its children (a
     variation deleted in WooCommerce sends no webhook and never shows up in a
     ``modified_after`` listing); a product that is not variable has none. Returns the
     retired variations' product ids by variation id.
     """
-    expected = {record.id: set(record.variation_ids) if record.type == "variable" else set() for record in records}
-    live = ProductVariation.objects.filter(product_id__in=expected, deleted_at__isnull=True).values_list(
-        "id", "product_id"
-    )
-    stale = {variation_id: product_id for variation_id, product_id in live if variation_id not in expected[product_id]}
+    stale: dict[int, int] = {}
+    for record in records:
+        expected = set(record.variation_ids) if record.type == "variable" else set()
+        stale.update(
+            (variation_id, record.id) for variation_id in live.get(record.id, ()) if variation_id not in expected
+        )
     if stale and not dry_run:
         ProductVariation.objects.filter(id__in=stale).update(deleted_at=synced_at, updated_at=synced_at)
     return stale
 
 
 def _variations_write(
-    *, records: list[VariationRecord], synced_at: datetime, dry_run: bool, pending_parents: Set[int] = frozenset()
+    *,
+    records: list[VariationRecord],
+    synced_at: datetime,
+    dry_run: bool,
+    pending_parents: Set[int] = frozenset(),
+    mirrored: Mapping[int, bool] | None = None,
 ) -> WriteResult:
     if not records:
         return WriteResult()
     # In a dry run, products read in this run count as mirrored although nothing was written.
-    parents = set(Product.objects.filter(id__in={record.product_id for record in records}).values_list("id", flat=True))
+    parents = set(rows_current(model=Product, ids={record.product_id for record in records}, fields=()))
     parents |= pending_parents
     failures = tuple(
         ItemFailure(
@@ -208,7 +291,7 @@ def _variations_write(
         if record.product_id not in parents
     )
     rows = {record.id: _row(record) for record in records if record.product_id in parents}
-    diff = rows_diff(model=ProductVariation, rows=rows, fields=_VARIATION_COMPARED)
+    diff = _rows_classify(model=ProductVariation, rows=rows, fields=_VARIATION_COMPARED, mirrored=mirrored)
     if not dry_run:
         rows_upsert(
             model=ProductVariation,
@@ -232,6 +315,7 @@ def product_upsert_page(
     synced_at: datetime,
     dry_run: bool = False,
     variations: list[VariationRecord] | None = None,
+    mirrored: Mapping[int, bool] | None = None,
 ) -> WriteResult:
     """Write one page of products in one transaction, with a constant number of queries.
 
@@ -240,9 +324,11 @@ def product_upsert_page(
     that changed, soft-deletes variations their product no longer lists, and, when
     given (stores without the store-wide variations endpoint), writes the page's
     variations in the same transaction. In a dry run, counts without writing.
+    ``mirrored`` (the page's :class:`PageScreen`) tells which of the products the screen
+    found new or changed already: those are not compared again.
     """
     with transaction.atomic():
-        result = _products_write(records=records, synced_at=synced_at, dry_run=dry_run)
+        result = _products_write(records=records, synced_at=synced_at, dry_run=dry_run, mirrored=mirrored)
         if variations is not None:
             result = result + _variations_write(
                 records=variations,
@@ -259,14 +345,22 @@ def variation_upsert_page(
     synced_at: datetime,
     dry_run: bool = False,
     pending_parents: Set[int] = frozenset(),
+    mirrored: Mapping[int, bool] | None = None,
 ) -> WriteResult:
     """Write one page of variations in one transaction (constant queries).
 
     A variation whose product is not mirrored (nor in ``pending_parents``, the products
-    a dry run has read) is reported as a failed item, not written.
+    a dry run has read) is reported as a failed item, not written. ``mirrored``: as for
+    :func:`product_upsert_page`.
     """
     with transaction.atomic():
-        return _variations_write(records=records, synced_at=synced_at, dry_run=dry_run, pending_parents=pending_parents)
+        return _variations_write(
+            records=records,
+            synced_at=synced_at,
+            dry_run=dry_run,
+            pending_parents=pending_parents,
+            mirrored=mirrored,
+        )
 
 
 def product_page_write(
@@ -275,13 +369,14 @@ def product_page_write(
     synced_at: datetime,
     dry_run: bool = False,
     variations: list[VariationRecord] | None = None,
+    mirrored: Mapping[int, bool] | None = None,
 ) -> WriteResult:
     """:func:`product_upsert_page`, and when the database refuses the page, each product (with its
     variations) and each other variation in its own transaction (see ``sync.services.isolation``).
 
     Raises DatabaseUnavailable when the connection is lost.
     """
-    write = partial(product_upsert_page, synced_at=synced_at, dry_run=dry_run)
+    write = partial(product_upsert_page, synced_at=synced_at, dry_run=dry_run, mirrored=mirrored)
     items = []
     if variations is None:
         items = [IsolatedItem("product", record.id, partial(write, records=[record])) for record in records]
@@ -310,9 +405,16 @@ def variation_page_write(
     synced_at: datetime,
     dry_run: bool = False,
     pending_parents: Set[int] = frozenset(),
+    mirrored: Mapping[int, bool] | None = None,
 ) -> WriteResult:
     """:func:`variation_upsert_page`, item by item when the database refuses the page."""
-    write = partial(variation_upsert_page, synced_at=synced_at, dry_run=dry_run, pending_parents=pending_parents)
+    write = partial(
+        variation_upsert_page,
+        synced_at=synced_at,
+        dry_run=dry_run,
+        pending_parents=pending_parents,
+        mirrored=mirrored,
+    )
     items = [IsolatedItem("variation", record.id, partial(write, records=[record])) for record in records]
     return page_write_isolated(write_all=partial(write, records=records), items=items)
 
@@ -476,15 +578,19 @@ def products_pages_sync(*, context: SyncContext, params: dict[str, Any], with_va
     for page in listing:
         # Unchanged products are recognised from their digest before any full parse; the
         # rest is written in one transaction (the sync lock makes this the only writer).
-        changed, unchanged = _changed_items(model=Product, items=page.items)
-        records, failures = product_records_parse(changed)
+        screen = page_screen(model=Product, items=page.items)
+        records, failures = product_records_parse(screen.changed)
         variations, variation_failures = _page_variations(page)
-        stats.add(WriteResult(unchanged=unchanged, failures=tuple(failures + variation_failures)))
+        stats.add(WriteResult(unchanged=screen.unchanged, failures=tuple(failures + variation_failures)))
         if not context.dry_run:
             categories_fetch_missing(context=context, records=records)
         stats.add(
             product_page_write(
-                records=records, synced_at=context.synced_at, dry_run=context.dry_run, variations=variations
+                records=records,
+                synced_at=context.synced_at,
+                dry_run=context.dry_run,
+                variations=variations,
+                mirrored=screen.mirrored,
             )
         )
         if context.on_page is not None:
@@ -506,17 +612,18 @@ def variations_pages_sync(
     stats = context.stats
     listing = Listing.in_run(context, endpoint=VARIATIONS, params=params)
     for page in listing:
-        changed, unchanged = _changed_items(model=ProductVariation, items=page.items)
-        records, failures = variation_records_parse(changed)
+        screen = page_screen(model=ProductVariation, items=page.items)
+        records, failures = variation_records_parse(screen.changed)
         if parents_seen is not None:
             parents_seen.update(record.product_id for record in records)
-        stats.add(WriteResult(unchanged=unchanged, failures=tuple(failures)))
+        stats.add(WriteResult(unchanged=screen.unchanged, failures=tuple(failures)))
         stats.add(
             variation_page_write(
                 records=records,
                 synced_at=context.synced_at,
                 dry_run=context.dry_run,
                 pending_parents=pending_parents,
+                mirrored=screen.mirrored,
             )
         )
         if context.on_page is not None:

@@ -89,6 +89,8 @@ class SyncStats:
     anomalies: int = 0
     # Categories already asked for by id in this run: one that failed is not asked for again per page.
     category_ids_fetched: set[int] = field(default_factory=set)
+    # Categories found in the mirror during this run: pages naming only these need no lookup.
+    category_ids_mirrored: set[int] = field(default_factory=set)
     # Products written (rows; variations) since the cache was last told (sync.services.runs).
     products_changed: set[int] = field(default_factory=set)
     parents_changed: set[int] = field(default_factory=set)
