@@ -908,7 +908,10 @@ def test_write_latency_and_the_writes_in_flight_are_counted(sandbox):
             thread.join()
         elapsed = time.monotonic() - started
         wc(sandbox).get("products", params={"per_page": 1})  # reads are not writes
-        stats = control.stats()
+        # A write leaves the count once its answer is sent, which the client may read first: wait for it.
+        deadline = time.monotonic() + 5
+        while (stats := control.stats())["writes_in_flight"] and time.monotonic() < deadline:
+            time.sleep(0.01)
         with pytest.raises(SandboxControlError):
             control.set_write_latency(-1)
 
