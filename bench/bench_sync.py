@@ -98,6 +98,19 @@ def database_create(url: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def database_migrate(url: str, *, tree: Path = REPO, who: str = "bench_sync") -> None:
+    """Run ``manage.py migrate`` of the code in ``tree`` on ``url``; SystemExit naming ``who`` when it fails."""
+    migrate = subprocess.run(
+        [PYTHON, "manage.py", "migrate", "--noinput"],
+        cwd=tree,
+        env=child_env(database_url=url, store_url=""),
+        capture_output=True,
+        text=True,
+    )
+    if migrate.returncode != 0:
+        raise SystemExit(f"{who}: migrate failed:\n{migrate.stderr[-3000:]}")
+
+
 def database_drop(url: str) -> None:
     import psycopg
 
@@ -703,16 +716,11 @@ def main() -> int:
         f"database {urlparse(database_url).path[1:]}"
     )
     database_create(database_url)
-    migrate = subprocess.run(
-        [PYTHON, "manage.py", "migrate", "--noinput"],
-        cwd=REPO,
-        env=child_env(database_url=database_url, store_url=""),
-        capture_output=True,
-        text=True,
-    )
-    if migrate.returncode != 0:
+    try:
+        database_migrate(database_url)
+    except SystemExit:
         database_drop(database_url)
-        raise SystemExit(f"bench_sync: migrate failed:\n{migrate.stderr[-3000:]}")
+        raise
 
     results: dict = {}
     try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,13 +23,12 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from bench_sync import (  # noqa: E402  (bench_sync puts the repository on sys.path)
-    PYTHON,
-    REPO,
     SEED,
     checked_database_url,
     child_env,
     database_create,
     database_drop,
+    database_migrate,
     print_table,
     products_edit,
     sandbox_running,
@@ -52,15 +50,7 @@ def main() -> int:
     )
     database_create(database_url)
     try:
-        migrate = subprocess.run(
-            [PYTHON, "manage.py", "migrate", "--noinput"],
-            cwd=REPO,
-            env=child_env(database_url=database_url, store_url=""),
-            capture_output=True,
-            text=True,
-        )
-        if migrate.returncode != 0:
-            raise SystemExit(f"bench_sync_scale: migrate failed:\n{migrate.stderr[-3000:]}")
+        database_migrate(database_url, who="bench_sync_scale")
         rows = run(sizes=sizes, changed_share=args.changed_share, database_url=database_url)
     finally:
         from django.db import connections

@@ -32,6 +32,7 @@ from bench_sync import (
     child_env,
     database_create,
     database_drop,
+    database_migrate,
     run_measured,
     sandbox_running,
 )
@@ -111,15 +112,7 @@ def main() -> int:
         database_create(DATABASE_URL)
         results: dict[str, dict[str, list[dict]]] = {sha: {"initial": [], "resync": []} for sha in trees}
         try:
-            migrate = subprocess.run(
-                [PYTHON, "manage.py", "migrate", "--noinput"],
-                cwd=second,
-                env=child_env(database_url=DATABASE_URL, store_url=""),
-                capture_output=True,
-                text=True,
-            )
-            if migrate.returncode != 0:
-                raise SystemExit(f"sync_ab: migrate failed:\n{migrate.stderr[-2000:]}")
+            database_migrate(DATABASE_URL, tree=second, who="sync_ab")
             with sandbox_running(products=args.products, database_url=DATABASE_URL) as sandbox:
                 env = child_env(database_url=DATABASE_URL, store_url=sandbox.url)
                 control = SandboxControl(sandbox.url, timeout=60)
