@@ -1042,7 +1042,7 @@ def sync_queue_process_batch(
     if plans:
         result = _plans_apply(plans, worker=worker, client=client, now=claimed_at, store_variations=store_variations)
     if push_objects:
-        woo = client if isinstance(client, WooCommerceClient) else client()
+        woo = _client_get(client)
         result = result + _push_pipeline(
             first=push_objects,
             riders=riders,
@@ -1054,6 +1054,11 @@ def sync_queue_process_batch(
         )
     result.claimed += len(claimed)
     return result
+
+
+def _client_get(client: WooCommerceClient | Callable[[], WooCommerceClient]) -> WooCommerceClient:
+    """The client itself, or the one its factory gives (called only when a request is about to be made)."""
+    return client if isinstance(client, WooCommerceClient) else client()
 
 
 def _plans_apply(
@@ -1074,14 +1079,14 @@ def _plans_apply(
         if plan.error is None and plan.final is not None and plan.final.action == OperationAction.REFRESH
     ]
     if refresh:
-        woo = client if isinstance(client, WooCommerceClient) else client()
+        woo = _client_get(client)
         before = woo.requests_sent
         supported = store_variations or store_variations_probe(client=woo)
         _current_read(client=woo, plans=refresh, store_variations=supported)
         result.woocommerce_requests += woo.requests_sent - before
     orphans = _orphan_variations(plans)
     if orphans:
-        woo = client if isinstance(client, WooCommerceClient) else client()
+        woo = _client_get(client)
         before = woo.requests_sent
         plans = [*_parents_read(client=woo, orphans=orphans), *plans]
         result.woocommerce_requests += woo.requests_sent - before
@@ -1359,7 +1364,7 @@ def store_variations_probe(*, client: WooCommerceClient | Callable[[], WooCommer
 
     def supported() -> bool:
         if not answer:
-            woo = client if isinstance(client, WooCommerceClient) else client()
+            woo = _client_get(client)
             answer.append(store_variations_supported(client=woo))
         return answer[0]
 
