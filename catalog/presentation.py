@@ -137,11 +137,7 @@ def _products_build_from_fragments(params: dict[str, Any]) -> CachedResponse:
     bodies = {product_id: body for product_id, _, body in page.items if body is not None}
     missing = [product_id for product_id, _, body in page.items if body is None]
     if missing:
-        rendered = [
-            (row["id"], row["list_version"], fast_render.product_fragment(row))
-            for row in selectors.product_list_rows_by_id(ids=missing)
-        ]
-        services.product_list_fragments_store(fragments=rendered, shape=shape)
+        rendered = _fragments_render_store(ids=missing, shape=shape)
         bodies.update((product_id, body) for product_id, _, body in rendered)
         if len(bodies) < len(page.items):  # a product deleted between the two reads: render the page whole
             return _products_build_rows(params)
@@ -149,6 +145,16 @@ def _products_build_from_fragments(params: dict[str, Any]) -> CachedResponse:
     body = fast_render.render_page_bytes(head, (bodies[product_id] for product_id, _, _ in page.items))
     headers = (("X-WP-Total", str(page.total)), ("X-WP-TotalPages", str(page.total_pages)))
     return CachedResponse(status=200, body=body, etag=etag_for(body), headers=headers)
+
+
+def _fragments_render_store(*, ids: list[int], shape: str) -> list[tuple[int, int, str]]:
+    """Render the list fragments of these products (one query) and store them; returns (id, version, body)."""
+    fragments = [
+        (row["id"], row["list_version"], fast_render.product_fragment(row))
+        for row in selectors.product_list_rows_by_id(ids=ids)
+    ]
+    services.product_list_fragments_store(fragments=fragments, shape=shape)
+    return fragments
 
 
 @dataclass(frozen=True)
@@ -174,11 +180,7 @@ def product_list_fragments_fill(*, batch_size: int = 500, dry_run: bool = False)
         rendered += len(ids)
         if dry_run:
             continue
-        fragments = [
-            (row["id"], row["list_version"], fast_render.product_fragment(row))
-            for row in selectors.product_list_rows_by_id(ids=ids)
-        ]
-        services.product_list_fragments_store(fragments=fragments, shape=shape)
+        _fragments_render_store(ids=ids, shape=shape)
     pruned = 0 if dry_run else services.product_list_fragments_prune(shape=shape)
     return FragmentFill(rendered=rendered, pruned=pruned, seconds=time.monotonic() - started)
 
