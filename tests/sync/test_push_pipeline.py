@@ -19,8 +19,10 @@ from catalog.models import Product
 from sync.models import SyncOperation
 from sync.services.push import marker_ids
 from sync.services.queue import sync_operations_claim, sync_operations_expire_leases, sync_queue_process_batch
+from sync.services.webhooks import webhook_receive
 from tests.sync.helpers import PROJECT_ROOT, run_sync, subprocess_env
 from tests.sync.push_helpers import client, drain, local_edit
+from tests.sync.webhook_samples import SAMPLE_SECRET, signed_delivery
 
 # Committed rows: a second thread or a processor subprocess works on the same operations.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -285,3 +287,37 @@ def test_two_processors_claiming_at_the_same_moment_never_both_take_a_push_of_on
     assert waited, "B's claim did not wait for A's"
     assert b_result == [set()]
     assert SyncOperation.objects.get(id=second.id).state == "pending"
+
+
+def test_a_webhook_arriving_during_a_long_pipeline_is_applied_within_seconds_not_after_it(make_sandbox):
+    # 2,000 queued edits are 20 batches of 1 s, 4 rounds of 5: the store's own change must not wait for them.
+    server, ids = _stocked_store(make_sandbox, 2100)
+    edited, other = ids[:2000], ids[-1]
+    _edits(edited, before=50, after=53)
+    server.writes.set_latency(1000)
+    received: list[float] = []
+
+    def webhook_once_writes_are_in_flight():
+        if received or server.stats["writes_in_flight"] == 0:
+            return None
+        server.catalog.edit_product(other, name="Renamed in WooCommerce")
+        delivery = signed_delivery("product.updated", server.catalog.product_payload(other))
+        webhook_receive(topic="product.updated", body=delivery.body, signature=delivery.signature, secret=SAMPLE_SECRET)
+        received.append(time.monotonic())
+        return True
+
+    beside = _Beside(webhook_once_writes_are_in_flight, 0.01)
+    beside.start()
+    woo = client(pool_maxsize=8)
+    try:
+        result = sync_queue_process_batch(worker="pipeline", client=woo, store_variations=lambda: True)
+    finally:
+        woo.close()
+        beside.stop()
+
+    webhook = SyncOperation.objects.get(origin="webhook")
+    last_push = max(SyncOperation.objects.filter(origin="local_edit").values_list("finished_at", flat=True))
+    assert received and result.claimed == 2001 and result.done == 2001
+    assert webhook.state == "done" and Product.objects.get(id=other).name == "Renamed in WooCommerce"
+    assert (last_push - webhook.finished_at).total_seconds() > 1.5  # applied mid-pipeline, not after it
+    assert server.stats["writes"] == 20  # and nothing it did was pushed
