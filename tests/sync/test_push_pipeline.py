@@ -72,6 +72,17 @@ class _Beside(threading.Thread):
         assert self.error is None, self.error
 
 
+def _process_beside(process, beside: _Beside):
+    """``process(client)`` with ``beside`` running on its own connection meanwhile; returns what it returns."""
+    beside.start()
+    woo = client(pool_maxsize=8)
+    try:
+        return process(woo)
+    finally:
+        woo.close()
+        beside.stop()
+
+
 def test_with_the_default_claim_size_600_operations_drain_in_one_pipeline_with_5_writes_in_flight(
     make_sandbox, settings
 ):
@@ -114,14 +125,7 @@ def test_an_edit_arriving_while_its_object_is_in_the_pipeline_waits_for_that_bat
             late[pid] = local_edit(object_id=pid, new={"stock_quantity": 57}, base={"stock_quantity": 53})
         return len(late)
 
-    beside = _Beside(edit_while_in_the_pipeline, 0.01)
-    beside.start()
-    woo = client(pool_maxsize=8)
-    try:
-        drain(woo)
-    finally:
-        woo.close()
-        beside.stop()
+    _process_beside(drain, _Beside(edit_while_in_the_pipeline, 0.01))
 
     assert len(late) == 100
     assert set(SyncOperation.objects.values_list("state", "attempts")) == {("done", 1)}
@@ -139,13 +143,7 @@ def test_leases_are_renewed_while_a_pipeline_holds_its_operations(make_sandbox, 
     server.writes.set_latency(2000)  # 6 batches, 5 threads: the last is recorded about 2 leases after its claim
     # What every other processor does before claiming: return expired leases to the queue.
     beside = _Beside(lambda: sync_operations_expire_leases(now=timezone.now()) or None, 0.05)
-    beside.start()
-    woo = client(pool_maxsize=8)
-    try:
-        drain(woo)
-    finally:
-        woo.close()
-        beside.stop()
+    _process_beside(drain, beside)
 
     assert beside.results == []  # no lease ran out
     assert set(SyncOperation.objects.values_list("state", "attempts")) == {("done", 1)}
@@ -306,14 +304,10 @@ def test_a_webhook_arriving_during_a_long_pipeline_is_applied_within_seconds_not
         received.append(time.monotonic())
         return True
 
-    beside = _Beside(webhook_once_writes_are_in_flight, 0.01)
-    beside.start()
-    woo = client(pool_maxsize=8)
-    try:
-        result = sync_queue_process_batch(worker="pipeline", client=woo, store_variations=lambda: True)
-    finally:
-        woo.close()
-        beside.stop()
+    result = _process_beside(
+        lambda woo: sync_queue_process_batch(worker="pipeline", client=woo, store_variations=lambda: True),
+        _Beside(webhook_once_writes_are_in_flight, 0.01),
+    )
 
     webhook = SyncOperation.objects.get(origin="webhook")
     last_push = max(SyncOperation.objects.filter(origin="local_edit").values_list("finished_at", flat=True))
