@@ -19,7 +19,7 @@ filter with subcategories) is one query for every (id, parent) pair, cached by c
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -348,8 +348,8 @@ def product_list_rows(*, filters: ProductFilters, orderby: str, order: str, page
     return Page(items=rows, total=total, total_pages=math.ceil(total / per_page))
 
 
-def _category_counts(filters: ProductFilters, *, tree: CategoryTree | None) -> dict[int, int]:
-    """Products of ``filters`` (its category filter left out) directly in each category (1 query).
+def _category_counts_query(filters: ProductFilters, *, tree: CategoryTree | None) -> QuerySet[Any]:
+    """(category id, products of ``filters`` directly in it), its category filter left out.
 
     Over the whole listed catalog (no other filter), each category's count is its links minus the
     links of the products a listing leaves out (``product_unlisted_idx``), in one correlated subquery
@@ -359,7 +359,7 @@ def _category_counts(filters: ProductFilters, *, tree: CategoryTree | None) -> d
     """
     if replace(filters, categories=()) != ProductFilters():
         products = _filtered(filters, tree=tree, skip=("category",)).values("id")
-        return dict(
+        return (
             ProductCategory.objects.filter(product__in=products)
             .order_by()
             .values_list("category_id")
@@ -371,12 +371,68 @@ def _category_counts(filters: ProductFilters, *, tree: CategoryTree | None) -> d
         return Coalesce(Subquery(counted.values("n")), 0)
 
     unlisted = Product.objects.filter(~LISTED_PRODUCT).values("id")
-    rows = (
+    return (
         Category.objects.order_by()
         .annotate(n=links(ProductCategory.objects.all()) - links(ProductCategory.objects.filter(product__in=unlisted)))
         .values_list("id", "n")
     )
+
+
+def _category_counts(filters: ProductFilters, *, tree: CategoryTree | None, epoch: int | None) -> dict[int, int]:
+    """Products of ``filters`` (its category filter left out) directly in each category (1 query, or none
+    when this process counted the same filters at ``epoch``, the list epoch read with ``tree``)."""
+    rows = _aggregate_memoised(
+        "category-counts", filters, epoch=epoch, query=lambda: _category_counts_query(filters, tree=tree)
+    )
     return {category_id: n for category_id, n in rows if n}
+
+
+# --- Aggregates memoised per process by the list epoch (PostgreSQL) --------------------------------
+
+# Facet and category counts by (database, kind, filters) → (epoch, rows), per process: at 200,000 products
+# they read every listed product (tens of milliseconds each) and change only with what moves the list epoch
+# (migration 0008: status, deletion, visibility, name, SKU, price, stock status, flags, links, the tree), so
+# a stock quantity changing every second keeps them. A memo, not the truth: rows are stored under the epoch
+# read in their own statement, and used only by a request that read the same epoch with its category tree.
+_AGGREGATES: dict[tuple[str, str, ProductFilters], tuple[int, list[tuple[Any, ...]]]] = {}
+
+
+def _aggregate_memoised(
+    kind: str, filters: ProductFilters, *, epoch: int | None, query: Callable[[], QuerySet[Any]]
+) -> list[tuple[Any, ...]]:
+    """The rows of ``query()``: from this process's memo when counted at ``epoch``, else from the database
+    (1 query), memoised when the statement read ``epoch`` too (a change committed in between is not)."""
+    if epoch is None:  # not to be memoised: SQLite (no triggers), inside a transaction, no epoch row yet
+        return list(query())
+    key = (connection.alias, kind, filters)
+    memo = _AGGREGATES.get(key)
+    if memo is not None and memo[0] == epoch:
+        return memo[1]
+    try:
+        sql, params = query().query.sql_with_params()
+    except EmptyResultSet:  # a filter that can match nothing
+        return []
+    with connection.cursor() as cursor:
+        # The LEFT JOIN keeps the epoch when nothing matches; the aggregates' first column is never NULL.
+        cursor.execute(
+            f"SELECT ({_EPOCH_SQL}), counted.* FROM (SELECT 1) one LEFT JOIN ({sql}) counted ON TRUE", params
+        )
+        fetched = cursor.fetchall()
+    rows = [row[1:] for row in fetched if row[1] is not None]
+    if fetched and fetched[0][0] == epoch:
+        if len(_AGGREGATES) >= _COUNTS_MAX:
+            _AGGREGATES.clear()
+        _AGGREGATES[key] = (epoch, rows)
+    return rows
+
+
+def _memo_epoch_tree() -> tuple[CategoryTree, int | None]:
+    """The category tree, and the list epoch read with it when the aggregate memos may be used (outside
+    transactions on PostgreSQL; else None and the tree from ``category_tree_get``) (1 query)."""
+    if not list_fragments_supported() or connection.in_atomic_block:
+        return category_tree_get(), None
+    with connection.cursor() as cursor:
+        return _category_tree_read(cursor)
 
 
 # --- The list from stored fragments (PostgreSQL) ------------------------------------------------
@@ -600,41 +656,47 @@ class ProductFacets:
 
 
 def product_facets(*, filters: ProductFilters) -> ProductFacets:
-    """Counts for a filter sidebar, each facet computed without its own filter (2 queries).
+    """Counts for a filter sidebar, each facet computed without its own filter (3 queries; 1 when this
+    process counted the same filters at the list epoch read with the category tree).
 
     The price range ignores min/max_price, the stock counts ignore stock_status and the category
     counts ignore category, so a sidebar can offer the alternatives. ``total`` applies every filter.
     Category counts are direct (a product in a subcategory counts there, not in its parent).
     The price range, ``total`` and the stock counts come from one pass grouped by stock status over
     the products of the other filters, each aggregate keeping the rows its facet applies to.
+    Category names and order come from the tree read by this request (they do not move the epoch).
     """
-    tree = category_tree_get()
+    tree, epoch = _memo_epoch_tree()
     price_ok = Q()
     if filters.min_price is not None:
         price_ok &= Q(price__gte=filters.min_price)
     if filters.max_price is not None:
         price_ok &= Q(price__lte=filters.max_price)
     stock_ok = Q(stock_status__in=filters.stock_statuses) if filters.stock_statuses else Q()
-    by_stock = (
-        _filtered(filters, tree=tree, skip=("price", "stock_status"))
-        .order_by()
-        .values_list("stock_status")
-        .annotate(
-            low=Min("price", filter=stock_ok or None),
-            high=Max("price", filter=stock_ok or None),
-            total=Count("id", filter=(stock_ok & price_ok) or None),
-            priced=Count("id", filter=price_ok or None),
+
+    def by_stock() -> QuerySet[Any]:
+        return (
+            _filtered(filters, tree=tree, skip=("price", "stock_status"))
+            .order_by()
+            .values_list("stock_status")
+            .annotate(
+                low=Min("price", filter=stock_ok or None),
+                high=Max("price", filter=stock_ok or None),
+                total=Count("id", filter=(stock_ok & price_ok) or None),
+                priced=Count("id", filter=price_ok or None),
+            )
         )
-    )
+
     lows, highs, total, stock_statuses = [], [], 0, {}
-    for stock_status, low, high, in_both, priced in by_stock:
+    grouped = _aggregate_memoised("by-stock", filters, epoch=epoch, query=by_stock)
+    for stock_status, low, high, in_both, priced in grouped:
         if low is not None:
             lows.append(low)
             highs.append(high)
         total += in_both
         if priced:
             stock_statuses[stock_status] = priced
-    counts = _category_counts(filters, tree=tree)
+    counts = _category_counts(filters, tree=tree, epoch=epoch)
     return ProductFacets(
         total=total,
         price_min=min(lows, default=None),
@@ -683,10 +745,16 @@ class CategoryListing:
 
 
 def category_listing() -> CategoryListing:
-    """Every category with its place in the tree and its direct product count (2 queries)."""
-    categories = {c.id: c for c in Category.objects.order_by()}
+    """Every category with its place in the tree and its direct product count (2 queries; 1 when this
+    process counted at the list epoch read with the categories)."""
+    memo_usable = list_fragments_supported() and not connection.in_atomic_block
+    qs = Category.objects.order_by()
+    if memo_usable:
+        qs = qs.annotate(list_epoch=RawSQL(_EPOCH_SQL, ()))
+    categories = {c.id: c for c in qs}
+    epoch = next(iter(categories.values())).list_epoch if memo_usable and categories else None
     rows = [(c.id, c.parent_id, c.slug, c.name, c.menu_order) for c in categories.values()]
-    counts = _category_counts(ProductFilters(), tree=None)
+    counts = _category_counts(ProductFilters(), tree=None, epoch=epoch)
     return CategoryListing(tree=category_tree_build(rows), categories=categories, counts=counts)
 
 
