@@ -9,7 +9,9 @@ really shows, so a memo kept past its epoch would fail it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
@@ -140,3 +142,34 @@ def test_a_stock_quantity_or_a_category_name_keeps_the_counts_and_shows_the_name
     assert len(queries) == 1  # neither moves the epoch: the counts stay memoised
     assert [node.name for node, _ in facets.categories if node.id == c["child"].id] == ["Renamed"]
     assert facets == _fresh()[0]
+
+
+def test_concurrent_requests_of_a_process_count_once(monkeypatch):
+    _catalog()
+    counted: list[str] = []
+    count = selectors._aggregate_count
+
+    def slow_count(key, **kwargs):
+        counted.append(key[1])
+        time.sleep(0.2)  # long enough for every other thread to arrive and wait
+        return count(key, **kwargs)
+
+    monkeypatch.setattr(selectors, "_aggregate_count", slow_count)
+
+    def request() -> object:
+        try:
+            return selectors.product_facets(filters=ProductFilters(featured=False))
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda _: request(), range(6)))
+
+    assert sorted(counted) == ["by-stock", "category-counts"]  # once each, not once per request
+    assert all(answer == answers[0] for answer in answers)
+    assert answers[0] == _fresh_facets(ProductFilters(featured=False))
+
+
+def _fresh_facets(filters: ProductFilters) -> object:
+    with transaction.atomic():
+        return selectors.product_facets(filters=filters)
