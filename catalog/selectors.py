@@ -487,7 +487,9 @@ def product_list_fragments(
     read it at the epoch the page was read at (checked after the page: a stale tree costs the tree and,
     when it resolves the filter differently, the page again). The memos are used outside transactions
     only: a transaction may see its own uncommitted changes, which have not moved the epoch yet; inside
-    one the tree comes from ``category_tree_get`` and the count is always run.
+    one the tree comes from ``category_tree_get`` and the count is always run. A page sorted on keys that
+    move the epoch (``_EPOCH_SORTS``) is read by the ids this process memoised for it while the epoch holds
+    (``_page_rows``: the same single statement either way).
     """
     memo_usable = not connection.in_atomic_block
     tree, tree_epoch = _filter_tree(filters, memo_usable=memo_usable)
@@ -504,8 +506,10 @@ def product_list_fragments(
             )
             rows: list[tuple[Any, ...]] = []
             if compiled is not None:
-                cursor.execute(compiled[0], (shape, *compiled[1]))
-                rows = cursor.fetchall()
+                memo_key = None
+                if memo_usable and orderby in _EPOCH_SORTS:
+                    memo_key = (connection.alias, filters, compiled[0], compiled[1])
+                rows = _page_rows(cursor, compiled, shape=shape, memo_key=memo_key)
             if tree is None or tree_epoch is None:
                 break
             if rows:
@@ -535,6 +539,48 @@ def product_list_fragments(
     return FragmentPage(
         items=[(row[0], row[1], row[2]) for row in rows], total=total, total_pages=math.ceil(total / per_page)
     )
+
+
+# Sorts whose keys move the list epoch (price; name for title; id): while the epoch stays, a page of one of them
+# holds the same products in the same order, so its ids are memoised. Popularity, dates and menu_order change
+# without moving the epoch: their pages are always read from their index.
+_EPOCH_SORTS = frozenset({"price", "title", "id"})
+# Page ids by (database, filters, page statement, its parameters) → (epoch, ids), per process.
+_PAGES: dict[tuple[Any, ...], tuple[int, list[int]]] = {}
+# One statement either way: the products of the memoised ids while the epoch is the memo's, else the page's
+# own query. Each branch is gated by a condition without columns (PostgreSQL's one-time filter), so only one
+# runs; both read the epoch in the same snapshot. The fifth column orders the rows.
+_MEMO_PAGE_SQL = (
+    "SELECT * FROM ("
+    f'SELECT page."id", page."list_version", ({_FRAGMENT_SQL}), ({_EPOCH_SQL}), memo.n '
+    'FROM unnest(%s::bigint[]) WITH ORDINALITY memo(id, n) JOIN "catalog_product" page ON page."id" = memo.id '
+    f"WHERE ({_EPOCH_SQL}) = %s "
+    "UNION ALL "
+    f"SELECT fresh.*, row_number() OVER () FROM ({{page}}) fresh WHERE ({_EPOCH_SQL}) IS DISTINCT FROM %s"
+    ") rows ORDER BY 5"
+)
+
+
+def _page_rows(
+    cursor: Any, compiled: tuple[str, tuple[Any, ...], str, tuple[Any, ...]], *, shape: str, memo_key: Any
+) -> list[tuple[Any, ...]]:
+    """The page's (id, list_version, fragment or None, epoch) rows (1 query): with ``memo_key``, from the ids
+    this process memoised for it when the epoch has not moved since (the semi-join of a category filter and
+    the walk of the sort's index skipped), else from the page's query, whose ids are then memoised."""
+    memo = _PAGES.get(memo_key) if memo_key is not None else None
+    if memo is None:
+        cursor.execute(compiled[0], (shape, *compiled[1]))
+        rows = cursor.fetchall()
+    else:
+        cursor.execute(_MEMO_PAGE_SQL.format(page=compiled[0]), (shape, memo[1], memo[0], shape, *compiled[1], memo[0]))
+        rows = cursor.fetchall()
+        if rows and rows[0][3] == memo[0]:
+            return rows
+    if memo_key is not None and rows and rows[0][3] is not None:
+        if len(_PAGES) >= _COUNTS_MAX:
+            _PAGES.clear()
+        _PAGES[memo_key] = (rows[0][3], [row[0] for row in rows])
+    return rows
 
 
 def _count(cursor: Any, compiled: tuple[str, tuple[Any, ...], str, tuple[Any, ...]], *, key: Any) -> int:
