@@ -679,18 +679,44 @@ def _fragment_page_sql(
     return compiled
 
 
+# A product's categories as [{id, name, slug}] in ``Category``'s ordering (what the serializers show), read in
+# the product's own statement (PostgreSQL's JSON functions).
+_LINKS_SQL = (
+    "SELECT COALESCE(jsonb_agg(jsonb_build_object('id', c.id, 'name', c.name, 'slug', c.slug) "
+    f"ORDER BY {', '.join(f'c.{key}' for key in Category._meta.ordering)}), '[]') "
+    "FROM catalog_productcategory link JOIN catalog_category c ON c.id = link.category_id "
+    'WHERE link.product_id = "catalog_product"."id"'
+)
+# Every column of a variation: the detail shows them through the serializer's fields and methods.
+VARIATION_COLUMNS: tuple[str, ...] = tuple(field.attname for field in ProductVariation._meta.concrete_fields)
+
+
+def product_detail_row(*, product_id: int | None = None, slug: str | None = None) -> Row | None:
+    """:func:`product_get` as a plain row, without model instances (the uncached detail's fast path;
+    PostgreSQL): ``PRODUCT_COLUMNS``, ``categories`` (rows of id, name, slug, in ``Category``'s ordering,
+    read in the product's statement) and ``public_variations`` (rows of every variation column, by
+    menu_order then id). None when no public product matches. 2 queries (1 when none matches).
+    """
+    qs = product_public_queryset()
+    qs = qs.filter(id=product_id) if product_id is not None else qs.filter(slug=slug)
+    values = (
+        qs.order_by("id").values(*PRODUCT_COLUMNS, link_rows=RawSQL(_LINKS_SQL, (), output_field=JSONField())).first()
+    )
+    if values is None:
+        return None
+    row = Row(values)
+    row["categories"] = [Row(link) for link in row.pop("link_rows")]
+    variations = variation_public_queryset().filter(product_id=row["id"]).order_by("menu_order", "id")
+    row["public_variations"] = [Row(variation) for variation in variations.values(*VARIATION_COLUMNS)]
+    return row
+
+
 def product_list_rows_by_id(*, ids: Iterable[int]) -> list[Row]:
     """The rows of ``product_list_rows`` for these products, with ``list_version``, in one query (PostgreSQL).
 
     Public or not (the caller picked the ids); ``categories`` and ``public_variations`` are read by
     subqueries of the same statement, so the rows and their version come from one snapshot.
     """
-    links = (
-        "SELECT COALESCE(jsonb_agg(jsonb_build_object('id', c.id, 'name', c.name, 'slug', c.slug) "
-        f"ORDER BY {', '.join(f'c.{key}' for key in Category._meta.ordering)}), '[]') "
-        "FROM catalog_productcategory link JOIN catalog_category c ON c.id = link.category_id "
-        'WHERE link.product_id = "catalog_product"."id"'
-    )
     variations = ArraySubquery(
         variation_public_queryset().filter(product_id=OuterRef("id")).order_by("menu_order", "id").values("id")
     )
@@ -700,7 +726,7 @@ def product_list_rows_by_id(*, ids: Iterable[int]) -> list[Row]:
         .values(
             *PRODUCT_COLUMNS,
             "list_version",
-            link_rows=RawSQL(links, (), output_field=JSONField()),
+            link_rows=RawSQL(_LINKS_SQL, (), output_field=JSONField()),
             variation_ids=variations,
         )
     )

@@ -12,10 +12,13 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from rest_framework.renderers import JSONRenderer
 
-from catalog import fast_render, presentation
-from catalog.serializers import ProductListQuerySerializer
+from catalog import fast_render, presentation, selectors
+from catalog.models import Product
+from catalog.serializers import ProductDetailSerializer, ProductListQuerySerializer
+from catalog.services import CatalogNotFound
 from tests.factories import CategoryFactory, ProductFactory, ProductVariationFactory
 
 pytestmark = pytest.mark.django_db
@@ -195,3 +198,62 @@ def test_the_api_answers_the_fast_bytes(client):
 
     assert response.status_code == 200
     assert response.content == presentation.products_build_serialized(params).body
+
+
+def _detail_reference(product_id: int) -> bytes:
+    return JSONRenderer().render(ProductDetailSerializer(selectors.product_get(product_id=product_id)).data)
+
+
+def _awkward_variations() -> Product:
+    variable = Product.objects.get(slug="variable")
+    ProductVariationFactory(
+        product=variable,
+        menu_order=0,
+        price=None,
+        regular_price=Decimal("0.000001"),
+        stock_managed_by_parent=True,
+        manage_stock=True,
+        stock_quantity=Decimal("-1.500000"),
+        stock_status="onbackorder",
+        backorders="notify",
+        image={"id": 9, "src": "https://shop.example/v é.jpg", "alt": "\u2028"},
+        attributes=[{"id": 0, "name": "Größe", "option": "XL ☃"}],
+        dimensions={"length": 3},
+        date_created_gmt=datetime.datetime(2030, 5, 6, 7, 8, 9, tzinfo=PARIS),
+        date_modified_gmt=None,
+        description="<p>line\nbreak</p>",
+    )
+    return variable
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the detail's fast path reads rows on PostgreSQL")
+def test_the_fast_detail_is_byte_identical_to_the_serializer():
+    _awkward_catalog()
+    _awkward_variations()
+    public = Product.objects.public().order_by("id")
+
+    for product in public:
+        fast = presentation.ENDPOINTS["product"][0]({"id": product.id, "slug": None})
+        by_slug = presentation.ENDPOINTS["product"][0]({"id": None, "slug": product.slug})
+        assert fast.body == by_slug.body == _detail_reference(product.id), product.slug
+    variable = json.loads(presentation.ENDPOINTS["product"][0]({"id": None, "slug": "variable"}).body)
+    assert len(variable["variation_details"]) == 4  # the private and the deleted ones left out
+    assert variable["variation_details"][0]["manage_stock"] == "parent"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the detail's fast path reads rows on PostgreSQL")
+def test_the_fast_detail_follows_a_field_subset_and_404s_what_is_not_public(settings):
+    settings.CATALOG_CACHE_FIELDS = {
+        "product": ["price", "categories", "variation_details"],
+        "variation": ["sku", "manage_stock"],
+    }
+    _awkward_catalog()
+    variable = _awkward_variations()
+    draft = Product.objects.get(slug="draft")
+
+    fast = presentation.ENDPOINTS["product"][0]({"id": variable.id, "slug": None})
+
+    assert fast.body == _detail_reference(variable.id)
+    assert set(json.loads(fast.body)["variation_details"][0]) == {"id", "sku", "manage_stock"}
+    with pytest.raises(CatalogNotFound):
+        presentation.ENDPOINTS["product"][0]({"id": draft.id, "slug": None})
