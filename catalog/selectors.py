@@ -697,18 +697,72 @@ def product_detail_row(*, product_id: int | None = None, slug: str | None = None
     read in the product's statement) and ``public_variations`` (rows of every variation column, by
     menu_order then id). None when no public product matches. 2 queries (1 when none matches).
     """
-    qs = product_public_queryset()
-    qs = qs.filter(id=product_id) if product_id is not None else qs.filter(slug=slug)
-    values = (
-        qs.order_by("id").values(*PRODUCT_COLUMNS, link_rows=RawSQL(_LINKS_SQL, (), output_field=JSONField())).first()
-    )
-    if values is None:
+
+    def product(lookup: Any) -> QuerySet[Any]:
+        qs = product_public_queryset()
+        qs = qs.filter(id=lookup) if product_id is not None else qs.filter(slug=lookup)
+        return qs.order_by("id").values(*PRODUCT_COLUMNS, link_rows=RawSQL(_LINKS_SQL, (), output_field=JSONField()))[
+            :1
+        ]
+
+    def variations(lookup: Any) -> QuerySet[Any]:
+        qs = variation_public_queryset().filter(product_id=lookup).order_by("menu_order", "id")
+        return qs.values(*VARIATION_COLUMNS)
+
+    if product_id is not None:
+        found = _values_compiled("detail-by-id", product)(product_id)
+    else:
+        found = _values_compiled("detail-by-slug", product, lookup=_LOOKUP_TEXT)(slug)
+    if not found:
         return None
-    row = Row(values)
+    row = Row(found[0])
     row["categories"] = [Row(link) for link in row.pop("link_rows")]
-    variations = variation_public_queryset().filter(product_id=row["id"]).order_by("menu_order", "id")
-    row["public_variations"] = [Row(variation) for variation in variations.values(*VARIATION_COLUMNS)]
+    row["public_variations"] = [Row(values) for values in _values_compiled("detail-variations", variations)(row["id"])]
     return row
+
+
+# A lookup's values() query compiled once per process: compiling it cost more Python than the rest of an
+# uncached detail. By (database, name) → the statement, the lookup's place among its parameters, the column
+# names and Django's converters (JSON, decimals), applied as values() applies them.
+_VALUES: dict[tuple[str, str], Callable[[Any], list[dict[str, Any]]]] = {}
+# Parameters no caller passes, by the looked-up value's type: where the looked-up value goes.
+_LOOKUP_TEXT = "\x00lookup"
+_LOOKUP_ID = 2**62 + 7  # in range: Django compiles an out-of-range integer lookup to nothing
+
+
+def _values_compiled(
+    name: str, build: Callable[[Any], QuerySet[Any]], *, lookup: Any = _LOOKUP_ID
+) -> Callable[[Any], list[dict[str, Any]]]:
+    """``build(value)``'s rows as values() dicts, from a statement compiled at the first call (1 query a call).
+
+    ``build`` must use its argument once, as a query parameter, and always build the same query.
+    """
+    key = (connection.alias, name)
+    run = _VALUES.get(key)
+    if run is None:
+        qs = build(lookup)
+        compiler = qs.query.get_compiler(connection.alias)
+        sql, params = compiler.as_sql()
+        where = [i for i, param in enumerate(params) if param == lookup]
+        assert len(where) == 1, f"{name}: the looked-up value must be one parameter"
+        converters = compiler.get_converters([column[0] for column in compiler.select[: compiler.col_count]])
+        names = [*qs.query.extra_select, *qs.query.values_select, *qs.query.annotation_select]
+
+        def run(value: Any) -> list[dict[str, Any]]:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, (*params[: where[0]], value, *params[where[0] + 1 :]))
+                rows = cursor.fetchall()
+            out = []
+            for fetched in rows:
+                row = list(fetched)
+                for position, (functions, expression) in converters.items():
+                    for convert in functions:  # with this request's connection, as values() passes it
+                        row[position] = convert(row[position], expression, connection)
+                out.append(dict(zip(names, row, strict=True)))
+            return out
+
+        _VALUES[key] = run
+    return run
 
 
 def product_list_rows_by_id(*, ids: Iterable[int]) -> list[Row]:
