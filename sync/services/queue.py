@@ -58,7 +58,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
-from django.db.models import Count, F, Max, Q
+from django.db.models import Count, Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from catalog.cache import LIST_GROUPS, catalog_products_changed
@@ -106,6 +106,8 @@ HOT_WINDOW = timedelta(days=7)  # the seed's window
 HOT_OPERATIONS = 5
 # A push pipeline stops claiming after this long, so webhook operations wait at most about as long.
 PUSH_PIPELINE_SECONDS = 30.0
+# The advisory lock claims take in turn (any constant no other lock of this database uses).
+_CLAIM_LOCK_KEY = int.from_bytes(hashlib.blake2b(b"syncop:claim", digest_size=8).digest(), "big", signed=True)
 
 STOCK_VALUE_FIELDS = ("manage_stock", "stock_quantity", "stock_status")
 PRICE_VALUE_FIELDS = ("price", "regular_price", "sale_price", "on_sale")
@@ -363,11 +365,15 @@ def sync_operations_claim(
     """
     lease = timedelta(seconds=lease_seconds or settings.SYNC_QUEUE_LEASE_SECONDS)
     with transaction.atomic():
+        _claims_serialise()
         due = SyncOperation.objects.filter(state__in=CLAIMABLE_STATES, next_attempt_at__lte=now)
         if origins is not None:
             due = due.filter(origin__in=origins)
         for kind, object_ids in _ids_by_kind(exclude).items():
             due = due.exclude(object_kind=kind, object_id__in=object_ids)
+        # An object another processor is pushing waits for that push to be recorded: two pushes of one
+        # object, each adding its delta to the value it read, would lose one of them.
+        due = due.exclude(Exists(_pushing(now=now)))
         due = due.order_by("sort_at", "id")
         first = list(_lock_skipping(due).values_list("id", "object_kind", "object_id")[:limit])
         if not first:
@@ -385,6 +391,29 @@ def sync_operations_claim(
             attempts=F("attempts") + 1,
         )
     return list(SyncOperation.objects.filter(id__in=ids).order_by("id"))
+
+
+def _pushing(*, now: datetime) -> models.QuerySet:
+    """Push operations in flight (claimed, lease running) on the outer query's object."""
+    return SyncOperation.objects.filter(
+        state=OperationState.PROCESSING,
+        origin__in=PUSH_ORIGINS,
+        leased_until__gte=now,
+        object_kind=OuterRef("object_kind"),
+        object_id=OuterRef("object_id"),
+    )
+
+
+def _claims_serialise() -> None:
+    """One claim at a time across processors, until the claim's transaction commits (PostgreSQL).
+
+    Without it, two processors claiming at once each see the other's objects as not yet in flight and
+    could both take a push of the same object. A claim is a few milliseconds of work; SQLite's IMMEDIATE
+    transaction already serialises them.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CLAIM_LOCK_KEY])
 
 
 def _ids_by_kind(keys: Iterable[_ObjectKey]) -> dict[str, set[int]]:

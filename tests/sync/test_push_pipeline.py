@@ -8,16 +8,17 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
 from catalog.models import Product
 from sync.models import SyncOperation
 from sync.services.push import marker_ids
-from sync.services.queue import sync_operations_expire_leases, sync_queue_process_batch
+from sync.services.queue import sync_operations_claim, sync_operations_expire_leases, sync_queue_process_batch
 from tests.sync.helpers import PROJECT_ROOT, run_sync, subprocess_env
 from tests.sync.push_helpers import client, drain, local_edit
 
@@ -223,3 +224,64 @@ def test_sigterm_mid_pipeline_stops_claiming_pushes_and_records_what_is_claimed_
     done = set(SyncOperation.objects.filter(state="done").values_list("object_id", flat=True))
     for pid in ids:
         assert server.catalog.product_payload(pid)["stock_quantity"] == (53 if pid in done else 50), pid
+
+
+def _claimed_objects(worker: str) -> set[int]:
+    return {op.object_id for op in sync_operations_claim(worker=worker, limit=50, now=timezone.now())}
+
+
+def test_an_object_another_processor_is_pushing_waits_until_that_push_is_recorded():
+    # Two pushes of one object at once would each add their delta to the value they read: one is lost.
+    first = local_edit(object_id=1, new={"stock_quantity": 15}, base={"stock_quantity": 10})
+    local_edit(object_id=2, new={"stock_quantity": 7}, base={"stock_quantity": 5})
+    assert {op.id for op in sync_operations_claim(worker="A", limit=1, now=timezone.now())} == {first.id}
+    local_edit(object_id=1, new={"stock_quantity": 16}, base={"stock_quantity": 15})  # while A pushes object 1
+
+    assert _claimed_objects("B") == {2}
+
+    SyncOperation.objects.filter(id=first.id).update(state="done", leased_until=None)  # A recorded its push
+    assert _claimed_objects("B") == {1}
+
+
+def test_a_dead_processors_object_is_claimed_again_once_its_lease_ran_out():
+    first = local_edit(object_id=1, new={"stock_quantity": 15}, base={"stock_quantity": 10})
+    sync_operations_claim(worker="A", limit=1, now=timezone.now())
+    local_edit(object_id=1, new={"stock_quantity": 16}, base={"stock_quantity": 15})
+    SyncOperation.objects.filter(id=first.id).update(leased_until=timezone.now() - timedelta(seconds=1))
+
+    assert _claimed_objects("B") == {1}  # the lapsed lease holds nothing back (A's edit is returned to the queue)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite serialises its writers by itself")
+def test_two_processors_claiming_at_the_same_moment_never_both_take_a_push_of_one_object():
+    # A's claim has taken object 1's edit but not committed yet when a second edit of object 1 arrives and
+    # B claims: B must wait for A's commit, then leave object 1 alone, instead of taking the new edit
+    # beside A's (it cannot see A's uncommitted claim).
+    local_edit(object_id=1, new={"stock_quantity": 15}, base={"stock_quantity": 10})
+    claimed_by_a, a_may_commit = threading.Event(), threading.Event()
+
+    def claim_a() -> None:
+        try:
+            with transaction.atomic():  # A's claim commits only when this block ends
+                sync_operations_claim(worker="A", limit=1, now=timezone.now())
+                claimed_by_a.set()
+                a_may_commit.wait(30)
+        finally:
+            connection.close()
+
+    a = threading.Thread(target=claim_a)
+    a.start()
+    assert claimed_by_a.wait(30)
+    second = local_edit(object_id=1, new={"stock_quantity": 16}, base={"stock_quantity": 15})
+    b_result: list[set[int]] = []
+    b = threading.Thread(target=lambda: (b_result.append(_claimed_objects("B")), connection.close()))
+    b.start()
+    b.join(timeout=1)
+    waited = b.is_alive()
+    a_may_commit.set()
+    a.join(timeout=30)
+    b.join(timeout=30)
+
+    assert waited, "B's claim did not wait for A's"
+    assert b_result == [set()]
+    assert SyncOperation.objects.get(id=second.id).state == "pending"
