@@ -199,6 +199,13 @@ def product_detail_represent(row: Mapping[str, Any]) -> dict[str, Any]:
     return _apply(_detail_plan(), row)
 
 
+def rows_represent(serializer: serializers.Serializer, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """What ``type(serializer)(rows, many=True, context=serializer.context).data`` gives, from values() rows
+    (the plan is made from ``serializer``, whose method fields read its context)."""
+    plan = _plan(serializer)
+    return [_apply(plan, row) for row in rows]
+
+
 def products_represent(rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """What ``ProductSerializer(instances, many=True).data`` gives, from ``selectors.product_list_rows``."""
     plan = _product_plan()

@@ -902,19 +902,27 @@ def variation_list(*, product_id: int, page: int, per_page: int) -> Page[Product
 @dataclass(frozen=True)
 class CategoryListing:
     tree: CategoryTree
-    categories: dict[int, Category]
+    categories: dict[int, Row]  # every column of each category, as values() rows (read as attributes too)
     counts: dict[int, int]  # public, listed products directly in each category
 
 
+# Every column of a category: the serializers show them through their fields and methods.
+CATEGORY_COLUMNS: tuple[str, ...] = tuple(field.attname for field in Category._meta.concrete_fields)
+
+
 def category_listing() -> CategoryListing:
-    """Every category with its place in the tree and its direct product count (2 queries; 1 when this
-    process counted at the list epoch read with the categories)."""
+    """Every category (rows, not model instances: the listing is rendered from them) with its place in the
+    tree and its direct product count (2 queries; 1 when this process counted at the list epoch read with
+    the categories)."""
     memo_usable = list_fragments_supported() and not connection.in_atomic_block
     qs = Category.objects.order_by()
     if memo_usable:
         qs = qs.annotate(list_epoch=RawSQL(_EPOCH_SQL, ()))
-    categories = {c.id: c for c in qs}
-    epoch = next(iter(categories.values())).list_epoch if memo_usable and categories else None
+    categories = {}
+    epoch = None
+    for values in qs.values(*CATEGORY_COLUMNS, *(("list_epoch",) if memo_usable else ())):
+        epoch = values.pop("list_epoch", None)
+        categories[values["id"]] = Row(values)
     rows = [(c.id, c.parent_id, c.slug, c.name, c.menu_order) for c in categories.values()]
     counts = _category_counts(ProductFilters(), tree=None, epoch=epoch)
     return CategoryListing(tree=category_tree_build(rows), categories=categories, counts=counts)
