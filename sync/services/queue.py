@@ -83,6 +83,7 @@ from sync.services.products import (
     variation_upsert_page,
 )
 from sync.services.push import (
+    APPLIED_ORIGINS,
     PUSH_ACTIONS,
     PUSH_ORIGINS,
     PushObject,
@@ -106,6 +107,8 @@ HOT_WINDOW = timedelta(days=7)  # the seed's window
 HOT_OPERATIONS = 5
 # A push pipeline stops claiming after this long, so webhook operations wait at most about as long.
 PUSH_PIPELINE_SECONDS = 30.0
+# While a pipeline pushes, the webhook operations that arrive are claimed and applied this often.
+PIPELINE_WEBHOOKS_EVERY_SECONDS = 1.0
 # The advisory lock claims take in turn (any constant no other lock of this database uses).
 _CLAIM_LOCK_KEY = int.from_bytes(hashlib.blake2b(b"syncop:claim", digest_size=8).digest(), "big", signed=True)
 
@@ -1161,9 +1164,11 @@ def _push_pipeline(
     in the pipeline is not claimed again until its batch is recorded (never two pushes of one object at
     once). Each answered batch is recorded in this thread as soon as it comes back; the cache is bumped
     once per claim, when its last batch is recorded. Leases are renewed every third of
-    ``SYNC_QUEUE_LEASE_SECONDS`` for what is claimed and not recorded yet. Claiming stops after
-    ``PUSH_PIPELINE_SECONDS``, on ``stop``, when nothing is due or once the store failed; what is claimed
-    is then pushed and recorded before returning.
+    ``SYNC_QUEUE_LEASE_SECONDS`` for what is claimed and not recorded yet. Every
+    ``PIPELINE_WEBHOOKS_EVERY_SECONDS`` it also claims the due webhook operations on objects it does not
+    hold and applies them, so that the store's own changes reach the mirror within seconds however many
+    edits are queued before them. Claiming stops after ``PUSH_PIPELINE_SECONDS``, on ``stop``, when no
+    edit is due or once the store failed; what is claimed is then pushed and recorded before returning.
     """
     total = BatchResult()
     held: dict[_ObjectKey, list[int]] = {}  # objects in the pipeline -> their operations (edits and riders)
@@ -1202,11 +1207,25 @@ def _push_pipeline(
         if not claim.pending and claim.changes.pending():
             claim.changes.invalidate()  # once per claim (each of its batches has committed)
 
+    def take(claimed: list[SyncOperation]) -> None:
+        """Apply a claim's webhook operations now and feed its edits to the pipeline."""
+        nonlocal total
+        total.claimed += len(claimed)
+        plans, objects, more_riders = _push_split(claimed)
+        riders.update(more_riders)
+        if plans:  # webhooks, echoes, refused edits
+            total = total + _plans_apply(
+                plans, worker=worker, client=client, now=clock(), store_variations=store_variations
+            )
+        admit(objects)
+        pipeline.submit(objects)
+
     with PushPipeline(client=client, on_done=confirmed) as pipeline:
         claim_size = pipeline.concurrency * MAX_PER_PAGE
         admit(first)
         pipeline.submit(first)
         claiming = True
+        next_webhooks = started + PIPELINE_WEBHOOKS_EVERY_SECONDS
         while claiming or pipeline.busy:
             if claiming and (
                 time.monotonic() - started >= PUSH_PIPELINE_SECONDS
@@ -1215,6 +1234,19 @@ def _push_pipeline(
             ):
                 claiming = False
             renew_if_due()
+            if claiming and time.monotonic() >= next_webhooks:
+                # The edits' claims follow the queue's order, behind every edit queued earlier (a stock
+                # import of 100,000 rows is minutes of pushing): the store's own changes are taken apart.
+                webhooks = sync_operations_claim(
+                    worker=worker,
+                    limit=settings.SYNC_QUEUE_BATCH_SIZE,
+                    now=clock(),
+                    origins=APPLIED_ORIGINS,
+                    exclude=held.keys(),
+                )
+                if webhooks:
+                    take(webhooks)
+                next_webhooks = time.monotonic() + PIPELINE_WEBHOOKS_EVERY_SECONDS
             if claiming and pipeline.waiting < pipeline.concurrency:
                 claimed = sync_operations_claim(
                     worker=worker, limit=claim_size, now=clock(), origins=PUSH_ORIGINS, exclude=held.keys()
@@ -1222,17 +1254,10 @@ def _push_pipeline(
                 if not claimed:
                     claiming = False
                     continue
-                total.claimed += len(claimed)
-                plans, objects, more_riders = _push_split(claimed)
-                riders.update(more_riders)
-                if plans:  # echoes, refused edits and their webhooks
-                    total = total + _plans_apply(
-                        plans, worker=worker, client=client, now=clock(), store_variations=store_variations
-                    )
-                admit(objects)
-                pipeline.submit(objects)
+                take(claimed)
                 continue
-            pipeline.collect(timeout=max(0.0, next_renewal - time.monotonic()))
+            wake = min(next_renewal, next_webhooks) if claiming else next_renewal
+            pipeline.collect(timeout=max(0.0, wake - time.monotonic()))
     total.woocommerce_requests += pipeline.requests
     return total
 

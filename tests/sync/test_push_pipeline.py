@@ -19,8 +19,10 @@ from catalog.models import Product
 from sync.models import SyncOperation
 from sync.services.push import marker_ids
 from sync.services.queue import sync_operations_claim, sync_operations_expire_leases, sync_queue_process_batch
+from sync.services.webhooks import webhook_receive
 from tests.sync.helpers import PROJECT_ROOT, run_sync, subprocess_env
 from tests.sync.push_helpers import client, drain, local_edit
+from tests.sync.webhook_samples import SAMPLE_SECRET, signed_delivery
 
 # Committed rows: a second thread or a processor subprocess works on the same operations.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -70,6 +72,17 @@ class _Beside(threading.Thread):
         assert self.error is None, self.error
 
 
+def _process_beside(process, beside: _Beside):
+    """``process(client)`` with ``beside`` running on its own connection meanwhile; returns what it returns."""
+    beside.start()
+    woo = client(pool_maxsize=8)
+    try:
+        return process(woo)
+    finally:
+        woo.close()
+        beside.stop()
+
+
 def test_with_the_default_claim_size_600_operations_drain_in_one_pipeline_with_5_writes_in_flight(
     make_sandbox, settings
 ):
@@ -87,6 +100,7 @@ def test_with_the_default_claim_size_600_operations_drain_in_one_pipeline_with_5
     assert (result.claimed, result.done, result.failed, result.dead) == (len(ids), len(ids), 0, 0)
     stats = server.stats
     assert stats["max_writes_in_flight"] == 5
+    assert stats["max_requests_in_flight"] == 5  # each thread's read comes before its write, never beside it
     assert stats["writes"] == -(-len(ids) // 100)
     assert set(SyncOperation.objects.values_list("state", "attempts")) == {("done", 1)}
     for pid in ids:
@@ -112,14 +126,7 @@ def test_an_edit_arriving_while_its_object_is_in_the_pipeline_waits_for_that_bat
             late[pid] = local_edit(object_id=pid, new={"stock_quantity": 57}, base={"stock_quantity": 53})
         return len(late)
 
-    beside = _Beside(edit_while_in_the_pipeline, 0.01)
-    beside.start()
-    woo = client(pool_maxsize=8)
-    try:
-        drain(woo)
-    finally:
-        woo.close()
-        beside.stop()
+    _process_beside(drain, _Beside(edit_while_in_the_pipeline, 0.01))
 
     assert len(late) == 100
     assert set(SyncOperation.objects.values_list("state", "attempts")) == {("done", 1)}
@@ -137,13 +144,7 @@ def test_leases_are_renewed_while_a_pipeline_holds_its_operations(make_sandbox, 
     server.writes.set_latency(2000)  # 6 batches, 5 threads: the last is recorded about 2 leases after its claim
     # What every other processor does before claiming: return expired leases to the queue.
     beside = _Beside(lambda: sync_operations_expire_leases(now=timezone.now()) or None, 0.05)
-    beside.start()
-    woo = client(pool_maxsize=8)
-    try:
-        drain(woo)
-    finally:
-        woo.close()
-        beside.stop()
+    _process_beside(drain, beside)
 
     assert beside.results == []  # no lease ran out
     assert set(SyncOperation.objects.values_list("state", "attempts")) == {("done", 1)}
@@ -285,3 +286,33 @@ def test_two_processors_claiming_at_the_same_moment_never_both_take_a_push_of_on
     assert waited, "B's claim did not wait for A's"
     assert b_result == [set()]
     assert SyncOperation.objects.get(id=second.id).state == "pending"
+
+
+def test_a_webhook_arriving_during_a_long_pipeline_is_applied_within_seconds_not_after_it(make_sandbox):
+    # 2,000 queued edits are 20 batches of 1 s, 4 rounds of 5: the store's own change must not wait for them.
+    server, ids = _stocked_store(make_sandbox, 2100)
+    edited, other = ids[:2000], ids[-1]
+    _edits(edited, before=50, after=53)
+    server.writes.set_latency(1000)
+    received: list[float] = []
+
+    def webhook_once_writes_are_in_flight():
+        if received or server.stats["writes_in_flight"] == 0:
+            return None
+        server.catalog.edit_product(other, name="Renamed in WooCommerce")
+        delivery = signed_delivery("product.updated", server.catalog.product_payload(other))
+        webhook_receive(topic="product.updated", body=delivery.body, signature=delivery.signature, secret=SAMPLE_SECRET)
+        received.append(time.monotonic())
+        return True
+
+    result = _process_beside(
+        lambda woo: sync_queue_process_batch(worker="pipeline", client=woo, store_variations=lambda: True),
+        _Beside(webhook_once_writes_are_in_flight, 0.01),
+    )
+
+    webhook = SyncOperation.objects.get(origin="webhook")
+    last_push = max(SyncOperation.objects.filter(origin="local_edit").values_list("finished_at", flat=True))
+    assert received and result.claimed == 2001 and result.done == 2001
+    assert webhook.state == "done" and Product.objects.get(id=other).name == "Renamed in WooCommerce"
+    assert (last_push - webhook.finished_at).total_seconds() > 1.5  # applied mid-pipeline, not after it
+    assert server.stats["writes"] == 20  # and nothing it did was pushed
