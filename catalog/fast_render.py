@@ -44,6 +44,7 @@ from rest_framework.renderers import JSONRenderer
 
 from catalog.serializers import (
     PriceField,
+    ProductDetailSerializer,
     ProductSerializer,
     QuantityField,
     WooDateTimeField,
@@ -182,6 +183,27 @@ def _product_plan() -> Plan:
     if plan is None:
         plan = _plans[key] = _plan(ProductSerializer())
     return plan
+
+
+def _detail_plan() -> Plan:
+    fields = getattr(settings, "CATALOG_CACHE_FIELDS", {})
+    key = ("detail", *(None if fields.get(kind) is None else tuple(fields[kind]) for kind in ("product", "variation")))
+    plan = _plans.get(key)
+    if plan is None:
+        plan = _plans[key] = _plan(ProductDetailSerializer())
+    return plan
+
+
+def product_detail_represent(row: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``ProductDetailSerializer(product).data`` gives, from ``selectors.product_detail_row``."""
+    return _apply(_detail_plan(), row)
+
+
+def rows_represent(serializer: serializers.Serializer, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """What ``type(serializer)(rows, many=True, context=serializer.context).data`` gives, from values() rows
+    (the plan is made from ``serializer``, whose method fields read its context)."""
+    plan = _plan(serializer)
+    return [_apply(plan, row) for row in rows]
 
 
 def products_represent(rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -12,10 +12,18 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from rest_framework.renderers import JSONRenderer
 
-from catalog import fast_render, presentation
-from catalog.serializers import ProductListQuerySerializer
+from catalog import fast_render, presentation, selectors
+from catalog.models import Category, Product
+from catalog.serializers import (
+    CategoryListQuerySerializer,
+    CategorySerializer,
+    ProductDetailSerializer,
+    ProductListQuerySerializer,
+)
+from catalog.services import CatalogNotFound
 from tests.factories import CategoryFactory, ProductFactory, ProductVariationFactory
 
 pytestmark = pytest.mark.django_db
@@ -195,3 +203,97 @@ def test_the_api_answers_the_fast_bytes(client):
 
     assert response.status_code == 200
     assert response.content == presentation.products_build_serialized(params).body
+
+
+def _detail_reference(product_id: int) -> bytes:
+    return JSONRenderer().render(ProductDetailSerializer(selectors.product_get(product_id=product_id)).data)
+
+
+def _awkward_variations() -> Product:
+    variable = Product.objects.get(slug="variable")
+    ProductVariationFactory(
+        product=variable,
+        menu_order=0,
+        price=None,
+        regular_price=Decimal("0.000001"),
+        stock_managed_by_parent=True,
+        manage_stock=True,
+        stock_quantity=Decimal("-1.500000"),
+        stock_status="onbackorder",
+        backorders="notify",
+        image={"id": 9, "src": "https://shop.example/v é.jpg", "alt": "\u2028"},
+        attributes=[{"id": 0, "name": "Größe", "option": "XL ☃"}],
+        dimensions={"length": 3},
+        date_created_gmt=datetime.datetime(2030, 5, 6, 7, 8, 9, tzinfo=PARIS),
+        date_modified_gmt=None,
+        description="<p>line\nbreak</p>",
+    )
+    return variable
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the detail's fast path reads rows on PostgreSQL")
+def test_the_fast_detail_is_byte_identical_to_the_serializer():
+    _awkward_catalog()
+    _awkward_variations()
+    public = Product.objects.public().order_by("id")
+
+    for product in public:
+        fast = presentation.ENDPOINTS["product"][0]({"id": product.id, "slug": None})
+        by_slug = presentation.ENDPOINTS["product"][0]({"id": None, "slug": product.slug})
+        assert fast.body == by_slug.body == _detail_reference(product.id), product.slug
+    variable = json.loads(presentation.ENDPOINTS["product"][0]({"id": None, "slug": "variable"}).body)
+    assert len(variable["variation_details"]) == 4  # the private and the deleted ones left out
+    assert variable["variation_details"][0]["manage_stock"] == "parent"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the detail's fast path reads rows on PostgreSQL")
+def test_the_fast_detail_follows_a_field_subset_and_404s_what_is_not_public(settings):
+    settings.CATALOG_CACHE_FIELDS = {
+        "product": ["price", "categories", "variation_details"],
+        "variation": ["sku", "manage_stock"],
+    }
+    _awkward_catalog()
+    variable = _awkward_variations()
+    draft = Product.objects.get(slug="draft")
+
+    fast = presentation.ENDPOINTS["product"][0]({"id": variable.id, "slug": None})
+
+    assert fast.body == _detail_reference(variable.id)
+    assert set(json.loads(fast.body)["variation_details"][0]) == {"id", "sku", "manage_stock"}
+    with pytest.raises(CatalogNotFound):
+        presentation.ENDPOINTS["product"][0]({"id": draft.id, "slug": None})
+
+
+def _categories_reference(params: dict) -> bytes:
+    """``categories_build`` as it was: the serializer over model instances, DRF's renderer."""
+    listing = selectors.category_listing()
+    instances = {category.id: category for category in Category.objects.all()}
+    ids = [
+        i
+        for i in listing.tree.order
+        if (params["parent"] is None or (listing.tree.nodes[i].parent or 0) == params["parent"])
+        and (not params["hide_empty"] or listing.counts.get(i))
+    ]
+    per_page = params["per_page"] or max(len(ids), 1)
+    page = [instances[i] for i in ids[(params["page"] - 1) * per_page : params["page"] * per_page]]
+    data = CategorySerializer(page, many=True, context={"listing": listing}).data
+    body = {"total": len(ids), "total_pages": -(-len(ids) // per_page), "page": params["page"], "per_page": per_page}
+    return JSONRenderer().render({**body, "results": data})
+
+
+@pytest.mark.parametrize("query", [{}, {"per_page": 2, "page": 2}, {"hide_empty": True}, {"parent": 0}])
+def test_the_fast_category_listing_is_byte_identical_to_the_serializer(query):
+    _awkward_catalog()
+    root = Category.objects.get(slug="zebres")
+    Category.objects.filter(id=root.id).update(
+        description="<p>Ça & «quotes»\u2028</p>", image={"id": 1, "src": "https://shop.example/é.jpg", "w": 0.5}
+    )
+    CategoryFactory(name="Orphan", slug="orphan", parent_id=999_999, display="subcategories")
+    params = presentation.query_defaults(CategoryListQuerySerializer, **query)
+
+    fast = presentation.categories_build(params)
+
+    assert fast.body == _categories_reference(params)
+    shown = {category["id"]: category for category in json.loads(fast.body)["results"]}
+    if root.id in shown:  # the awkward values are in the compared bytes
+        assert shown[root.id]["image"]["w"] == 0.5 and b"\\u2028" in fast.body

@@ -253,6 +253,51 @@ def test_the_count_memo_follows_every_committed_change():
     assert _fast(params) == _reference(params)
 
 
+def _ids(body: bytes) -> list[int]:
+    return [p["id"] for p in json.loads(body)["results"]]
+
+
+def _unmemoised(params: dict) -> bytes:
+    with transaction.atomic():  # a transaction never uses the memos
+        return _fast(params)
+
+
+# What the page of a sort that moves the epoch (price, title) keeps from the memoised ids, and what moves it.
+PAGE_CHANGES: dict[str, Callable[[list[Product]], None]] = {
+    "price reorders": lambda p: Product.objects.filter(id=p[0].id).update(price=Decimal("99")),
+    "name reorders the title sort": lambda p: Product.objects.filter(id=p[0].id).update(name="zzz last"),
+    "stock status leaves the filter": lambda p: Product.objects.filter(id=p[1].id).update(stock_status="outofstock"),
+    "link removed leaves the category": lambda p: ProductCategory.objects.filter(product_id=p[1].id).delete(),
+    "hidden": lambda p: Product.objects.filter(id=p[1].id).update(catalog_visibility="hidden"),
+    "deleted": lambda p: Product.objects.filter(id=p[1].id).delete(),
+    "added": lambda p: ProductFactory(name="aaa first", price=Decimal("1"), categories=[p[0].categories.first()]),
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("orderby", "name"),
+    [("price", name) for name in PAGE_CHANGES if name != "name reorders the title sort"]
+    + [("title", name) for name in PAGE_CHANGES if name != "price reorders"],
+)
+def test_a_memoised_page_follows_every_committed_change(orderby, name):
+    change = PAGE_CHANGES[name]
+    category = CategoryFactory(slug="shirts")
+    products = [ProductFactory(name=f"shirt {n}", price=Decimal(n + 2), categories=[category]) for n in range(3)]
+    params = _params(category="shirts", stock_status="instock", orderby=orderby, per_page=2)
+    before = _fast(params)
+    with CaptureQueriesContext(connection) as queries:
+        again = _fast(params)
+    assert again == before == _unmemoised(params)
+    assert len(queries) == 1 and "unnest" in queries[0]["sql"]  # the ids from the memo, read by id
+
+    change(products)
+
+    after = _fast(params)
+    assert after == _unmemoised(params)
+    assert _ids(after) != _ids(before) or json.loads(after)["total"] != json.loads(before)["total"]
+
+
 @pytest.mark.django_db
 def test_fill_stores_every_public_product_then_nothing_more():
     _awkward_catalog()
