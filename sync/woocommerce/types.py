@@ -510,6 +510,17 @@ PRODUCT_DIGEST_KEYS: tuple[str, ...] = _digest_keys(Product)
 VARIATION_DIGEST_KEYS: tuple[str, ...] = _digest_keys(ProductVariation)
 
 
+def _api_fields(parser: _Parser, *extra: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(("id", "parent_id", *extra, *(key for _name, key, _convert in parser))))
+
+
+# What the product and variation listings ask WooCommerce for (``_fields``): every key the parsers, the
+# digest and the screen read, nothing the mirror ignores (``_links``, ``meta_data``, ``related_ids``...: a
+# third of a page's bytes). The digest reads only these keys, so the stored ``sync_hash`` values stay valid.
+PRODUCT_API_FIELDS: tuple[str, ...] = _api_fields(_PRODUCT_PARSER, "categories", "variations")
+VARIATION_API_FIELDS: tuple[str, ...] = _api_fields(_VARIATION_PARSER)
+
+
 # --- parsers ----------------------------------------------------------------------
 
 
