@@ -1,5 +1,6 @@
 """Parsing WooCommerce payloads: the documented samples, and the odd values real stores send."""
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -9,6 +10,7 @@ import pytest
 
 from sync.woocommerce.types import (
     PRODUCT_API_FIELDS,
+    PRODUCT_DIGEST_KEYS,
     PRODUCT_FIELDS,
     VARIATION_API_FIELDS,
     PayloadError,
@@ -16,6 +18,7 @@ from sync.woocommerce.types import (
     parse_product,
     parse_stock,
     parse_variation,
+    raw_digest,
 )
 
 SAMPLES = Path(__file__).resolve().parent.parent / "fixtures" / "woocommerce"
@@ -43,6 +46,15 @@ def test_simple_product_sample_maps_every_field():
     assert [(ref.id, ref.slug) for ref in record.categories] == [(9, "clothing"), (14, "t-shirts")]
     assert len(record.images) == 2
     assert set(record.model_fields()) == set(PRODUCT_FIELDS)
+
+
+@pytest.mark.parametrize("name", ["product.json", "product-variable.json"])
+def test_the_digest_is_the_format_stored_in_sync_hash(name):
+    raw = sample(name)
+    values = [raw.get(key) for key in PRODUCT_DIGEST_KEYS] + [[c["id"] for c in raw["categories"]], raw["variations"]]
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+
+    assert raw_digest(raw, PRODUCT_DIGEST_KEYS) == hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 @pytest.mark.parametrize("name", ["product.json", "product-variable.json"])
