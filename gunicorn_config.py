@@ -14,6 +14,7 @@ Decisions measured on a 2-core VPS (docs/operations.md, docs/performance.md):
   (``post_worker_init``): frequent recycling stalled requests for seconds (docs/performance.md).
 """
 
+import gc
 import json
 import os
 
@@ -102,6 +103,10 @@ def build_settings(environ: dict[str, str]) -> dict[str, object]:
         "max_requests": _env_int(environ, "GUNICORN_MAX_REQUESTS", 20000),
         "max_requests_jitter": _env_int(environ, "GUNICORN_MAX_REQUESTS_JITTER", 5000),
         "preload_app": preload_app,
+        # After the warm-up, move what the app loaded (~110,000 objects) out of the collector's reach: every
+        # full collection otherwise walked it, 50-70 ms with every greenlet of the worker stalled, a few
+        # times a minute per worker under load: the p99 (docs/performance.md, "Collector pauses").
+        "gc_freeze": _env_bool(environ, "GUNICORN_GC_FREEZE", True),
         "accesslog": environ.get("GUNICORN_ACCESS_LOG", "").strip() or "-",
         "errorlog": environ.get("GUNICORN_ERROR_LOG", "").strip() or "-",
         "loglevel": environ.get("GUNICORN_LOG_LEVEL", "").strip() or "info",
@@ -158,6 +163,9 @@ def post_worker_init(worker) -> None:
         get_resolver().url_patterns  # noqa: B018 - the property imports the whole URLconf
     except Exception:  # a broken URLconf must not stop the worker: its requests report the error
         worker.log.exception("URLconf warm-up failed; the first request will load it")
+    if _settings["gc_freeze"]:
+        gc.collect()
+        gc.freeze()
 
 
 def when_ready(server) -> None:

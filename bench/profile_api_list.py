@@ -8,16 +8,19 @@ Usage::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/crushme REDIS_URL=redis://127.0.0.1:6379/0 \\
         .venv/bin/python bench/profile_api_list.py \\
-        [--requests 200] [--profile] [--seed 1] [--path '/api/products/?per_page=50']
+        [--requests 200] [--profile] [--seed 1] [--path '/api/products/?per_page=50'] [--gc [--gc-freeze]]
 
 Prints the mean time per request; ``--profile`` adds a cProfile summary (cumulative, top 30);
-``--path`` requests one path every time and adds the mean time of each of its queries.
+``--path`` requests one path every time and adds the mean time of each of its queries. ``--gc`` prints the
+garbage collector's pauses per generation during the requests (a full collection stalls every greenlet
+of a gevent worker); ``--gc-freeze`` first freezes what is loaded, as ``gunicorn_config.py`` does.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import os
 import pstats
 import random
@@ -45,6 +48,18 @@ def _queries(count: int, seed: int) -> list[str]:
     return out
 
 
+def _pause_recorder(pauses: dict[int, list[float]]):
+    started = [0.0]
+
+    def record(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses[info["generation"]].append(time.perf_counter() - started[0])
+
+    return record
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=200)
@@ -52,6 +67,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--products", type=int, default=20000, help="catalog size (the bench's, reused)")
     parser.add_argument("--path", help="request this path every time (and print its queries' times)")
+    parser.add_argument("--gc", action="store_true", help="print the garbage collector's pauses")
+    parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after the warm-up, as the workers do")
     args = parser.parse_args()
 
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/crushme").rstrip("/")
@@ -87,6 +104,12 @@ def main() -> int:
     paths = [args.path] * args.requests if args.path else _queries(args.requests, args.seed)
     for path in paths[:10]:  # warm imports, the connection and the URLconf
         assert client.get(path, secure=True).status_code == 200
+    if args.gc_freeze:
+        gc.collect()
+        gc.freeze()
+    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    if args.gc:
+        gc.callbacks.append(_pause_recorder(pauses))
     profiler = cProfile.Profile() if args.profile else None
     started, cpu_started = time.perf_counter(), time.process_time()
     if profiler:
@@ -102,6 +125,16 @@ def main() -> int:
         f"{len(paths)} uncached list requests: {elapsed / len(paths) * 1000:.2f} ms per request, "
         f"{cpu / len(paths) * 1000:.2f} ms CPU"
     )
+    if args.gc:
+        gc.callbacks.clear()
+        for generation, taken in pauses.items():
+            taken.sort()
+            if taken:
+                print(
+                    f"  gc generation {generation}: {len(taken)} collections, {sum(taken) * 1000:.0f} ms in all, "
+                    f"median {taken[len(taken) // 2] * 1000:.2f} ms, max {taken[-1] * 1000:.1f} ms"
+                )
+        print(f"  objects tracked: {len(gc.get_objects())}, frozen: {gc.get_freeze_count()}")
     if args.path:
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
