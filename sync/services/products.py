@@ -40,7 +40,6 @@ from sync.woocommerce.types import (
     VariationRecord,
     coerce_id,
     gmt_raw,
-    item_id_or_none,
     parse_modified,
     parse_product,
     parse_stock,
@@ -93,17 +92,20 @@ def page_screen(*, model: type[Product | ProductVariation], items: list[Any]) ->
     keys = VARIATION_DIGEST_KEYS if variation else PRODUCT_DIGEST_KEYS
     fields = _VARIATION_COMPARED if variation else _PRODUCT_COMPARED
     candidates: dict[int, tuple] = {}
+    screened: list[tuple[Any, int | None]] = []  # each item with its id, None when the screen cannot read it
     for raw in items:
         try:
             stock = parse_stock(raw)
             digest = raw_digest(raw, keys)
         except PayloadError:
+            screened.append((raw, None))
             continue
         columns = stock.columns
         candidates[stock.id] = (digest, None, *(columns[name] for name in fields[2:]))
+        screened.append((raw, stock.id))
     current = rows_current(model=model, ids=candidates.keys(), fields=fields)
     unchanged = {row_id for row_id, values in candidates.items() if current.get(row_id) == values}
-    changed = [raw for raw in items if item_id_or_none(raw) not in unchanged]
+    changed = [raw for raw, row_id in screened if row_id is None or row_id not in unchanged]
     mirrored = {row_id: row_id in current for row_id in candidates if row_id not in unchanged}
     return PageScreen(changed=changed, unchanged=len(items) - len(changed), mirrored=mirrored)
 
