@@ -600,7 +600,7 @@ def machine() -> dict[str, str]:
     }
 
 
-CODE_PATHS = ("sync", "catalog", "common", "crushme_project")
+CODE_PATHS = ("sync", "catalog", "common", "crushme_project", "manage.py")
 
 
 def code_state() -> str:
