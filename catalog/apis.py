@@ -189,7 +189,9 @@ class CatalogApi(APIView):
             raise (ProductNotFound() if exc.kind == "product" else CategoryNotFound()) from exc
         except services.CatalogUnavailable as exc:
             raise ProductUnavailable() from exc
-        return respond(request, entry)
+        response = respond(request, entry)
+        response.max_age_cap = presentation.client_max_age(endpoint, entry)  # type: ignore[attr-defined]
+        return response
 
 
 # --- Schema helpers ------------------------------------------------------------------------

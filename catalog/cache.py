@@ -400,12 +400,16 @@ def catalog_cached(
 
 
 class CachedResponse(NamedTuple):
-    """A rendered response as stored in the cache: exact bytes, their ETag and extra headers."""
+    """A rendered response as stored in the cache: exact bytes, their ETag and extra headers.
+
+    ``built_at``: the wall-clock time (epoch seconds) of the lookup that preceded the build, for the
+    answers whose staleness is capped (0: not recorded)."""
 
     status: int
     body: bytes
     etag: str
     headers: tuple[tuple[str, str], ...] = ()
+    built_at: float = 0.0
 
 
 def etag_for(body: bytes) -> str:

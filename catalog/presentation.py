@@ -266,15 +266,35 @@ def catalog_response_get(
     """
     build = ENDPOINTS[endpoint][0]
     capped = endpoint in STALENESS_CAPPED
+
+    def stamped_build() -> CachedResponse:
+        looked_up_at = time.time()  # the staleness of what the answer shows counts from here
+        return build(params)._replace(built_at=looked_up_at)
+
     return catalog_cached(
         name=endpoint,
         params=params,
         timeout=endpoint_timeout(endpoint),
-        build=lambda: build(params),
+        build=stamped_build if capped else lambda: build(params),
         scope=endpoint_scope(endpoint, params),
         max_age=settings.CATALOG_MAX_STALENESS_SECONDS if capped else None,
         throttle=throttle,
     )
+
+
+def client_max_age(endpoint: str, entry: CachedResponse) -> int | None:
+    """The most seconds a browser or proxy may keep ``entry`` so that what it shows of stock and
+    prices is never older than ``CATALOG_MAX_STALENESS_SECONDS`` counted from the mirror's change:
+    a capped answer's remaining share of the bound (it may already be that old in our cache), a
+    product's own answers the whole bound (ours are orphaned at once). None: no cap (categories)."""
+    bound = settings.CATALOG_MAX_STALENESS_SECONDS
+    if endpoint in STALENESS_CAPPED:
+        if not entry.built_at:  # built before the stamp existed: its age is unknown
+            return 0
+        return max(0, math.floor(bound - (time.time() - entry.built_at)))
+    if endpoint in ("product", "variations"):
+        return bound
+    return None
 
 
 def query_defaults(serializer_class: type[serializers.Serializer], **values: Any) -> dict[str, Any]:

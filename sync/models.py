@@ -166,6 +166,12 @@ class SyncOperation(models.Model):
                 fields=["leased_until"], condition=models.Q(state=OperationState.PROCESSING), name="syncop_lease_idx"
             ),
             models.Index(fields=["object_kind", "object_id", "created_at"], name="syncop_object_idx"),
+            # The claim's "is another processor pushing this object?" probe: a few rows, whatever the history.
+            models.Index(
+                fields=["object_kind", "object_id"],
+                condition=models.Q(state=OperationState.PROCESSING),
+                name="syncop_processing_object_idx",
+            ),
             models.Index(fields=["state", "finished_at"], name="syncop_state_finished_idx"),
         ]
 

@@ -7,7 +7,9 @@ Rules, first match wins:
    nothing in between may keep it.
 2. A GET/HEAD on a URL named in ``CACHE_CONTROL_MAX_AGE`` (``"namespace:url-name": seconds``)
    answering 200 or 304: ``public, max-age=<seconds>``. Browsers and nginx keep it that long;
-   after that they revalidate with ``If-None-Match`` and get a cheap 304.
+   after that they revalidate with ``If-None-Match`` and get a cheap 304. A response carrying
+   ``max_age_cap`` gets at most that: the catalog's answers that show stock and prices leave the
+   client only what is left of ``CATALOG_MAX_STALENESS_SECONDS`` (catalog.presentation.client_max_age).
 3. Any other response from those URLs (400, 404, 429, 5xx…): ``no-store``; a 5xx is decided
    without looking at the user, whose session may live in the database that just failed.
 
@@ -55,5 +57,6 @@ def cache_control_for(request: HttpRequest, response: HttpResponseBase) -> str |
     if user is not None and user.is_authenticated and user.is_staff:
         return PRIVATE
     if request.method in ("GET", "HEAD") and response.status_code in (200, 304):
-        return f"public, max-age={int(max_age)}"
+        cap = getattr(response, "max_age_cap", None)  # the staleness bound's share left to the client
+        return f"public, max-age={int(max_age if cap is None else min(max_age, cap))}"
     return "no-store"

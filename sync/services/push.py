@@ -51,6 +51,8 @@ from sync.services.stock import id_chunks
 from sync.woocommerce.client import WooCommerceClient, WooCommerceError, WooCommerceNotFound
 
 PUSH_ORIGINS = (OperationOrigin.LOCAL_EDIT, OperationOrigin.STOCK_IMPORT)
+# What the store (or the reconciliation) tells us: applied to the mirror, never pushed.
+APPLIED_ORIGINS = tuple(origin for origin in OperationOrigin.values if origin not in PUSH_ORIGINS)
 PUSH_ACTIONS = ("update", "push")
 MARKER_KEY = "_crushme_sync"
 MARKER_MAX_IDS = 1000  # one object's operations pushed together; more is not a marker of ours

@@ -58,7 +58,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
-from django.db.models import Count, F, Max, Q
+from django.db.models import Count, Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from catalog.cache import LIST_GROUPS, catalog_products_changed
@@ -83,6 +83,7 @@ from sync.services.products import (
     variation_upsert_page,
 )
 from sync.services.push import (
+    APPLIED_ORIGINS,
     PUSH_ACTIONS,
     PUSH_ORIGINS,
     PushObject,
@@ -106,6 +107,10 @@ HOT_WINDOW = timedelta(days=7)  # the seed's window
 HOT_OPERATIONS = 5
 # A push pipeline stops claiming after this long, so webhook operations wait at most about as long.
 PUSH_PIPELINE_SECONDS = 30.0
+# While a pipeline pushes, the webhook operations that arrive are claimed and applied this often.
+PIPELINE_WEBHOOKS_EVERY_SECONDS = 1.0
+# The advisory lock claims take in turn (any constant no other lock of this database uses).
+_CLAIM_LOCK_KEY = int.from_bytes(hashlib.blake2b(b"syncop:claim", digest_size=8).digest(), "big", signed=True)
 
 STOCK_VALUE_FIELDS = ("manage_stock", "stock_quantity", "stock_status")
 PRICE_VALUE_FIELDS = ("price", "regular_price", "sale_price", "on_sale")
@@ -363,11 +368,15 @@ def sync_operations_claim(
     """
     lease = timedelta(seconds=lease_seconds or settings.SYNC_QUEUE_LEASE_SECONDS)
     with transaction.atomic():
+        _claims_serialise()
         due = SyncOperation.objects.filter(state__in=CLAIMABLE_STATES, next_attempt_at__lte=now)
         if origins is not None:
             due = due.filter(origin__in=origins)
         for kind, object_ids in _ids_by_kind(exclude).items():
             due = due.exclude(object_kind=kind, object_id__in=object_ids)
+        # An object another processor is pushing waits for that push to be recorded: two pushes of one
+        # object, each adding its delta to the value it read, would lose one of them.
+        due = due.exclude(Exists(_pushing(now=now)))
         due = due.order_by("sort_at", "id")
         first = list(_lock_skipping(due).values_list("id", "object_kind", "object_id")[:limit])
         if not first:
@@ -385,6 +394,29 @@ def sync_operations_claim(
             attempts=F("attempts") + 1,
         )
     return list(SyncOperation.objects.filter(id__in=ids).order_by("id"))
+
+
+def _pushing(*, now: datetime) -> models.QuerySet:
+    """Push operations in flight (claimed, lease running) on the outer query's object."""
+    return SyncOperation.objects.filter(
+        state=OperationState.PROCESSING,
+        origin__in=PUSH_ORIGINS,
+        leased_until__gte=now,
+        object_kind=OuterRef("object_kind"),
+        object_id=OuterRef("object_id"),
+    )
+
+
+def _claims_serialise() -> None:
+    """One claim at a time across processors, until the claim's transaction commits (PostgreSQL).
+
+    Without it, two processors claiming at once each see the other's objects as not yet in flight and
+    could both take a push of the same object. A claim is a few milliseconds of work; SQLite's IMMEDIATE
+    transaction already serialises them.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CLAIM_LOCK_KEY])
 
 
 def _ids_by_kind(keys: Iterable[_ObjectKey]) -> dict[str, set[int]]:
@@ -1132,9 +1164,11 @@ def _push_pipeline(
     in the pipeline is not claimed again until its batch is recorded (never two pushes of one object at
     once). Each answered batch is recorded in this thread as soon as it comes back; the cache is bumped
     once per claim, when its last batch is recorded. Leases are renewed every third of
-    ``SYNC_QUEUE_LEASE_SECONDS`` for what is claimed and not recorded yet. Claiming stops after
-    ``PUSH_PIPELINE_SECONDS``, on ``stop``, when nothing is due or once the store failed; what is claimed
-    is then pushed and recorded before returning.
+    ``SYNC_QUEUE_LEASE_SECONDS`` for what is claimed and not recorded yet. Every
+    ``PIPELINE_WEBHOOKS_EVERY_SECONDS`` it also claims the due webhook operations on objects it does not
+    hold and applies them, so that the store's own changes reach the mirror within seconds however many
+    edits are queued before them. Claiming stops after ``PUSH_PIPELINE_SECONDS``, on ``stop``, when no
+    edit is due or once the store failed; what is claimed is then pushed and recorded before returning.
     """
     total = BatchResult()
     held: dict[_ObjectKey, list[int]] = {}  # objects in the pipeline -> their operations (edits and riders)
@@ -1173,11 +1207,25 @@ def _push_pipeline(
         if not claim.pending and claim.changes.pending():
             claim.changes.invalidate()  # once per claim (each of its batches has committed)
 
+    def take(claimed: list[SyncOperation]) -> None:
+        """Apply a claim's webhook operations now and feed its edits to the pipeline."""
+        nonlocal total
+        total.claimed += len(claimed)
+        plans, objects, more_riders = _push_split(claimed)
+        riders.update(more_riders)
+        if plans:  # webhooks, echoes, refused edits
+            total = total + _plans_apply(
+                plans, worker=worker, client=client, now=clock(), store_variations=store_variations
+            )
+        admit(objects)
+        pipeline.submit(objects)
+
     with PushPipeline(client=client, on_done=confirmed) as pipeline:
         claim_size = pipeline.concurrency * MAX_PER_PAGE
         admit(first)
         pipeline.submit(first)
         claiming = True
+        next_webhooks = started + PIPELINE_WEBHOOKS_EVERY_SECONDS
         while claiming or pipeline.busy:
             if claiming and (
                 time.monotonic() - started >= PUSH_PIPELINE_SECONDS
@@ -1186,6 +1234,19 @@ def _push_pipeline(
             ):
                 claiming = False
             renew_if_due()
+            if claiming and time.monotonic() >= next_webhooks:
+                # The edits' claims follow the queue's order, behind every edit queued earlier (a stock
+                # import of 100,000 rows is minutes of pushing): the store's own changes are taken apart.
+                webhooks = sync_operations_claim(
+                    worker=worker,
+                    limit=settings.SYNC_QUEUE_BATCH_SIZE,
+                    now=clock(),
+                    origins=APPLIED_ORIGINS,
+                    exclude=held.keys(),
+                )
+                if webhooks:
+                    take(webhooks)
+                next_webhooks = time.monotonic() + PIPELINE_WEBHOOKS_EVERY_SECONDS
             if claiming and pipeline.waiting < pipeline.concurrency:
                 claimed = sync_operations_claim(
                     worker=worker, limit=claim_size, now=clock(), origins=PUSH_ORIGINS, exclude=held.keys()
@@ -1193,17 +1254,10 @@ def _push_pipeline(
                 if not claimed:
                     claiming = False
                     continue
-                total.claimed += len(claimed)
-                plans, objects, more_riders = _push_split(claimed)
-                riders.update(more_riders)
-                if plans:  # echoes, refused edits and their webhooks
-                    total = total + _plans_apply(
-                        plans, worker=worker, client=client, now=clock(), store_variations=store_variations
-                    )
-                admit(objects)
-                pipeline.submit(objects)
+                take(claimed)
                 continue
-            pipeline.collect(timeout=max(0.0, next_renewal - time.monotonic()))
+            wake = min(next_renewal, next_webhooks) if claiming else next_renewal
+            pipeline.collect(timeout=max(0.0, wake - time.monotonic()))
     total.woocommerce_requests += pipeline.requests
     return total
 

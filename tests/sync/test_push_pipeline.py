@@ -8,18 +8,21 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
 from catalog.models import Product
 from sync.models import SyncOperation
 from sync.services.push import marker_ids
-from sync.services.queue import sync_operations_expire_leases, sync_queue_process_batch
+from sync.services.queue import sync_operations_claim, sync_operations_expire_leases, sync_queue_process_batch
+from sync.services.webhooks import webhook_receive
 from tests.sync.helpers import PROJECT_ROOT, run_sync, subprocess_env
 from tests.sync.push_helpers import client, drain, local_edit
+from tests.sync.webhook_samples import SAMPLE_SECRET, signed_delivery
 
 # Committed rows: a second thread or a processor subprocess works on the same operations.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -69,6 +72,17 @@ class _Beside(threading.Thread):
         assert self.error is None, self.error
 
 
+def _process_beside(process, beside: _Beside):
+    """``process(client)`` with ``beside`` running on its own connection meanwhile; returns what it returns."""
+    beside.start()
+    woo = client(pool_maxsize=8)
+    try:
+        return process(woo)
+    finally:
+        woo.close()
+        beside.stop()
+
+
 def test_with_the_default_claim_size_600_operations_drain_in_one_pipeline_with_5_writes_in_flight(
     make_sandbox, settings
 ):
@@ -111,14 +125,7 @@ def test_an_edit_arriving_while_its_object_is_in_the_pipeline_waits_for_that_bat
             late[pid] = local_edit(object_id=pid, new={"stock_quantity": 57}, base={"stock_quantity": 53})
         return len(late)
 
-    beside = _Beside(edit_while_in_the_pipeline, 0.01)
-    beside.start()
-    woo = client(pool_maxsize=8)
-    try:
-        drain(woo)
-    finally:
-        woo.close()
-        beside.stop()
+    _process_beside(drain, _Beside(edit_while_in_the_pipeline, 0.01))
 
     assert len(late) == 100
     assert set(SyncOperation.objects.values_list("state", "attempts")) == {("done", 1)}
@@ -136,13 +143,7 @@ def test_leases_are_renewed_while_a_pipeline_holds_its_operations(make_sandbox, 
     server.writes.set_latency(2000)  # 6 batches, 5 threads: the last is recorded about 2 leases after its claim
     # What every other processor does before claiming: return expired leases to the queue.
     beside = _Beside(lambda: sync_operations_expire_leases(now=timezone.now()) or None, 0.05)
-    beside.start()
-    woo = client(pool_maxsize=8)
-    try:
-        drain(woo)
-    finally:
-        woo.close()
-        beside.stop()
+    _process_beside(drain, beside)
 
     assert beside.results == []  # no lease ran out
     assert set(SyncOperation.objects.values_list("state", "attempts")) == {("done", 1)}
@@ -223,3 +224,94 @@ def test_sigterm_mid_pipeline_stops_claiming_pushes_and_records_what_is_claimed_
     done = set(SyncOperation.objects.filter(state="done").values_list("object_id", flat=True))
     for pid in ids:
         assert server.catalog.product_payload(pid)["stock_quantity"] == (53 if pid in done else 50), pid
+
+
+def _claimed_objects(worker: str) -> set[int]:
+    return {op.object_id for op in sync_operations_claim(worker=worker, limit=50, now=timezone.now())}
+
+
+def test_an_object_another_processor_is_pushing_waits_until_that_push_is_recorded():
+    # Two pushes of one object at once would each add their delta to the value they read: one is lost.
+    first = local_edit(object_id=1, new={"stock_quantity": 15}, base={"stock_quantity": 10})
+    local_edit(object_id=2, new={"stock_quantity": 7}, base={"stock_quantity": 5})
+    assert {op.id for op in sync_operations_claim(worker="A", limit=1, now=timezone.now())} == {first.id}
+    local_edit(object_id=1, new={"stock_quantity": 16}, base={"stock_quantity": 15})  # while A pushes object 1
+
+    assert _claimed_objects("B") == {2}
+
+    SyncOperation.objects.filter(id=first.id).update(state="done", leased_until=None)  # A recorded its push
+    assert _claimed_objects("B") == {1}
+
+
+def test_a_dead_processors_object_is_claimed_again_once_its_lease_ran_out():
+    first = local_edit(object_id=1, new={"stock_quantity": 15}, base={"stock_quantity": 10})
+    sync_operations_claim(worker="A", limit=1, now=timezone.now())
+    local_edit(object_id=1, new={"stock_quantity": 16}, base={"stock_quantity": 15})
+    SyncOperation.objects.filter(id=first.id).update(leased_until=timezone.now() - timedelta(seconds=1))
+
+    assert _claimed_objects("B") == {1}  # the lapsed lease holds nothing back (A's edit is returned to the queue)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite serialises its writers by itself")
+def test_two_processors_claiming_at_the_same_moment_never_both_take_a_push_of_one_object():
+    # A's claim has taken object 1's edit but not committed yet when a second edit of object 1 arrives and
+    # B claims: B must wait for A's commit, then leave object 1 alone, instead of taking the new edit
+    # beside A's (it cannot see A's uncommitted claim).
+    local_edit(object_id=1, new={"stock_quantity": 15}, base={"stock_quantity": 10})
+    claimed_by_a, a_may_commit = threading.Event(), threading.Event()
+
+    def claim_a() -> None:
+        try:
+            with transaction.atomic():  # A's claim commits only when this block ends
+                sync_operations_claim(worker="A", limit=1, now=timezone.now())
+                claimed_by_a.set()
+                a_may_commit.wait(30)
+        finally:
+            connection.close()
+
+    a = threading.Thread(target=claim_a)
+    a.start()
+    assert claimed_by_a.wait(30)
+    second = local_edit(object_id=1, new={"stock_quantity": 16}, base={"stock_quantity": 15})
+    b_result: list[set[int]] = []
+    b = threading.Thread(target=lambda: (b_result.append(_claimed_objects("B")), connection.close()))
+    b.start()
+    b.join(timeout=1)
+    waited = b.is_alive()
+    a_may_commit.set()
+    a.join(timeout=30)
+    b.join(timeout=30)
+
+    assert waited, "B's claim did not wait for A's"
+    assert b_result == [set()]
+    assert SyncOperation.objects.get(id=second.id).state == "pending"
+
+
+def test_a_webhook_arriving_during_a_long_pipeline_is_applied_within_seconds_not_after_it(make_sandbox):
+    # 2,000 queued edits are 20 batches of 1 s, 4 rounds of 5: the store's own change must not wait for them.
+    server, ids = _stocked_store(make_sandbox, 2100)
+    edited, other = ids[:2000], ids[-1]
+    _edits(edited, before=50, after=53)
+    server.writes.set_latency(1000)
+    received: list[float] = []
+
+    def webhook_once_writes_are_in_flight():
+        if received or server.stats["writes_in_flight"] == 0:
+            return None
+        server.catalog.edit_product(other, name="Renamed in WooCommerce")
+        delivery = signed_delivery("product.updated", server.catalog.product_payload(other))
+        webhook_receive(topic="product.updated", body=delivery.body, signature=delivery.signature, secret=SAMPLE_SECRET)
+        received.append(time.monotonic())
+        return True
+
+    result = _process_beside(
+        lambda woo: sync_queue_process_batch(worker="pipeline", client=woo, store_variations=lambda: True),
+        _Beside(webhook_once_writes_are_in_flight, 0.01),
+    )
+
+    webhook = SyncOperation.objects.get(origin="webhook")
+    last_push = max(SyncOperation.objects.filter(origin="local_edit").values_list("finished_at", flat=True))
+    assert received and result.claimed == 2001 and result.done == 2001
+    assert webhook.state == "done" and Product.objects.get(id=other).name == "Renamed in WooCommerce"
+    assert (last_push - webhook.finished_at).total_seconds() > 1.5  # applied mid-pipeline, not after it
+    assert server.stats["writes"] == 20  # and nothing it did was pushed
