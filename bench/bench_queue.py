@@ -393,6 +393,7 @@ def _push_drain(args: argparse.Namespace, env: dict) -> dict:
             twice = [pid for pid in ids[:count] if marker_ids(catalog.product_payload(pid)) != {op_of[pid]}]
             assert not twice, f"{len(twice)} products whose marker is not their one operation, e.g. {twice[:5]}"
             assert server.stats["max_writes_in_flight"] <= concurrency, server.stats
+            assert server.stats["max_requests_in_flight"] <= concurrency, server.stats  # reads included
             gaps = sorted(
                 value
                 for value in SyncOperation.objects.values_list("resolution__read_to_write_ms", flat=True)
@@ -418,7 +419,8 @@ def _push_drain(args: argparse.Namespace, env: dict) -> dict:
             f"against the bound {bound_s:.2f} s "
             f"(1.2 x {batches} batches x {args.push_latency_ms} ms / {concurrency}; first claim {batch_size}) "
             f"-> {'within' if drained_s <= bound_s else 'OVER'} the bound; {stats['writes']} write requests, "
-            f"max {stats['max_writes_in_flight']} in flight, {pushed_twice} extra writes"
+            f"max {stats['max_writes_in_flight']} writes in flight ({stats['max_requests_in_flight']} requests, "
+            f"reads included), {pushed_twice} extra writes"
         )
         print(
             f"  the same drain with no write latency: {service_s:.2f} s (the sandbox's own work per batch and "
@@ -454,6 +456,7 @@ def _push_drain(args: argparse.Namespace, env: dict) -> dict:
         "read_to_write_p50_ms": gap_ms.get(args.push_latency_ms, (None, None))[0],
         "read_to_write_p99_ms": gap_ms.get(args.push_latency_ms, (None, None))[1],
         "max_writes_in_flight": stats["max_writes_in_flight"],
+        "max_requests_in_flight": stats["max_requests_in_flight"],
         "naive_seconds_per_op": round(per_op, 3),
         "speedup": round(speedup, 1),
         "processor_cpu_seconds": round(cpu[args.push_latency_ms][0], 2),

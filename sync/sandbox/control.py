@@ -169,7 +169,8 @@ class SandboxControl:
         return self._call("POST", "writes", {"latency_ms": latency_ms})
 
     def writes(self) -> dict:
-        """``{"latency_ms", "writes", "writes_in_flight", "max_writes_in_flight"}``."""
+        """``{"latency_ms", "writes", "writes_in_flight", "max_writes_in_flight", "requests_in_flight",
+        "max_requests_in_flight"}`` (the last two count reads too)."""
         return self._call("GET", "writes")
 
     def set_raw_item(self, kind: str, item_id: int, text: str | None) -> dict:

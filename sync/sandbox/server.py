@@ -17,6 +17,7 @@ import ssl
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from . import control_routes, rest_store, webhooks, write_meter
 from .catalog import SandboxCatalog
@@ -27,6 +28,7 @@ from .rest import WooCommerceApi
 from .rest_wire import ApiRequest, ApiResponse
 from .tls import TlsFiles, make_certificate, server_context, temporary_directory
 from .transport import HTML_CONTENT_TYPE, HttpServer, RequestHandler
+from .write_meter import RequestCount
 
 logger = logging.getLogger("sync.sandbox")
 
@@ -263,7 +265,8 @@ class SandboxServer:
         ``by_auth`` counts the requests the API answered (injected 5xx/429/drops are not) by how they
         authenticated: ``basic``, ``query_string``, ``oauth`` or ``none``."""
         with self._stats_lock:
-            # writes, writes_in_flight, max_writes_in_flight: the most write requests seen at once.
+            # writes, writes_in_flight, max_writes_in_flight: the most write requests seen at once;
+            # requests_in_flight, max_requests_in_flight: the same for every REST request.
             return {**copy.deepcopy(self._stats), **self.writes.stats()}
 
     def reset_stats(self) -> None:
@@ -336,11 +339,11 @@ class SandboxServer:
 
     def serve_rest(self, handler: RequestHandler, request: ApiRequest) -> None:
         """:meth:`serve_api`, counting writes in flight and delaying them by the write latency."""
-        with self.writes.track(request.method) as is_write:
-            if is_write and not self._wait(self.writes.latency_ms / 1000):
+        with self.writes.track(request.method) as count:
+            if count.is_write and not self._wait(self.writes.latency_ms / 1000):
                 handler.drop()
                 return
-            self.serve_api(handler, request)
+            self.serve_api(_Answering(handler, count), request)  # type: ignore[arg-type]
 
     def serve_api(self, handler: RequestHandler, request: ApiRequest) -> None:
         started = time.perf_counter()
@@ -413,3 +416,21 @@ def _certificate_hosts(host: str) -> tuple[str, ...]:
 
 def _empty_stats() -> dict:
     return {"requests": 0, "by_endpoint": {}, "faults_injected": 0, "by_status": {}, "by_auth": {}}
+
+
+class _Answering:
+    """A request handler that takes its request out of the in-flight count just before it answers."""
+
+    def __init__(self, handler: RequestHandler, count: RequestCount) -> None:
+        self._handler, self._count = handler, count
+
+    def send(self, *args: Any, **kwargs: Any) -> None:
+        self._count.finished()
+        self._handler.send(*args, **kwargs)
+
+    def drop(self) -> None:
+        self._count.finished()
+        self._handler.drop()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handler, name)

@@ -100,6 +100,7 @@ def test_with_the_default_claim_size_600_operations_drain_in_one_pipeline_with_5
     assert (result.claimed, result.done, result.failed, result.dead) == (len(ids), len(ids), 0, 0)
     stats = server.stats
     assert stats["max_writes_in_flight"] == 5
+    assert stats["max_requests_in_flight"] == 5  # each thread's read comes before its write, never beside it
     assert stats["writes"] == -(-len(ids) // 100)
     assert set(SyncOperation.objects.values_list("state", "attempts")) == {("done", 1)}
     for pid in ids:
