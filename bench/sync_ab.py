@@ -1,18 +1,21 @@
 """A/B of two versions of the sync: ``sync_woocommerce --full`` from each git revision, alternating.
 
-    .venv/bin/python bench/sync_ab.py e0d2802 HEAD [--products 20000] [--rounds 3]
+    .venv/bin/python bench/sync_ab.py e0d2802 HEAD [--products 20000] [--rounds 3] [--resync-only]
 
 Each revision is exported with ``git archive`` into a temporary directory (the shared checkout is not
 touched) and run with this virtualenv against one sandbox store and one scratch database
-(``crushme_bench_sync_ab``, created and dropped here). Per round and revision: an initial load (empty
-database → ``--full``) and a re-sync after 5% of the products changed (``regular_price`` edited through
-the control API); the order of the revisions alternates between rounds so that a drift in the machine's
-load does not favour one. Both revisions must have the same migrations.
+(``DATABASE_URL`` when it names a ``*bench*`` database, else ``crushme_bench_sync_ab``; created and dropped
+here). Per round and revision: an initial load (empty database → ``--full``) and a re-sync after 5% of the
+products changed (``regular_price`` edited through the control API); with ``--resync-only``, one initial
+load at the start, then only the re-syncs (each after its own 5% of edits). The order of the revisions
+alternates between rounds so that a drift in the machine's load does not favour one. Both revisions must
+have the same migrations.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import subprocess
@@ -37,7 +40,7 @@ from bench_sync import (
     sandbox_running,
 )
 
-DATABASE_URL = "postgres://postgres@127.0.0.1:5432/crushme_bench_sync_ab"
+DATABASE_URL = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/crushme_bench_sync_ab"
 
 
 def export(revision: str, into: Path) -> tuple[str, Path]:
@@ -88,7 +91,13 @@ def full_sync(tree: Path, label: str, *, env: dict[str, str], sandbox_pid: int) 
     match = SUMMARY.search(run.stdout)
     if run.returncode != 0 or not match:
         raise SystemExit(f"sync_ab: {label} failed (exit {run.returncode}):\n{run.stdout[-1000:]}{run.stderr[-2000:]}")
-    return {"wall": run.wall_seconds, "cpu": run.cpu_seconds, "rss": run.peak_rss_mb, **match.groupdict()}
+    return {
+        "wall": run.wall_seconds,
+        "cpu": run.cpu_seconds,
+        "rss": run.peak_rss_mb,
+        "load": run.loadavg_before,
+        **match.groupdict(),
+    }
 
 
 def main() -> int:
@@ -97,6 +106,11 @@ def main() -> int:
     parser.add_argument("revision_b")
     parser.add_argument("--products", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--resync-only",
+        action="store_true",
+        help="One initial load at the start (not reported), then only re-syncs, alternating the revisions.",
+    )
     args = parser.parse_args()
     checked_database_url(DATABASE_URL)
 
@@ -118,15 +132,19 @@ def main() -> int:
                 control = SandboxControl(sandbox.url, timeout=60)
                 edited: set[int] = set()
                 changed = max(1, round(args.products * CHANGED_SHARE))
+                if args.resync_only:
+                    full_sync(second, "initial load (not reported)", env=env, sandbox_pid=sandbox.pid)
                 for round_number in range(args.rounds):
                     order = list(trees.items()) if round_number % 2 == 0 else list(reversed(trees.items()))
-                    for sha, tree in order:
-                        psql(f"TRUNCATE {', '.join(CATALOG_TABLES)} CASCADE")
+                    for position, (sha, tree) in enumerate(order):
                         label = f"round {round_number + 1} {sha}"
-                        results[sha]["initial"].append(
-                            full_sync(tree, f"{label} initial", env=env, sandbox_pid=sandbox.pid)
-                        )
-                        edited |= edit_products(control, count=changed, exclude=edited, seed=round_number * 7 + 1)
+                        if not args.resync_only:
+                            psql(f"TRUNCATE {', '.join(CATALOG_TABLES)} CASCADE")
+                            results[sha]["initial"].append(
+                                full_sync(tree, f"{label} initial", env=env, sandbox_pid=sandbox.pid)
+                            )
+                        seed = round_number * 7 + 1 + position * 1_000
+                        edited |= edit_products(control, count=changed, exclude=edited, seed=seed)
                         results[sha]["resync"].append(
                             full_sync(tree, f"{label} 5% changed", env=env, sandbox_pid=sandbox.pid)
                         )
@@ -136,13 +154,17 @@ def main() -> int:
 
     print(f"\nA/B of sync_woocommerce --full, {args.products} products, {args.rounds} rounds (medians; all runs)")
     for scenario in ("initial", "resync"):
+        if not any(runs[scenario] for runs in results.values()):
+            continue
         print(f"  {scenario}:")
         for sha, runs in results.items():
             walls = [run["wall"] for run in runs[scenario]]
             cpus = [run["cpu"] for run in runs[scenario]]
+            loads = [run["load"] for run in runs[scenario]]
             print(
-                f"    {sha}: wall {statistics.median(walls):6.1f}s  CPU {statistics.median(cpus):6.1f}s"
-                f"   (wall {', '.join(f'{w:.1f}' for w in walls)}; CPU {', '.join(f'{c:.1f}' for c in cpus)})"
+                f"    {sha}: wall {statistics.median(walls):6.2f}s  CPU {statistics.median(cpus):6.2f}s"
+                f"   (wall {', '.join(f'{w:.2f}' for w in walls)}; CPU {', '.join(f'{c:.2f}' for c in cpus)};"
+                f" load average before {min(loads):.2f}-{max(loads):.2f})"
             )
     return 0
 

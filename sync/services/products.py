@@ -27,9 +27,11 @@ from sync.services.results import ItemFailure, WriteResult, records_parse
 from sync.services.upsert import RowsDiff, json_default, rows_current, rows_diff, rows_upsert
 from sync.woocommerce.client import MAX_PER_PAGE, WooCommerceClient, WooCommerceNotFound
 from sync.woocommerce.types import (
+    PRODUCT_API_FIELDS,
     PRODUCT_DIGEST_KEYS,
     PRODUCT_FIELDS,
     STOCK_FIELDS,
+    VARIATION_API_FIELDS,
     VARIATION_DIGEST_KEYS,
     VARIATION_FIELDS,
     VARIATION_STOCK_FIELDS,
@@ -38,7 +40,6 @@ from sync.woocommerce.types import (
     VariationRecord,
     coerce_id,
     gmt_raw,
-    item_id_or_none,
     parse_modified,
     parse_product,
     parse_stock,
@@ -52,6 +53,8 @@ PRODUCTS = "products"
 VARIATIONS = "variations"  # store-wide, WooCommerce >= 10.3
 # Variations per product are few; one page of the per-product listing nearly always holds them.
 VARIATIONS_PER_PARENT_PAGE = 100
+_PRODUCT_FIELDS_PARAM = ",".join(PRODUCT_API_FIELDS)
+_VARIATION_FIELDS_PARAM = ",".join(VARIATION_API_FIELDS)
 
 # What a page write stores, and what it reads back to compare: the payload digest
 # (which covers the category links and the variation list too, so an unchanged product
@@ -89,17 +92,20 @@ def page_screen(*, model: type[Product | ProductVariation], items: list[Any]) ->
     keys = VARIATION_DIGEST_KEYS if variation else PRODUCT_DIGEST_KEYS
     fields = _VARIATION_COMPARED if variation else _PRODUCT_COMPARED
     candidates: dict[int, tuple] = {}
+    screened: list[tuple[Any, int | None]] = []  # each item with its id, None when the screen cannot read it
     for raw in items:
         try:
             stock = parse_stock(raw)
             digest = raw_digest(raw, keys)
         except PayloadError:
+            screened.append((raw, None))
             continue
         columns = stock.columns
         candidates[stock.id] = (digest, None, *(columns[name] for name in fields[2:]))
+        screened.append((raw, stock.id))
     current = rows_current(model=model, ids=candidates.keys(), fields=fields)
     unchanged = {row_id for row_id, values in candidates.items() if current.get(row_id) == values}
-    changed = [raw for raw in items if item_id_or_none(raw) not in unchanged]
+    changed = [raw for raw, row_id in screened if row_id is None or row_id not in unchanged]
     mirrored = {row_id: row_id in current for row_id in candidates if row_id not in unchanged}
     return PageScreen(changed=changed, unchanged=len(items) - len(changed), mirrored=mirrored)
 
@@ -522,7 +528,11 @@ def variations_fetch_for_products(*, client: WooCommerceClient, items: list[dict
             continue
         found[product_id] = [
             item
-            for page in client.iter_pages(f"products/{product_id}/variations", per_page=VARIATIONS_PER_PARENT_PAGE)
+            for page in client.iter_pages(
+                f"products/{product_id}/variations",
+                per_page=VARIATIONS_PER_PARENT_PAGE,
+                params={"_fields": _VARIATION_FIELDS_PARAM},
+            )
             for item in page.items
         ]
     return found
@@ -574,7 +584,12 @@ def products_pages_sync(*, context: SyncContext, params: dict[str, Any], with_va
         if with_variations_per_parent
         else None
     )
-    listing = Listing.in_run(context, endpoint=PRODUCTS, params=params, fetch_variations=fetch_variations)
+    listing = Listing.in_run(
+        context,
+        endpoint=PRODUCTS,
+        params={**params, "_fields": _PRODUCT_FIELDS_PARAM},
+        fetch_variations=fetch_variations,
+    )
     for page in listing:
         # Unchanged products are recognised from their digest before any full parse; the
         # rest is written in one transaction (the sync lock makes this the only writer).
@@ -610,7 +625,7 @@ def variations_pages_sync(
     ``parents_seen``, when given, collects the product ids of the variations read.
     """
     stats = context.stats
-    listing = Listing.in_run(context, endpoint=VARIATIONS, params=params)
+    listing = Listing.in_run(context, endpoint=VARIATIONS, params={**params, "_fields": _VARIATION_FIELDS_PARAM})
     for page in listing:
         screen = page_screen(model=ProductVariation, items=page.items)
         records, failures = variation_records_parse(screen.changed)
@@ -685,7 +700,10 @@ def products_refresh(*, context: SyncContext, product_ids: list[int]) -> None:
     for start in range(0, len(product_ids), MAX_PER_PAGE):
         chunk = product_ids[start : start + MAX_PER_PAGE]
         try:
-            response = client.get(PRODUCTS, {"include": chunk, "status": "any", "per_page": MAX_PER_PAGE})
+            response = client.get(
+                PRODUCTS,
+                {"include": chunk, "status": "any", "per_page": MAX_PER_PAGE, "_fields": _PRODUCT_FIELDS_PARAM},
+            )
         except TRANSIENT_ERRORS as error:
             stats.page_failed(endpoint=f"{PRODUCTS} (by id)", page=start // MAX_PER_PAGE + 1, error=str(error))
             continue

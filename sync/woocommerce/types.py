@@ -43,6 +43,8 @@ from catalog.models import Product, ProductVariation
 # Matches the DecimalField(max_digits=20, decimal_places=6) columns of catalog.models.
 _DECIMAL_PLACES = Decimal("0.000001")
 _DECIMAL_MAX = Decimal("1e14")
+# A price or quantity as WooCommerce writes it ("21.99", "5"): within the columns' range and places as is.
+_PLAIN_DECIMAL = re.compile(r"[0-9]{1,14}(?:\.[0-9]{1,6})?")
 # Column limits of catalog.models: IntegerField / PositiveIntegerField, BigIntegerField and the
 # PositiveBigIntegerField primary keys.
 INT32_MAX = 2**31 - 1
@@ -177,6 +179,11 @@ class StockRecord(_Columns):
         return {name: self.columns[name] for name in STOCK_FIELDS}
 
 
+# ``json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)``, without building an encoder
+# for every item of every page (the digests stored in ``sync_hash`` are these bytes' hashes).
+_DIGEST_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def raw_digest(raw: Mapping[str, Any], keys: tuple[str, ...]) -> str:
     """A stable digest of the payload's ``keys``, plus its category ids and variation ids when present.
 
@@ -187,7 +194,7 @@ def raw_digest(raw: Mapping[str, Any], keys: tuple[str, ...]) -> str:
     category_ids = [c.get("id") for c in categories if isinstance(c, dict)] if isinstance(categories, list) else None
     values = [raw.get(key) for key in keys] + [category_ids, raw.get("variations")]
     try:
-        payload = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+        payload = _DIGEST_ENCODER.encode(values)
     except (RecursionError, ValueError) as error:  # nested near json's limit; a key json cannot sort
         raise PayloadError("(item)", f"cannot be encoded again: {type(error).__name__}") from None
     return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
@@ -222,6 +229,8 @@ def _decimal(value: Any, field_name: str) -> Decimal | None:
     if value is None or value == "" or value is False:
         # "" is WooCommerce's "not set"; a boolean false price has been seen in the wild.
         return None
+    if type(value) is str and _PLAIN_DECIMAL.fullmatch(value):
+        return Decimal(value)  # the common case, which the checks below would all pass unchanged
     if isinstance(value, bool):
         raise PayloadError(field_name, f"expected a number, got {shown(value)}")
     if isinstance(value, float) and not math.isfinite(value):
@@ -508,6 +517,17 @@ def _digest_keys(model: type[models.Model]) -> tuple[str, ...]:
 
 PRODUCT_DIGEST_KEYS: tuple[str, ...] = _digest_keys(Product)
 VARIATION_DIGEST_KEYS: tuple[str, ...] = _digest_keys(ProductVariation)
+
+
+def _api_fields(parser: _Parser, *extra: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(("id", "parent_id", *extra, *(key for _name, key, _convert in parser))))
+
+
+# What the product and variation listings ask WooCommerce for (``_fields``): every key the parsers, the
+# digest and the screen read, nothing the mirror ignores (``_links``, ``meta_data``, ``related_ids``...: a
+# third of a page's bytes). The digest reads only these keys, so the stored ``sync_hash`` values stay valid.
+PRODUCT_API_FIELDS: tuple[str, ...] = _api_fields(_PRODUCT_PARSER, "categories", "variations")
+VARIATION_API_FIELDS: tuple[str, ...] = _api_fields(_VARIATION_PARSER)
 
 
 # --- parsers ----------------------------------------------------------------------

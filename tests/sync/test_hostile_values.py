@@ -40,6 +40,12 @@ def test_clean_text_removes_nul_and_replaces_lone_surrogates(text, cleaned):
         ("99999999999999.9999994", Decimal("99999999999999.999999")),
         ("1e-999999999999", Decimal("0")),
         ("12.3456789", Decimal("12.345679")),
+        ("99999999999999.999999", Decimal("99999999999999.999999")),  # the largest value written plainly
+        ("100000000000000", None),  # 10^14: out of the column's range
+        ("0021.500000", Decimal("21.5")),
+        (" 21.5 ", Decimal("21.5")),
+        ("21.", Decimal("21")),
+        ("-0.5", Decimal("-0.5")),
     ],
 )
 def test_prices_are_kept_or_fail_never_crash(value, expected):

@@ -1,5 +1,6 @@
 """Parsing WooCommerce payloads: the documented samples, and the odd values real stores send."""
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -8,12 +9,16 @@ from pathlib import Path
 import pytest
 
 from sync.woocommerce.types import (
+    PRODUCT_API_FIELDS,
+    PRODUCT_DIGEST_KEYS,
     PRODUCT_FIELDS,
+    VARIATION_API_FIELDS,
     PayloadError,
     parse_category,
     parse_product,
     parse_stock,
     parse_variation,
+    raw_digest,
 )
 
 SAMPLES = Path(__file__).resolve().parent.parent / "fixtures" / "woocommerce"
@@ -41,6 +46,34 @@ def test_simple_product_sample_maps_every_field():
     assert [(ref.id, ref.slug) for ref in record.categories] == [(9, "clothing"), (14, "t-shirts")]
     assert len(record.images) == 2
     assert set(record.model_fields()) == set(PRODUCT_FIELDS)
+
+
+@pytest.mark.parametrize("name", ["product.json", "product-variable.json"])
+def test_the_digest_is_the_format_stored_in_sync_hash(name):
+    raw = sample(name)
+    values = [raw.get(key) for key in PRODUCT_DIGEST_KEYS] + [[c["id"] for c in raw["categories"]], raw["variations"]]
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+
+    assert raw_digest(raw, PRODUCT_DIGEST_KEYS) == hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+@pytest.mark.parametrize("name", ["product.json", "product-variable.json"])
+def test_a_product_trimmed_to_the_listing_fields_parses_and_digests_as_the_whole_payload(name):
+    raw = sample(name)
+    trimmed = {key: value for key, value in raw.items() if key in PRODUCT_API_FIELDS}
+
+    assert {"_links", "meta_data", "related_ids"} <= set(raw) - set(trimmed)
+    assert parse_product(trimmed) == parse_product(raw)  # columns, links, variation ids and digest
+    assert parse_stock(trimmed) == parse_stock(raw)
+
+
+def test_a_variation_trimmed_to_the_listing_fields_parses_and_digests_as_the_whole_payload():
+    raw = {**sample("variation.json"), "parent_id": 22}  # as the store-wide listing sends it
+    trimmed = {key: value for key, value in raw.items() if key in VARIATION_API_FIELDS}
+
+    assert "_links" in raw and "_links" not in trimmed
+    assert parse_variation(trimmed) == parse_variation(raw)
+    assert parse_stock(trimmed) == parse_stock(raw)
 
 
 def test_variable_product_sample_has_empty_prices():
