@@ -71,7 +71,7 @@ def test_etag_and_304_on_if_none_match(client):
 
     assert etag.startswith('"') and etag.endswith('"')
     assert (again.status_code, again.content, again["ETag"]) == (304, b"", etag)
-    assert again["Cache-Control"] in ("public, max-age=59", "public, max-age=60")  # see the staleness tests
+    assert again["Cache-Control"] in ("public, max-age=59", "public, max-age=58")  # see the staleness tests
     assert weak.status_code == 304
     assert other.status_code == 200
 
@@ -123,8 +123,9 @@ def test_bump_creates_the_version_when_missing():
 @pytest.mark.parametrize(
     ("path", "policy"),
     [
-        ("/api/products/", "public, max-age=59"),  # built just now: 59.9 s of the 60 s bound left
-        ("/api/products/facets/", "public, max-age=59"),
+        # Built just now: what is left of the 60 s bound, rounded down (59 unless the request took seconds).
+        ("/api/products/", ("public, max-age=59", "public, max-age=58")),
+        ("/api/products/facets/", ("public, max-age=59", "public, max-age=58")),
         ("/api/products/{id}/", "public, max-age=60"),
         ("/api/products/{id}/variations/", "public, max-age=60"),
         ("/api/categories/", "public, max-age=300"),
@@ -139,7 +140,7 @@ def test_cache_control_per_endpoint(client, path, policy):
 
     response = client.get(path.format(id=product.id, category=category.id))
 
-    assert response["Cache-Control"] == policy
+    assert response["Cache-Control"] in (policy if isinstance(policy, tuple) else (policy,))
 
 
 def test_a_list_leaves_browsers_only_what_is_left_of_the_staleness_bound(client, settings):
@@ -157,8 +158,8 @@ def test_a_list_leaves_browsers_only_what_is_left_of_the_staleness_bound(client,
 
     assert aged.content == fresh.content and revalidated.status_code == 304  # the same cached answer
     assert fresh["Cache-Control"] in ("public, max-age=4", "public, max-age=5")
-    assert aged["Cache-Control"] in ("public, max-age=1", "public, max-age=2")
-    assert revalidated["Cache-Control"] in ("public, max-age=1", "public, max-age=2")
+    assert aged["Cache-Control"] in ("public, max-age=0", "public, max-age=1", "public, max-age=2")
+    assert revalidated["Cache-Control"] in ("public, max-age=0", "public, max-age=1", "public, max-age=2")
     assert detail["Cache-Control"] == "public, max-age=5"  # ours is orphaned at once: the client's copy is all
     assert categories["Cache-Control"] == "public, max-age=300"  # counts of products, no stock nor price
 
