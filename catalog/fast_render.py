@@ -175,23 +175,23 @@ def _apply(plan: Plan, row: Mapping[str, Any]) -> dict[str, Any]:
 _plans: dict[tuple[Any, ...], Plan] = {}
 
 
-def _product_plan() -> Plan:
-    # The serializer's fields depend on settings read when it is built; a plan is kept per value.
-    fields_setting = getattr(settings, "CATALOG_CACHE_FIELDS", {}).get("product")
-    key = (None if fields_setting is None else tuple(fields_setting),)
+def _serializer_plan(serializer_class: type[serializers.Serializer], kinds: tuple[str, ...]) -> Plan:
+    # The serializer's fields depend on CATALOG_CACHE_FIELDS (for ``kinds``) when it is built; a plan is kept
+    # per value.
+    fields = getattr(settings, "CATALOG_CACHE_FIELDS", {})
+    key = (serializer_class.__name__, *(None if fields.get(kind) is None else tuple(fields[kind]) for kind in kinds))
     plan = _plans.get(key)
     if plan is None:
-        plan = _plans[key] = _plan(ProductSerializer())
+        plan = _plans[key] = _plan(serializer_class())
     return plan
+
+
+def _product_plan() -> Plan:
+    return _serializer_plan(ProductSerializer, ("product",))
 
 
 def _detail_plan() -> Plan:
-    fields = getattr(settings, "CATALOG_CACHE_FIELDS", {})
-    key = ("detail", *(None if fields.get(kind) is None else tuple(fields[kind]) for kind in ("product", "variation")))
-    plan = _plans.get(key)
-    if plan is None:
-        plan = _plans[key] = _plan(ProductDetailSerializer())
-    return plan
+    return _serializer_plan(ProductDetailSerializer, ("product", "variation"))
 
 
 def product_detail_represent(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -406,14 +406,7 @@ def _aggregate_memoised(
     if epoch is None:  # not to be memoised: SQLite (no triggers), inside a transaction, no epoch row yet
         return list(query())
     key = (connection.alias, kind, filters)
-    memo = _AGGREGATES.get(key)
-    if memo is not None and memo[0] == epoch:
-        return memo[1]
-    with _one_at_a_time(("aggregate", key)):  # the other requests of this process wait for this count
-        memo = _AGGREGATES.get(key)
-        if memo is not None and memo[0] == epoch:
-            return memo[1]
-        return _aggregate_count(key, epoch=epoch, query=query)
+    return _memoised(_AGGREGATES, key, epoch, "aggregate", lambda: _aggregate_count(key, epoch=epoch, query=query))
 
 
 def _aggregate_count(
@@ -434,9 +427,7 @@ def _aggregate_count(
         fetched = cursor.fetchall()
     rows = [row[1:] for row in fetched if row[1] is not None]
     if fetched and fetched[0][0] == epoch:
-        if len(_AGGREGATES) >= _COUNTS_MAX:
-            _AGGREGATES.clear()
-        _AGGREGATES[key] = (epoch, rows)
+        _memo_store(_AGGREGATES, key, epoch, rows)
     return rows
 
 
@@ -460,6 +451,13 @@ _FRAGMENT_SQL = (
 # only while the list epoch read with the page is the one read with the count (migration 0008's triggers).
 _COUNTS: dict[tuple[str, ProductFilters], tuple[int, int]] = {}
 _COUNTS_MAX = 2048
+
+
+def _memo_store(memo: dict[Any, tuple[int, Any]], key: Any, epoch: int, value: Any) -> None:
+    """Keep ``value`` under ``key`` as counted at ``epoch``; a memo that reached ``_COUNTS_MAX`` starts over."""
+    if len(memo) >= _COUNTS_MAX:
+        memo.clear()
+    memo[key] = (epoch, value)
 
 
 @dataclass(frozen=True)
@@ -530,12 +528,8 @@ def product_list_fragments(
         page_epoch = rows[0][3] if memo_usable and rows else None
         if page_epoch is None:
             total = _count(cursor, compiled, key=None)
-        elif (memo := _COUNTS.get(key)) is not None and memo[0] == page_epoch:
-            total = memo[1]
         else:
-            with _one_at_a_time(("count", key)):  # the other requests of this process wait for this count
-                memo = _COUNTS.get(key)
-                total = memo[1] if memo is not None and memo[0] == page_epoch else _count(cursor, compiled, key=key)
+            total = _memoised(_COUNTS, key, page_epoch, "count", lambda: _count(cursor, compiled, key=key))
     return FragmentPage(
         items=[(row[0], row[1], row[2]) for row in rows], total=total, total_pages=math.ceil(total / per_page)
     )
@@ -577,9 +571,7 @@ def _page_rows(
         if rows and rows[0][3] == memo[0]:
             return rows
     if memo_key is not None and rows and rows[0][3] is not None:
-        if len(_PAGES) >= _COUNTS_MAX:
-            _PAGES.clear()
-        _PAGES[memo_key] = (rows[0][3], [row[0] for row in rows])
+        _memo_store(_PAGES, memo_key, rows[0][3], [row[0] for row in rows])
     return rows
 
 
@@ -588,9 +580,7 @@ def _count(cursor: Any, compiled: tuple[str, tuple[Any, ...], str, tuple[Any, ..
     cursor.execute(compiled[2], compiled[3])
     epoch, total = cursor.fetchone()
     if key is not None and epoch is not None:
-        if len(_COUNTS) >= _COUNTS_MAX:
-            _COUNTS.clear()
-        _COUNTS[key] = (epoch, total)
+        _memo_store(_COUNTS, key, epoch, total)
     return total
 
 
@@ -598,6 +588,19 @@ def _count(cursor: Any, compiled: tuple[str, tuple[Any, ...], str, tuple[Any, ..
 # and the others wait for its result. Without it, 50 concurrent requests of a fresh worker each ran the full
 # count or facet pass at once (50 x 60 ms on 2 cores: seconds of p99 for every request behind them).
 _FLIGHTS: dict[tuple[Any, ...], threading.Lock] = {}
+
+
+def _memoised(memo: dict[Any, tuple[int, Any]], key: Any, epoch: int, flight: str, count: Callable[[], Any]) -> Any:
+    """``memo``'s value for ``key`` when counted at ``epoch``, else ``count()`` (which stores what it counts),
+    run by one request of this process at a time: the others wait for its result."""
+    found = memo.get(key)
+    if found is not None and found[0] == epoch:
+        return found[1]
+    with _one_at_a_time((flight, key)):
+        found = memo.get(key)
+        if found is not None and found[0] == epoch:
+            return found[1]
+        return count()
 
 
 def _one_at_a_time(key: tuple[Any, ...]) -> threading.Lock:
