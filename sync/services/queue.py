@@ -109,8 +109,6 @@ HOT_OPERATIONS = 5
 PUSH_PIPELINE_SECONDS = 30.0
 # While a pipeline pushes, the webhook operations that arrive are claimed and applied this often.
 PIPELINE_WEBHOOKS_EVERY_SECONDS = 1.0
-# The advisory lock claims take in turn (any constant no other lock of this database uses).
-_CLAIM_LOCK_KEY = int.from_bytes(hashlib.blake2b(b"syncop:claim", digest_size=8).digest(), "big", signed=True)
 
 STOCK_VALUE_FIELDS = ("manage_stock", "stock_quantity", "stock_status")
 PRICE_VALUE_FIELDS = ("price", "regular_price", "sale_price", "on_sale")
@@ -414,9 +412,7 @@ def _claims_serialise() -> None:
     could both take a push of the same object. A claim is a few milliseconds of work; SQLite's IMMEDIATE
     transaction already serialises them.
     """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CLAIM_LOCK_KEY])
+    _objects_lock([("claims", 0)])  # the advisory lock of a pseudo-object no operation names
 
 
 def _ids_by_kind(keys: Iterable[_ObjectKey]) -> dict[str, set[int]]:
