@@ -15,6 +15,8 @@ may arrive before its parent (``Category.parent`` has no database constraint), p
 are optional (``""`` in WooCommerce is NULL here) and ``stock_quantity`` may be decimal.
 """
 
+from typing import Any
+
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Left
@@ -64,6 +66,11 @@ LISTED_PRODUCT = PUBLIC_PRODUCT & Q(catalog_visibility__in=LISTED_VISIBILITIES)
 TITLE_SORT_KEY = Left("name", 100)
 # What a list page reads besides its sort keys and id (catalog.selectors.product_list_fragments).
 PAGE_COLUMNS = ("catalog_visibility", "list_version")
+
+
+def _page_index(*keys: Any, name: str) -> models.Index:
+    """A sort index over the public products that also holds what a list page reads: an index-only page."""
+    return models.Index(*keys, include=PAGE_COLUMNS, condition=PUBLIC_PRODUCT, name=name)
 
 
 class Category(models.Model):
@@ -204,43 +211,14 @@ class Product(MirroredItem):
             # The API's sorts and flag filters, over public rows only (catalog.selectors). Each sort index also
             # holds what a list page reads (catalog_visibility to filter, list_version to pick the fragment), so a
             # page is an index-only scan: page 200 walks 10,000 index entries, not 10,000 rows of the heap.
-            models.Index(
-                F("date_created_gmt"),
-                F("id"),
-                include=PAGE_COLUMNS,
-                condition=PUBLIC_PRODUCT,
-                name="product_pub_date_idx",
-            ),
-            models.Index(
-                F("date_modified_gmt"),
-                F("id"),
-                include=PAGE_COLUMNS,
-                condition=PUBLIC_PRODUCT,
-                name="product_pub_modified_idx",
-            ),
-            models.Index(
-                F("price"), F("id"), include=PAGE_COLUMNS, condition=PUBLIC_PRODUCT, name="product_pub_price_idx"
-            ),
-            models.Index(
-                F("total_sales"),
-                F("id"),
-                include=PAGE_COLUMNS,
-                condition=PUBLIC_PRODUCT,
-                name="product_pub_popularity_idx",
-            ),
+            _page_index(F("date_created_gmt"), F("id"), name="product_pub_date_idx"),
+            _page_index(F("date_modified_gmt"), F("id"), name="product_pub_modified_idx"),
+            _page_index(F("price"), F("id"), name="product_pub_price_idx"),
+            _page_index(F("total_sales"), F("id"), name="product_pub_popularity_idx"),
             # Titles sort on their first 100 characters: a btree entry over a full TEXT could exceed
             # PostgreSQL's ~2.7 kB limit and fail a whole sync page.
-            models.Index(
-                TITLE_SORT_KEY, F("id"), include=PAGE_COLUMNS, condition=PUBLIC_PRODUCT, name="product_pub_title_idx"
-            ),
-            models.Index(
-                F("menu_order"),
-                TITLE_SORT_KEY,
-                F("id"),
-                include=PAGE_COLUMNS,
-                condition=PUBLIC_PRODUCT,
-                name="product_pub_menu_order_idx",
-            ),
+            _page_index(TITLE_SORT_KEY, F("id"), name="product_pub_title_idx"),
+            _page_index(F("menu_order"), TITLE_SORT_KEY, F("id"), name="product_pub_menu_order_idx"),
             # Lets the listing's count(*) be an index-only scan (visibility is in every public filter).
             models.Index(F("catalog_visibility"), condition=PUBLIC_PRODUCT, name="product_pub_visibility_idx"),
             # Counts and pages filtered by stock status and price (with a category subtree, joined on id):
