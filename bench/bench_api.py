@@ -6,7 +6,8 @@ Scenarios (``wrk -t2 -c50``, 50 products per page):
 * cached and uncached (a DummyCache: every request queries and serialises), issue 12's read paths
   (``catalog_scenarios``): list (plain; filtered by category subtree + price + stock and sorted by
   price; by price; by popularity; by popularity at page 200), search (``search=hoodie``, one name in
-  five), facets, detail, categories;
+  five), facets, detail, categories; and uncached only, search with a random term each request
+  (``search_terms``: most are new to the worker, so their count is not memoised yet);
 * naive list / detail / categories — DRF generic views with N+1 relations and no cache;
 * ceiling — a bare Django view answering the cached list's bytes;
 * recycling — the cached list with ``GUNICORN_MAX_REQUESTS`` on (``--recycling M+J,...``, each for
@@ -44,6 +45,7 @@ from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
 PER_PAGE = 50
+NEW_TERMS = "search uncached, new terms"
 
 
 def _free_port() -> int:
@@ -245,6 +247,34 @@ def catalog_scenarios(detail_id: int) -> list[tuple[str, str, str]]:
     ]
 
 
+def search_terms() -> list[str]:
+    """Words a shop's visitors might type, for the "search uncached, new terms" scenario: every
+    substring of 3+ letters of the bench's five nouns (each in one name of five), "product 1"…"product 9"
+    (one in nine to every one) and 2,000 numbers of 3 or 4 digits (a few dozen to a few hundred names each),
+    so most requests bring a term its worker has not counted yet: the first-count cost of each new word."""
+    nouns = ["shirt", "mug", "hoodie", "cap", "poster"]
+    broad = sorted({noun[i:j] for noun in nouns for i in range(len(noun)) for j in range(i + 3, len(noun) + 1)})
+    numbers = [f"{n:03d}" for n in range(0, 1000)] + [f"{n:04d}" for n in range(0, 10000, 10)]
+    return broad + [f"product {n}" for n in range(1, 10)] + numbers
+
+
+_SEARCH_TERMS_LUA = """
+local terms = {%s}
+math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+request = function()
+  return wrk.format("GET", "/api/products/?per_page=%d&search=" .. terms[math.random(#terms)])
+end
+"""
+
+
+def search_terms_script(directory: Path) -> Path:
+    """A wrk script requesting one page of a random term of ``search_terms`` each time."""
+    terms = ", ".join(json.dumps(term.replace(" ", "%20")) for term in search_terms())
+    script = directory / f"bench-api-search-{uuid.uuid4().hex[:8]}.lua"
+    script.write_text(_SEARCH_TERMS_LUA % (terms, PER_PAGE))
+    return script
+
+
 class Server:
     """This project's gunicorn on an ephemeral loopback port, up once ``ready_path`` answers 200
     (a POST of ``ready_data`` when given, else a GET); bench_queue.py starts it too."""
@@ -415,6 +445,8 @@ def _run(args: argparse.Namespace, database_url: str, redis_url: str) -> int:
 
     call_command("migrate", verbosity=0)
     _populate(args.products)
+    # As deploy.sh does before a restart: every product's list fragment stored ahead (only missing ones render).
+    call_command("list_fragments_fill")
     detail_id = Product.objects.filter(type="variable").order_by("id").values_list("id", flat=True).first()
 
     results: dict[str, dict[str, float]] = {}
@@ -496,11 +528,20 @@ def _run(args: argparse.Namespace, database_url: str, redis_url: str) -> int:
     results.update(churn_results)
 
     uncached_scenarios = {f"{kind} uncached{variant}": path for kind, variant, path in catalog_scenarios(detail_id)}
+    # Not a path of its own: a wrk script sends a random term of search_terms() each time.
+    uncached_scenarios[NEW_TERMS] = "/"
     uncached = Server({**env, "BENCH_NO_CACHE": "1"}, "uncached") if _selected(uncached_scenarios, args.only) else None
     try:
         for name, path in _selected(uncached_scenarios, args.only).items():
             uncached.drain()
-            results[name] = wrk(uncached.url + path, **run)
+            if name == NEW_TERMS:
+                script = search_terms_script(Path("/dev/shm") if Path("/dev/shm").is_dir() else Path("."))
+                try:
+                    results[name] = wrk(uncached.url + path, script=str(script), **run)
+                finally:
+                    script.unlink(missing_ok=True)
+            else:
+                results[name] = wrk(uncached.url + path, **run)
             print(f"{name:36s} {results[name]}", flush=True)
     finally:
         if uncached is not None:

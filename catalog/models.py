@@ -301,6 +301,24 @@ class ProductListFragment(models.Model):
         return f"list fragment of #{self.product_id} v{self.version}"
 
 
+class ProductSearchName(models.Model):
+    """The name and SKU of every product a search can show (published, not deleted, visibility "visible" or
+    "search"), copied from ``catalog_product`` by PostgreSQL triggers (migration 0011), never by Python.
+
+    ``search=`` matches names through a trigram index, which is lossy: every candidate is rechecked on its
+    heap page. Here the rows are narrow (about 100 to a page), so a word in one name out of five rechecks
+    about 1,700 pages at 200,000 products, where the product table (descriptions, images, attributes) spreads
+    the same 40,000 candidates over 22,000. PostgreSQL only: SQLite searches the product table itself.
+    """
+
+    product_id = models.PositiveBigIntegerField(primary_key=True)  # no FK: the triggers own the rows
+    name = models.TextField()
+    sku = models.CharField(max_length=200, db_index=True)
+
+    def __str__(self) -> str:
+        return f"search name of #{self.product_id}"
+
+
 class ProductListEpoch(models.Model):
     """One row whose ``value`` PostgreSQL triggers renew (a new, never repeated number) when a transaction
     changes what a product filter can match (a product's status, visibility, name, SKU, price, stock status,

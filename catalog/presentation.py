@@ -100,7 +100,7 @@ def category_build(params: dict[str, Any], listing: CategoryListing | None = Non
 
 
 def _products_build(params: dict[str, Any]) -> CachedResponse:
-    if selectors.list_fragments_supported():
+    if selectors.catalog_triggers_supported():
         return _products_build_from_fragments(params)
     return _products_build_rows(params)
 
@@ -177,7 +177,7 @@ def product_list_fragments_fill(*, batch_size: int = 500, dry_run: bool = False)
     With ``dry_run`` nothing is written and ``rendered`` counts what would be. PostgreSQL only: elsewhere
     there is nothing to fill (0, 0)."""
     started = time.monotonic()
-    if not selectors.list_fragments_supported():
+    if not selectors.catalog_triggers_supported():
         return FragmentFill(rendered=0, pruned=0, seconds=0.0)
     shape = fast_render.fragment_shape()
     rendered, after_id = 0, 0
@@ -213,7 +213,7 @@ def _facets_build(params: dict[str, Any]) -> CachedResponse:
 
 
 def _product_build(params: dict[str, Any]) -> CachedResponse:
-    if selectors.list_fragments_supported():
+    if selectors.catalog_triggers_supported():
         # Rows and the fast renderer: the serializer's bytes without building model instances (most of an
         # uncached detail's time). A product the mirror lacks goes to the on-demand fetch, as in the service.
         row = selectors.product_detail_row(product_id=params["id"], slug=params["slug"])

@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import math
 import threading
+from array import array
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import (
+    BooleanField,
     Count,
     Exists,
     Expression,
@@ -45,6 +47,7 @@ from django.db.models import (
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
+from django.db.models.lookups import IsNull
 
 from catalog.cache import catalog_cached, group_key, product_list_scope
 from catalog.fields import mirror_of, mirrored_fields
@@ -56,6 +59,7 @@ from catalog.models import (
     Product,
     ProductCategory,
     ProductListFragment,
+    ProductSearchName,
     ProductVariation,
 )
 
@@ -230,18 +234,21 @@ def variation_public_queryset() -> QuerySet[ProductVariation]:
 
 
 def _filtered(
-    filters: ProductFilters, *, tree: CategoryTree | None = None, skip: Collection[str] = ()
+    filters: ProductFilters,
+    *,
+    tree: CategoryTree | None = None,
+    skip: Collection[str] = (),
+    search_plan: SearchPlan = "join",
 ) -> QuerySet[Product]:
     """Public products matching ``filters``; ``skip`` leaves filters out (for their own facets):
     ``"category"``, ``"price"``, ``"stock_status"``.
 
     ``tree`` is required when ``filters.categories`` is set (fetched once per request by the caller).
+    ``search_plan`` says how ``filters.search`` is matched (``SearchPlan``).
     """
     qs = product_public_queryset()
     if filters.search:
-        qs = qs.filter(catalog_visibility__in=SEARCHED_VISIBILITIES).filter(
-            Q(name__icontains=filters.search) | Q(sku=filters.search)
-        )
+        qs = qs.filter(catalog_visibility__in=SEARCHED_VISIBILITIES).filter(_search_match(filters.search, search_plan))
     else:
         qs = qs.filter(catalog_visibility__in=LISTED_VISIBILITIES)
     if filters.skus:
@@ -262,6 +269,43 @@ def _filtered(
     if filters.featured is not None:
         qs = qs.filter(featured=filters.featured)
     return qs
+
+
+# How a search is matched (PostgreSQL, on ProductSearchName):
+# * "join": a semi-join with the names that match, planned by PostgreSQL (facets, counts, search with filters);
+# * "ids": the product id is one of ``SEARCH_IDS`` (replaced by the ids when the statement runs);
+# * "walk": each product is checked against its own name, one at a time, so a page walks its sort's index
+#   and stops after the page (a subquery per row, which PostgreSQL does not turn into a join).
+SearchPlan = Literal["join", "ids", "walk"]
+
+
+class _SearchIdsParameter:
+    """Stands for the matching ids in a compiled statement (``SEARCH_IDS``); hashable, unlike a list."""
+
+    def __repr__(self) -> str:
+        return "SEARCH_IDS"
+
+
+SEARCH_IDS = _SearchIdsParameter()
+
+
+def _name_or_sku(term: str) -> Q:
+    """WooCommerce's ``search``: the name contains ``term`` in any case, or the SKU is ``term``."""
+    return Q(name__icontains=term) | Q(sku=term)
+
+
+def _search_match(term: str, plan: SearchPlan) -> Q | RawSQL:
+    """Products that ``search=term`` finds: matched on the narrow copy of the searchable names where the
+    triggers keep one (``ProductSearchName``: the trigram index's rechecks read its pages, not the products')."""
+    if not catalog_triggers_supported():
+        return _name_or_sku(term)
+    if plan == "ids":
+        return RawSQL('"catalog_product"."id" = ANY(%s::bigint[])', (SEARCH_IDS,), output_field=BooleanField())
+    names = ProductSearchName.objects.filter(_name_or_sku(term))
+    if plan == "walk":
+        one = names.filter(product_id=OuterRef("id")).values("product_id")[:1]
+        return Q(IsNull(Subquery(one), False))
+    return Q(id__in=names.values("product_id"))
 
 
 def _with_relations(qs: QuerySet[Product], *, full_variations: bool) -> QuerySet[Product]:
@@ -434,7 +478,7 @@ def _aggregate_count(
 def _memo_epoch_tree() -> tuple[CategoryTree, int | None]:
     """The category tree, and the list epoch read with it when the aggregate memos may be used (outside
     transactions on PostgreSQL; else None and the tree from ``category_tree_get``) (1 query)."""
-    if not list_fragments_supported() or connection.in_atomic_block:
+    if not catalog_triggers_supported() or connection.in_atomic_block:
         return category_tree_get(), None
     with connection.cursor() as cursor:
         return _category_tree_read(cursor)
@@ -453,9 +497,10 @@ _COUNTS: dict[tuple[str, ProductFilters], tuple[int, int]] = {}
 _COUNTS_MAX = 2048
 
 
-def _memo_store(memo: dict[Any, tuple[int, Any]], key: Any, epoch: int, value: Any) -> None:
-    """Keep ``value`` under ``key`` as counted at ``epoch``; a memo that reached ``_COUNTS_MAX`` starts over."""
-    if len(memo) >= _COUNTS_MAX:
+def _memo_store(memo: dict[Any, tuple[int, Any]], key: Any, epoch: int, value: Any, *, limit: int = 0) -> None:
+    """Keep ``value`` under ``key`` as counted at ``epoch``; a memo that reached ``limit`` entries (default
+    ``_COUNTS_MAX``) starts over."""
+    if len(memo) >= (limit or _COUNTS_MAX):
         memo.clear()
     memo[key] = (epoch, value)
 
@@ -467,8 +512,9 @@ class FragmentPage:
     total_pages: int
 
 
-def list_fragments_supported() -> bool:
-    """Whether the list can be assembled from stored fragments (PostgreSQL, where the triggers keep versions)."""
+def catalog_triggers_supported() -> bool:
+    """Whether the database keeps what the catalog's triggers keep (PostgreSQL): the list versions and epoch
+    that stored fragments and memoised counts rely on (migration 0008), and the search names (0011)."""
     return connection.vendor == "postgresql"
 
 
@@ -477,7 +523,7 @@ def product_list_fragments(
 ) -> FragmentPage:
     """One page of public products as (id, list_version, stored fragment of ``shape`` or None), in order.
 
-    PostgreSQL only (``list_fragments_supported``). A fragment is returned only when it was rendered from
+    PostgreSQL only (``catalog_triggers_supported``). A fragment is returned only when it was rendered from
     the product's current ``list_version`` with ``shape``; None means: render it (``product_list_rows_by_id``).
 
     Queries: the page with its fragments and the list epoch (1); the count (1) unless this process counted
@@ -487,9 +533,14 @@ def product_list_fragments(
     only: a transaction may see its own uncommitted changes, which have not moved the epoch yet; inside
     one the tree comes from ``category_tree_get`` and the count is always run. A page sorted on keys that
     move the epoch (``_EPOCH_SORTS``) is read by the ids this process memoised for it while the epoch holds
-    (``_page_rows``: the same single statement either way).
+    (``_page_rows``: the same single statement either way). A search without other filters is read as
+    ``_search_page`` says.
     """
     memo_usable = not connection.in_atomic_block
+    if filters.search and filters == ProductFilters(search=filters.search):
+        return _search_page(
+            term=filters.search, orderby=orderby, order=order, page=page, per_page=per_page, shape=shape
+        )
     tree, tree_epoch = _filter_tree(filters, memo_usable=memo_usable)
     with connection.cursor() as cursor:
         while True:
@@ -532,6 +583,107 @@ def product_list_fragments(
             total = _memoised(_COUNTS, key, page_epoch, "count", lambda: _count(cursor, compiled, key=key))
     return FragmentPage(
         items=[(row[0], row[1], row[2]) for row in rows], total=total, total_pages=math.ceil(total / per_page)
+    )
+
+
+# A search term matching at most this many products is read as their ids (the page reads those rows and sorts
+# them); a broader one walks its sort's index, checking each product's name, and stops after the page.
+# PostgreSQL's own guess of how many names a LIKE matches is often off by 10-100x either way, and the plan it
+# picks on a wrong guess costs the whole set: 200,000 index entries walked for 40 matches, or 110,000 matches
+# sorted for 50. Either plan here costs at most about SEARCH_IDS_MAX rows.
+SEARCH_IDS_MAX = 1000
+# What a term matched, by (database, term) → (epoch, SearchFound), per process; fewer entries than the counts'
+# memo, as each may hold SEARCH_IDS_MAX ids (8 bytes each).
+_SEARCHES: dict[tuple[str, str], tuple[int, SearchFound]] = {}
+_SEARCHES_MAX = 256
+_ANY_TERM = "(any term)"
+
+
+@dataclass(frozen=True)
+class SearchFound:
+    total: int
+    ids: array | None  # every match (signed 64-bit ids) when ``total <= SEARCH_IDS_MAX``, else None
+
+
+def _search_found_read(cursor: Any, term: str) -> tuple[int | None, SearchFound]:
+    """How many products ``search=term`` finds, their ids when few, and the list epoch (1 statement, one pass
+    over the matching names: no product row is read, the names copy holding exactly what a search shows)."""
+    names_sql, names_params = (
+        ProductSearchName.objects.filter(_name_or_sku(term)).order_by().values("product_id").query.sql_with_params()
+    )
+    cursor.execute(
+        f"SELECT ({_EPOCH_SQL}), COUNT(*), CASE WHEN COUNT(*) <= %s THEN array_agg(found.product_id) END "
+        f"FROM ({names_sql}) found",
+        (SEARCH_IDS_MAX, *names_params),
+    )
+    epoch, total, ids = cursor.fetchone()
+    return epoch, SearchFound(total=total, ids=None if ids is None else array("q", ids))
+
+
+def _with_search_ids(
+    compiled: tuple[str, tuple[Any, ...], str, tuple[Any, ...]], ids: list[int]
+) -> tuple[str, tuple[Any, ...], str, tuple[Any, ...]]:
+    """``compiled`` with ``ids`` in place of ``SEARCH_IDS`` in its parameters."""
+    page_sql, page_params, count_sql, count_params = compiled
+    return (
+        page_sql,
+        tuple(ids if value is SEARCH_IDS else value for value in page_params),
+        count_sql,
+        tuple(ids if value is SEARCH_IDS else value for value in count_params),
+    )
+
+
+def _search_page(*, term: str, orderby: str, order: str, page: int, per_page: int, shape: str) -> FragmentPage:
+    """``product_list_fragments`` for ``search=term`` alone: the matches are read first (memoised per term while
+    the list epoch holds, outside transactions), then the page by the plan their number calls for
+    (``SEARCH_IDS_MAX``). Queries: the page (1), plus the matches (1) unless memoised at the page's epoch; an
+    empty page checks a memoised epoch (1); a stale memo costs the matches and the page again."""
+    memo_usable = not connection.in_atomic_block
+    key = (connection.alias, term)
+    offset = (page - 1) * per_page
+    with connection.cursor() as cursor:
+        memo = _SEARCHES.get(key) if memo_usable else None
+        stale = None  # the epoch of a memo this request found outdated
+        while True:
+            read_here = False
+            if memo is None:
+                with _one_at_a_time(("search", key)):
+                    memo = _SEARCHES.get(key) if memo_usable else None
+                    if memo is None or memo[0] == stale:  # else another request matched again meanwhile
+                        memo = _search_found_read(cursor, term)
+                        read_here = True
+                        if memo_usable and memo[0] is not None:
+                            _memo_store(_SEARCHES, key, memo[0], memo[1], limit=_SEARCHES_MAX)
+            epoch, found = memo
+            compiled = _fragment_page_sql(
+                # The ids plan's statement does not hold the term: one compiled statement serves every term.
+                filters=ProductFilters(search=term if found.ids is None else _ANY_TERM),
+                tree=None,
+                category_ids=None,
+                orderby=orderby,
+                order=order,
+                offset=offset,
+                per_page=per_page,
+                search_plan="walk" if found.ids is None else "ids",
+            )
+            assert compiled is not None  # nothing in a search-only filter compiles to IN ()
+            if found.ids is not None:
+                compiled = _with_search_ids(compiled, found.ids.tolist())
+            rows = _page_rows(cursor, compiled, shape=shape, memo_key=None)
+            if read_here or not memo_usable:
+                break
+            if rows:
+                page_epoch = rows[0][3]
+            else:
+                cursor.execute(_EPOCH_SQL)
+                page_epoch = (cursor.fetchone() or (None,))[0]
+            if page_epoch == epoch:
+                break
+            memo, stale = None, epoch  # matched at an older epoch: match again, then read the page again
+    return FragmentPage(
+        items=[(row[0], row[1], row[2]) for row in rows],
+        total=found.total,
+        total_pages=math.ceil(found.total / per_page),
     )
 
 
@@ -650,14 +802,15 @@ def _fragment_page_sql(
     order: str,
     offset: int,
     per_page: int,
+    search_plan: SearchPlan = "join",
 ) -> tuple[str, tuple[Any, ...], str, tuple[Any, ...]] | None:
     """The page and count statements of ``product_list_fragments``, compiled once per process and shape of
     request: compiling a queryset costs about as much Python as the rest of a warm list request. None when
     the filters can match nothing (Django refuses to compile ``IN ()``)."""
-    key = (connection.alias, filters, category_ids, orderby, order, offset, per_page)
+    key = (connection.alias, filters, category_ids, orderby, order, offset, per_page, search_plan)
     compiled = _SQL.get(key)
     if compiled is None:
-        qs = _filtered(filters, tree=tree)
+        qs = _filtered(filters, tree=tree, search_plan=search_plan)
         ordering = [key.desc() if order == "desc" else key.asc() for key in (*ORDERINGS[orderby], F("id"))]
         try:
             page_sql, page_params = (
@@ -918,7 +1071,7 @@ def category_listing() -> CategoryListing:
     """Every category (rows, not model instances: the listing is rendered from them) with its place in the
     tree and its direct product count (2 queries; 1 when this process counted at the list epoch read with
     the categories)."""
-    memo_usable = list_fragments_supported() and not connection.in_atomic_block
+    memo_usable = catalog_triggers_supported() and not connection.in_atomic_block
     qs = Category.objects.order_by()
     if memo_usable:
         qs = qs.annotate(list_epoch=RawSQL(_EPOCH_SQL, ()))

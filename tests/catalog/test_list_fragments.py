@@ -347,7 +347,7 @@ def test_the_shape_names_the_fields_and_follows_them(settings):
     shape = fast_render.fragment_shape()
     settings.CATALOG_CACHE_FIELDS = {"product": ["price"]}
     assert fast_render.fragment_shape() != shape
-    assert selectors.list_fragments_supported()
+    assert selectors.catalog_triggers_supported()
 
 
 @pytest.mark.django_db(transaction=True)
