@@ -3,14 +3,14 @@
 The trigram index is lossy, so PostgreSQL rechecks every candidate it yields on the row's heap page. On the
 product table (about 1.1 kB a row: descriptions, images, attributes) a word in one name out of five meant
 40,000 candidates on 22,000 pages at 200,000 products: the first count of each new search term read them
-all, about 100–180 ms cold. The copy holds only the id, name and SKU of the products a search can show, about
-100 rows to a page, and takes the trigram index and the statistics on ``UPPER(name)``; those on the product table go (nothing
-else reads them, and every write of a product row paid for the index).
+all, about 100–180 ms cold. The copy holds only the id, name and SKU of the products a search can show,
+about 100 rows to a page, and takes the trigram index and the statistics on ``UPPER(name)``; those on the
+product table go (nothing else reads them, and every write of a product row paid for the index).
 
-On PostgreSQL one statement trigger per operation keeps the copy: inserts add the searchable rows, deletes
-and TRUNCATE remove theirs, and an update touches only rows whose name, SKU, status, deletion or visibility
-changed (the sync's stock and price writes touch nothing). SQLite gets the empty table and searches the
-product table, as before.
+On PostgreSQL triggers keep the copy: statement triggers add the searchable rows of an insert and remove
+those of a delete or TRUNCATE; a row trigger follows an update only where the id, name, SKU, status,
+deletion or visibility changed (the sync's stock and price writes queue nothing). SQLite gets the empty
+table and searches the product table, as before.
 """
 
 import logging
@@ -25,40 +25,39 @@ OLD_INDEX = "product_pub_name_trgm_idx"
 NAME_STATISTICS = "product_search_upper_name_stats"
 OLD_STATISTICS = "product_upper_name_stats"
 # catalog.models.PUBLIC_PRODUCT with catalog.selectors.SEARCHED_VISIBILITIES, as of this migration.
-SEARCHABLE = "n.status = 'publish' AND n.deleted_at IS NULL AND n.catalog_visibility IN ('visible', 'search')"
-CHANGED = (
-    "(o.name, o.sku, o.status, o.deleted_at, o.catalog_visibility) "
-    "IS DISTINCT FROM (n.name, n.sku, n.status, n.deleted_at, n.catalog_visibility)"
-)
-# Insert-or-replace the searchable rows of a set of product rows named n.
-COPY = (
-    "INSERT INTO catalog_productsearchname (product_id, name, sku) SELECT n.id, n.name, n.sku FROM {rows} "
-    f"WHERE {SEARCHABLE}{{also}} ON CONFLICT (product_id) DO UPDATE SET name = EXCLUDED.name, sku = EXCLUDED.sku"
-)
+SEARCHABLE = "{t}.status = 'publish' AND {t}.deleted_at IS NULL AND {t}.catalog_visibility IN ('visible', 'search')"
+COPIED = ("id", "name", "sku", "status", "deleted_at", "catalog_visibility")
+UPSERT = "ON CONFLICT (product_id) DO UPDATE SET name = EXCLUDED.name, sku = EXCLUDED.sku"
 
 TRIGGERS = f"""
 CREATE FUNCTION catalog_product_search_names() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        {COPY.format(rows="new_rows n", also="")};
-    ELSIF TG_OP = 'DELETE' THEN
-        DELETE FROM catalog_productsearchname WHERE product_id IN (SELECT id FROM old_rows);
+        INSERT INTO catalog_productsearchname (product_id, name, sku)
+            SELECT n.id, n.name, n.sku FROM new_rows n WHERE {SEARCHABLE.format(t="n")} {UPSERT};
     ELSE
-        -- Only rows whose searchable columns changed: stock and price writes leave the copy alone.
-        DELETE FROM catalog_productsearchname WHERE product_id IN (
-            SELECT o.id FROM old_rows o LEFT JOIN new_rows n ON n.id = o.id WHERE n.id IS NULL OR {CHANGED}
-        );
-        {COPY.format(rows="new_rows n LEFT JOIN old_rows o ON o.id = n.id", also=f" AND (o.id IS NULL OR {CHANGED})")};
+        DELETE FROM catalog_productsearchname WHERE product_id IN (SELECT id FROM old_rows);
     END IF;
     RETURN NULL;
 END $$;
 CREATE TRIGGER catalog_product_search_names_insert AFTER INSERT ON catalog_product
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION catalog_product_search_names();
-CREATE TRIGGER catalog_product_search_names_update AFTER UPDATE ON catalog_product
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION catalog_product_search_names();
 CREATE TRIGGER catalog_product_search_names_delete AFTER DELETE ON catalog_product
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION catalog_product_search_names();
+
+-- Updates, row by row, only where a copied column changed: the sync's stock and price writes (most of its
+-- updates) queue nothing, where a statement trigger would capture every updated row.
+CREATE FUNCTION catalog_product_search_name_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM catalog_productsearchname WHERE product_id = OLD.id;
+    IF {SEARCHABLE.format(t="NEW")} THEN
+        INSERT INTO catalog_productsearchname (product_id, name, sku) VALUES (NEW.id, NEW.name, NEW.sku) {UPSERT};
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER catalog_product_search_names_update AFTER UPDATE ON catalog_product FOR EACH ROW
+    WHEN (({", ".join(f"OLD.{c}" for c in COPIED)}) IS DISTINCT FROM ({", ".join(f"NEW.{c}" for c in COPIED)}))
+    EXECUTE FUNCTION catalog_product_search_name_update();
 
 CREATE FUNCTION catalog_product_search_names_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -68,7 +67,8 @@ END $$;
 CREATE TRIGGER catalog_product_search_names_truncate AFTER TRUNCATE ON catalog_product
     FOR EACH STATEMENT EXECUTE FUNCTION catalog_product_search_names_truncate();
 
-{COPY.format(rows="catalog_product n", also="")};
+INSERT INTO catalog_productsearchname (product_id, name, sku)
+    SELECT p.id, p.name, p.sku FROM catalog_product p WHERE {SEARCHABLE.format(t="p")} {UPSERT};
 """
 
 DROP_TRIGGERS = """
@@ -76,6 +76,7 @@ DROP TRIGGER IF EXISTS catalog_product_search_names_truncate ON catalog_product;
 DROP FUNCTION IF EXISTS catalog_product_search_names_truncate();
 DROP TRIGGER IF EXISTS catalog_product_search_names_delete ON catalog_product;
 DROP TRIGGER IF EXISTS catalog_product_search_names_update ON catalog_product;
+DROP FUNCTION IF EXISTS catalog_product_search_name_update();
 DROP TRIGGER IF EXISTS catalog_product_search_names_insert ON catalog_product;
 DROP FUNCTION IF EXISTS catalog_product_search_names();
 """
