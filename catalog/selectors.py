@@ -497,10 +497,11 @@ _COUNTS: dict[tuple[str, ProductFilters], tuple[int, int]] = {}
 _COUNTS_MAX = 2048
 
 
-def _memo_store(memo: dict[Any, tuple[int, Any]], key: Any, epoch: int, value: Any, *, limit: int = 0) -> None:
-    """Keep ``value`` under ``key`` as counted at ``epoch``; a memo that reached ``limit`` entries (default
-    ``_COUNTS_MAX``) starts over."""
-    if len(memo) >= (limit or _COUNTS_MAX):
+def _memo_store(
+    memo: dict[Any, tuple[int, Any]], key: Any, epoch: int, value: Any, *, limit: int = _COUNTS_MAX
+) -> None:
+    """Keep ``value`` under ``key`` as counted at ``epoch``; a memo that reached ``limit`` entries starts over."""
+    if len(memo) >= limit:
         memo.clear()
     memo[key] = (epoch, value)
 
@@ -590,7 +591,9 @@ def product_list_fragments(
 # them); a broader one walks its sort's index, checking each product's name, and stops after the page.
 # PostgreSQL's own guess of how many names a LIKE matches is often off by 10-100x either way, and the plan it
 # picks on a wrong guess costs the whole set: 200,000 index entries walked for 40 matches, or 110,000 matches
-# sorted for 50. Either plan here costs at most about SEARCH_IDS_MAX rows.
+# sorted for 50. The ids plan reads at most SEARCH_IDS_MAX rows; the walk about per_page x catalog / matches
+# index entries when the matches are spread along the sort, more when they sit far along it (a known cost,
+# docs/performance.md: "What is left, measured").
 SEARCH_IDS_MAX = 1000
 # What a term matched, by (database, term) → (epoch, SearchFound), per process; fewer entries than the counts'
 # memo, as each may hold SEARCH_IDS_MAX ids (8 bytes each).
