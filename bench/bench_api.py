@@ -267,10 +267,15 @@ end
 """
 
 
-def search_terms_script(directory: Path) -> Path:
+def scratch_dir() -> Path:
+    """Where the benchmarks write their wrk scripts: memory when the machine has it."""
+    return Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(".")
+
+
+def search_terms_script() -> Path:
     """A wrk script requesting one page of a random term of ``search_terms`` each time."""
     terms = ", ".join(json.dumps(term.replace(" ", "%20")) for term in search_terms())
-    script = directory / f"bench-api-search-{uuid.uuid4().hex[:8]}.lua"
+    script = scratch_dir() / f"bench-api-search-{uuid.uuid4().hex[:8]}.lua"
     script.write_text(_SEARCH_TERMS_LUA % (terms, PER_PAGE))
     return script
 
@@ -535,7 +540,7 @@ def _run(args: argparse.Namespace, database_url: str, redis_url: str) -> int:
         for name, path in _selected(uncached_scenarios, args.only).items():
             uncached.drain()
             if name == NEW_TERMS:
-                script = search_terms_script(Path("/dev/shm") if Path("/dev/shm").is_dir() else Path("."))
+                script = search_terms_script()
                 try:
                     results[name] = wrk(uncached.url + path, script=str(script), **run)
                 finally:
@@ -599,7 +604,7 @@ def _run(args: argparse.Namespace, database_url: str, redis_url: str) -> int:
         targets += [
             (f"p99 ms of {name}", results[name]["p99_ms"], 250.0, "<=")
             for name in uncached_scenarios
-            if name in results
+            if name in results and name != NEW_TERMS  # reported, not one of the issue's reads
         ]
     targets += churn_targets
     for name, value, bound, op in targets:
