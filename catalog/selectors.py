@@ -562,12 +562,7 @@ def product_list_fragments(
                 rows = _page_rows(cursor, compiled, shape=shape, memo_key=memo_key)
             if tree is None or tree_epoch is None:
                 break
-            if rows:
-                epoch = rows[0][3]
-            else:
-                cursor.execute(_EPOCH_SQL)
-                epoch = (cursor.fetchone() or (None,))[0]
-            if epoch == tree_epoch:
+            if _page_epoch(cursor, rows) == tree_epoch:
                 break
             used = tree.with_descendants(tree.resolve(filters.categories))
             tree, tree_epoch = _category_tree_read(cursor)
@@ -585,6 +580,14 @@ def product_list_fragments(
     return FragmentPage(
         items=[(row[0], row[1], row[2]) for row in rows], total=total, total_pages=math.ceil(total / per_page)
     )
+
+
+def _page_epoch(cursor: Any, rows: list[tuple[Any, ...]]) -> int | None:
+    """The list epoch a page was read at: its rows carry it; an empty page has it read now (1 query)."""
+    if rows:
+        return rows[0][3]
+    cursor.execute(_EPOCH_SQL)
+    return (cursor.fetchone() or (None,))[0]
 
 
 # A search term matching at most this many products is read as their ids (the page reads those rows and sorts
@@ -675,12 +678,7 @@ def _search_page(*, term: str, orderby: str, order: str, page: int, per_page: in
             rows = _page_rows(cursor, compiled, shape=shape, memo_key=None)
             if read_here or not memo_usable:
                 break
-            if rows:
-                page_epoch = rows[0][3]
-            else:
-                cursor.execute(_EPOCH_SQL)
-                page_epoch = (cursor.fetchone() or (None,))[0]
-            if page_epoch == epoch:
+            if _page_epoch(cursor, rows) == epoch:
                 break
             memo, stale = None, epoch  # matched at an older epoch: match again, then read the page again
     return FragmentPage(
