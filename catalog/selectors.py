@@ -528,42 +528,63 @@ def product_list_fragments(
     the product's current ``list_version`` with ``shape``; None means: render it (``product_list_rows_by_id``).
 
     Queries: the page with its fragments and the list epoch (1); the count (1) unless this process counted
-    the same filters at the same epoch; with a category filter, the category tree (1) unless this process
-    read it at the epoch the page was read at (checked after the page: a stale tree costs the tree and,
-    when it resolves the filter differently, the page again). The memos are used outside transactions
-    only: a transaction may see its own uncommitted changes, which have not moved the epoch yet; inside
-    one the tree comes from ``category_tree_get`` and the count is always run. A page sorted on keys that
-    move the epoch (``_EPOCH_SORTS``) is read by the ids this process memoised for it while the epoch holds
-    (``_page_rows``: the same single statement either way). A search without other filters is read as
-    ``_search_page`` says.
+    the same filters at the same epoch, or the filter is a search alone (its matches give the count); with a
+    category filter, the category tree (1) unless this process read it at the epoch the page was read at
+    (checked after the page: a stale tree costs the tree and, when it resolves the filter differently, the
+    page again); with a search, its matches (1) unless this process matched the term at the page's epoch
+    (a stale match costs the matches and the page again; ``_search_found``). The memos are used outside
+    transactions only: a transaction may see its own uncommitted changes, which have not moved the epoch
+    yet; inside one the tree comes from ``category_tree_get`` and the count and the matches are always
+    read. A page sorted on keys that move the epoch (``_EPOCH_SORTS``), a search's excepted, is read by the
+    ids this process memoised for it while the epoch holds (``_page_rows``: the same single statement
+    either way).
     """
     memo_usable = not connection.in_atomic_block
-    if filters.search and filters == ProductFilters(search=filters.search):
-        return _search_page(
-            term=filters.search, orderby=orderby, order=order, page=page, per_page=per_page, shape=shape
-        )
+    search_only = bool(filters.search) and filters == ProductFilters(search=filters.search)
     tree, tree_epoch = _filter_tree(filters, memo_usable=memo_usable)
+    found: SearchFound | None = None
+    search_epoch: int | None = None  # the epoch of memoised matches, to check against the page's
+    stale: int | None = None  # the epoch of memoised matches this request found outdated
     with connection.cursor() as cursor:
         while True:
+            if filters.search and found is None:
+                search_epoch, found, read_here = _search_found(
+                    cursor, filters.search, memo_usable=memo_usable, stale=stale
+                )
+                if read_here:
+                    search_epoch = None  # read now: nothing to check
+            plan = _search_plan(found, search_only=search_only)
             compiled = _fragment_page_sql(
-                filters=filters,
+                # The ids plan's statement does not hold the term: one statement serves every term.
+                filters=replace(filters, search=_ANY_TERM) if plan == "ids" else filters,
                 tree=tree,
                 category_ids=tree.with_descendants(tree.resolve(filters.categories)) if tree else None,
                 orderby=orderby,
                 order=order,
                 offset=(page - 1) * per_page,
                 per_page=per_page,
+                search_plan=plan,
             )
             rows: list[tuple[Any, ...]] = []
             if compiled is not None:
                 memo_key = None
-                if memo_usable and orderby in _EPOCH_SORTS:
+                # Not a search's page: it may be read with matches found stale after it (then read again).
+                if memo_usable and orderby in _EPOCH_SORTS and not filters.search:
                     memo_key = (connection.alias, filters, compiled[0], compiled[1])
+                if plan == "ids":
+                    assert found is not None and found.ids is not None
+                    compiled = _with_search_ids(compiled, found.ids.tolist())
                 rows = _page_rows(cursor, compiled, shape=shape, memo_key=memo_key)
-            if tree is None or tree_epoch is None:
+            check_tree = tree is not None and tree_epoch is not None
+            if not check_tree and search_epoch is None:
                 break
-            if _page_epoch(cursor, rows) == tree_epoch:
+            epoch = _page_epoch(cursor, rows)
+            if search_epoch is not None and epoch != search_epoch:
+                found, stale = None, search_epoch  # matched at an older epoch: match again, then read again
+                continue
+            if not check_tree or epoch == tree_epoch:
                 break
+            assert tree is not None
             used = tree.with_descendants(tree.resolve(filters.categories))
             tree, tree_epoch = _category_tree_read(cursor)
             if tree.with_descendants(tree.resolve(filters.categories)) == used:
@@ -571,12 +592,16 @@ def product_list_fragments(
             tree_epoch = None  # read again with the tree just read
         if compiled is None:  # a filter that can match nothing (a category that does not exist)
             return FragmentPage(items=[], total=0, total_pages=0)
-        key = (connection.alias, filters)
-        page_epoch = rows[0][3] if memo_usable and rows else None
-        if page_epoch is None:
-            total = _count(cursor, compiled, key=None)
+        if search_only:
+            assert found is not None
+            total = found.total
         else:
-            total = _memoised(_COUNTS, key, page_epoch, "count", lambda: _count(cursor, compiled, key=key))
+            key = (connection.alias, filters)
+            page_epoch = rows[0][3] if memo_usable and rows else None
+            if page_epoch is None:
+                total = _count(cursor, compiled, key=None)
+            else:
+                total = _memoised(_COUNTS, key, page_epoch, "count", lambda: _count(cursor, compiled, key=key))
     return FragmentPage(
         items=[(row[0], row[1], row[2]) for row in rows], total=total, total_pages=math.ceil(total / per_page)
     )
@@ -639,53 +664,33 @@ def _with_search_ids(
     )
 
 
-def _search_page(*, term: str, orderby: str, order: str, page: int, per_page: int, shape: str) -> FragmentPage:
-    """``product_list_fragments`` for ``search=term`` alone: the matches are read first (memoised per term while
-    the list epoch holds, outside transactions), then the page by the plan their number calls for
-    (``SEARCH_IDS_MAX``). Queries: the page (1), plus the matches (1) unless memoised at the page's epoch; an
-    empty page checks a memoised epoch (1); a stale memo costs the matches and the page again."""
-    memo_usable = not connection.in_atomic_block
+def _search_found(
+    cursor: Any, term: str, *, memo_usable: bool, stale: int | None
+) -> tuple[int | None, SearchFound, bool]:
+    """What ``term`` matches, the epoch it was matched at, and whether it was read now: this process's memo
+    unless missing or matched at the epoch ``stale``, else read (1 query) and memoised, by one request of
+    this process at a time."""
     key = (connection.alias, term)
-    offset = (page - 1) * per_page
-    with connection.cursor() as cursor:
-        memo = _SEARCHES.get(key) if memo_usable else None
-        stale = None  # the epoch of a memo this request found outdated
-        while True:
-            read_here = False
-            if memo is None:
-                with _one_at_a_time(("search", key)):
-                    memo = _SEARCHES.get(key) if memo_usable else None
-                    if memo is None or memo[0] == stale:  # else another request matched again meanwhile
-                        memo = _search_found_read(cursor, term)
-                        read_here = True
-                        if memo_usable and memo[0] is not None:
-                            _memo_store(_SEARCHES, key, memo[0], memo[1], limit=_SEARCHES_MAX)
-            epoch, found = memo
-            compiled = _fragment_page_sql(
-                # The ids plan's statement does not hold the term: one compiled statement serves every term.
-                filters=ProductFilters(search=term if found.ids is None else _ANY_TERM),
-                tree=None,
-                category_ids=None,
-                orderby=orderby,
-                order=order,
-                offset=offset,
-                per_page=per_page,
-                search_plan="walk" if found.ids is None else "ids",
-            )
-            assert compiled is not None  # nothing in a search-only filter compiles to IN ()
-            if found.ids is not None:
-                compiled = _with_search_ids(compiled, found.ids.tolist())
-            rows = _page_rows(cursor, compiled, shape=shape, memo_key=None)
-            if read_here or not memo_usable:
-                break
-            if _page_epoch(cursor, rows) == epoch:
-                break
-            memo, stale = None, epoch  # matched at an older epoch: match again, then read the page again
-    return FragmentPage(
-        items=[(row[0], row[1], row[2]) for row in rows],
-        total=found.total,
-        total_pages=math.ceil(found.total / per_page),
-    )
+    memo = _SEARCHES.get(key) if memo_usable else None
+    if memo is None or memo[0] == stale:
+        with _one_at_a_time(("search", key)):
+            memo = _SEARCHES.get(key) if memo_usable else None
+            if memo is None or memo[0] == stale:  # else another request matched it again meanwhile
+                epoch, found = _search_found_read(cursor, term)
+                if memo_usable and epoch is not None:
+                    _memo_store(_SEARCHES, key, epoch, found, limit=_SEARCHES_MAX)
+                return epoch, found, True
+    return memo[0], memo[1], False
+
+
+def _search_plan(found: SearchFound | None, *, search_only: bool) -> SearchPlan:
+    """How a page reads the matches ``found`` (``SEARCH_IDS_MAX``): by their ids when few; when many, a search
+    alone walks its sort's index, and one with other filters is left to PostgreSQL's join."""
+    if found is None:
+        return "join"
+    if found.ids is not None:
+        return "ids"
+    return "walk" if search_only else "join"
 
 
 # Sorts whose keys move the list epoch (price; name for title; id): while the epoch stays, a page of one of them

@@ -1,6 +1,6 @@
 """``search=`` on PostgreSQL: the copy of the searchable names the triggers keep (migration 0011), and the
-plans a search page is read by (``catalog.selectors._search_page``), each checked against the serializer's
-page, which matches on the product table itself."""
+plans a search page is read by (``catalog.selectors.product_list_fragments``: ``_search_plan``), each checked
+against the serializer's page, which matches on the product table itself."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from catalog import selectors
-from catalog.models import Product, ProductSearchName
+from catalog.models import Product, ProductListFragment, ProductSearchName
 from tests.catalog.test_list_fragments import _fast, _params, _reference
-from tests.factories import ProductFactory
+from tests.factories import CategoryFactory, ProductFactory
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the names copy needs PostgreSQL's triggers")
 
@@ -136,6 +136,27 @@ def test_a_search_page_is_the_serializers_whatever_plan_reads_it(monkeypatch, id
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("ids_max", [0, 1000], ids=["join", "ids"])
+def test_a_search_with_other_filters_is_the_serializers_whatever_plan_reads_it(monkeypatch, ids_max):
+    _search_catalog()
+    shirts = CategoryFactory(slug="shirts")
+    for product in Product.objects.filter(name__icontains="shirt"):
+        product.categories.add(shirts)
+    monkeypatch.setattr(selectors, "SEARCH_IDS_MAX", ids_max)
+
+    for filters in [
+        {"category": "shirts"},
+        {"min_price": "2", "max_price": "4"},
+        {"stock_status": "instock", "orderby": "price"},
+        {"category": "nowhere"},
+    ]:
+        for term in ["blue", "sku-5", "zzz"]:
+            for page in (1, 2):
+                params = _params(search=term, per_page=3, page=page, **filters)
+                assert _fast(params) == _reference(params), (filters, term, page)
+
+
+@pytest.mark.django_db
 def test_a_search_page_runs_at_most_4_queries_with_every_fragment_to_render():
     _search_catalog()
     params = _params(search="blue", per_page=100)
@@ -146,6 +167,11 @@ def test_a_search_page_runs_at_most_4_queries_with_every_fragment_to_render():
     # the matches, the page, the rows to render and the fragments stored (no memo inside a transaction)
     assert len(queries) <= 4
     assert json.loads(body)["total"] == 12  # 10 names with "blue" that a search shows, and the SKU "blue"
+
+    ProductListFragment.objects.all().delete()
+    with CaptureQueriesContext(connection) as queries:
+        _fast(_params(search="blue", min_price="1", per_page=100))
+    assert len(queries) <= 5  # with another filter, the count too (as a category filter adds the tree)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -170,3 +196,20 @@ def test_the_matches_memo_follows_every_committed_change():
 
     Product.objects.filter(name="Teal mug").delete()
     assert json.loads(_fast(_params(search="teal")))["total"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_search_with_a_filter_follows_a_committed_rename_too():
+    selectors._SEARCHES.clear()
+    product = ProductFactory(name="Plain mug", price=Decimal("3"))
+    ProductFactory(name="Teal mug", price=Decimal("3"))
+    params = _params(search="teal", min_price="2")
+    assert json.loads(_fast(params))["total"] == 1
+    with CaptureQueriesContext(connection) as queries:
+        _fast(params)
+    assert len(queries) == 1  # the page: the matches and the count from this process's memos
+
+    Product.objects.filter(id=product.id).update(name="Teal cup")
+    renamed = json.loads(_fast(params))
+    assert renamed["total"] == 2
+    assert {p["name"] for p in renamed["results"]} == {"Teal cup", "Teal mug"}
