@@ -536,8 +536,8 @@ def product_list_fragments(
     transactions only: a transaction may see its own uncommitted changes, which have not moved the epoch
     yet; inside one the tree comes from ``category_tree_get`` and the count and the matches are always
     read. A page sorted on keys that move the epoch (``_EPOCH_SORTS``), a search's excepted, is read by the
-    ids this process memoised for it while the epoch holds (``_page_rows``: the same single statement
-    either way).
+    ids this process memoised for it while the epoch holds (``_page_rows``: one statement, two when the
+    epoch moved since).
     """
     memo_usable = not connection.in_atomic_block
     search_only = bool(filters.search) and filters == ProductFilters(search=filters.search)
@@ -699,35 +699,32 @@ def _search_plan(found: SearchFound | None, *, search_only: bool) -> SearchPlan:
 _EPOCH_SORTS = frozenset({"price", "title", "id"})
 # Page ids by (database, filters, page statement, its parameters) → (epoch, ids), per process.
 _PAGES: dict[tuple[Any, ...], tuple[int, list[int]]] = {}
-# One statement either way: the products of the memoised ids while the epoch is the memo's, else the page's
-# own query. Each branch is gated by a condition without columns (PostgreSQL's one-time filter), so only one
-# runs; both read the epoch in the same snapshot. The fifth column orders the rows.
+# The products of the memoised ids, in their order, while the epoch is the memo's (a condition without columns:
+# PostgreSQL's one-time filter); no row means the epoch moved (a memo is never empty), and the page's own query
+# runs. Two statements then, where one UNION of both branches was planned on every request: at 200,000 products
+# the filtered list's union took 0.6 ms to plan and 1.8 ms in all, this statement 0.1 ms and 0.75 ms.
 _MEMO_PAGE_SQL = (
-    "SELECT * FROM ("
-    f'SELECT page."id", page."list_version", ({_FRAGMENT_SQL}), ({_EPOCH_SQL}), memo.n '
+    f'SELECT page."id", page."list_version", ({_FRAGMENT_SQL}), ({_EPOCH_SQL}) '
     'FROM unnest(%s::bigint[]) WITH ORDINALITY memo(id, n) JOIN "catalog_product" page ON page."id" = memo.id '
-    f"WHERE ({_EPOCH_SQL}) = %s "
-    "UNION ALL "
-    f"SELECT fresh.*, row_number() OVER () FROM ({{page}}) fresh WHERE ({_EPOCH_SQL}) IS DISTINCT FROM %s"
-    ") rows ORDER BY 5"
+    f"WHERE ({_EPOCH_SQL}) = %s ORDER BY memo.n"
 )
 
 
 def _page_rows(
     cursor: Any, compiled: tuple[str, tuple[Any, ...], str, tuple[Any, ...]], *, shape: str, memo_key: Any
 ) -> list[tuple[Any, ...]]:
-    """The page's (id, list_version, fragment or None, epoch) rows (1 query): with ``memo_key``, from the ids
-    this process memoised for it when the epoch has not moved since (the semi-join of a category filter and
-    the walk of the sort's index skipped), else from the page's query, whose ids are then memoised."""
+    """The page's (id, list_version, fragment or None, epoch) rows: with ``memo_key``, from the ids this
+    process memoised for it when the epoch has not moved since (the semi-join of a category filter and the
+    walk of the sort's index skipped; 1 query), else from the page's query (1 query, 2 when a memo was
+    tried first), whose ids are then memoised."""
     memo = _PAGES.get(memo_key) if memo_key is not None else None
-    if memo is None:
-        cursor.execute(compiled[0], (shape, *compiled[1]))
+    if memo is not None:
+        cursor.execute(_MEMO_PAGE_SQL, (shape, memo[1], memo[0]))
         rows = cursor.fetchall()
-    else:
-        cursor.execute(_MEMO_PAGE_SQL.format(page=compiled[0]), (shape, memo[1], memo[0], shape, *compiled[1], memo[0]))
-        rows = cursor.fetchall()
-        if rows and rows[0][3] == memo[0]:
+        if rows:
             return rows
+    cursor.execute(compiled[0], (shape, *compiled[1]))
+    rows = cursor.fetchall()
     if memo_key is not None and rows and rows[0][3] is not None:
         _memo_store(_PAGES, memo_key, rows[0][3], [row[0] for row in rows])
     return rows
