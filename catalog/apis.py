@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.conf import settings
+from django.core.handlers.wsgi import get_bytes_from_wsgi
 from django.db import models
 from django.http import HttpResponse, HttpResponseBase, HttpResponseNotModified, QueryDict, StreamingHttpResponse
 from django.utils.http import parse_etags
@@ -129,11 +130,13 @@ def respond(request: Request, entry: CachedResponse) -> HttpResponseBase:
 
 def validated_query(request: Request, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
     """The validated, normalised query of ``request``; raises ValidationError (our 400)."""
-    return dict(_validated(serializer_class, request.META.get("QUERY_STRING", "")))
+    # The bytes the client sent (WSGI hands them over decoded as latin-1): raw UTF-8, as curl and some HTTP
+    # libraries send it, is then read as UTF-8 like its percent-encoded form, as Django's request.GET does.
+    return dict(_validated(serializer_class, get_bytes_from_wsgi(request.META, "QUERY_STRING", "")))
 
 
 @functools.lru_cache(maxsize=4096)
-def _validated(serializer_class: type[serializers.Serializer], query_string: str) -> tuple[tuple[str, Any], ...]:
+def _validated(serializer_class: type[serializers.Serializer], query_string: bytes) -> tuple[tuple[str, Any], ...]:
     # Validation is a pure function of the query string, and building a DRF serializer costs about
     # as much as answering a cached response: memoise the valid ones (errors are raised, not kept).
     # .dict() keeps the last value of a repeated key, as PHP (and so WooCommerce) does.

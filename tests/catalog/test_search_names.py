@@ -213,3 +213,21 @@ def test_a_search_with_a_filter_follows_a_committed_rename_too():
     renamed = json.loads(_fast(params))
     assert renamed["total"] == 2
     assert {p["name"] for p in renamed["results"]} == {"Teal cup", "Teal mug"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "term",
+    ["\\", "\\%", "a'b", '"', "%%", "__", "🧦", "ß", "İ", "x" * 200, "%ED%A0%80", "blue%20shirt", "%C3%A9"],
+)
+def test_any_term_answers_the_serializers_page_and_never_a_500(client, term):
+    """Raw UTF-8 in the query string ("ß", not "%C3%9F", as curl sends it) is read as UTF-8 too."""
+    _search_catalog()
+    ProductFactory(name='Blue shirt 🧦 ß \\ 50% a\'b "q" __x__ é')
+
+    response = client.get(f"/api/products/?per_page=5&search={term}")
+
+    assert response.status_code == 200, response.content
+    # The API's defaults (newest first), not _params' (by id), so that the pages compare.
+    params = _params(search=response.wsgi_request.GET["search"].strip(), per_page=5, orderby="date", order="desc")
+    assert response.json() == json.loads(_fast(params)) == json.loads(_reference(params))
