@@ -163,6 +163,9 @@ def post_worker_init(worker) -> None:
         get_resolver().url_patterns  # noqa: B018 - the property imports the whole URLconf
     except Exception:  # a broken URLconf must not stop the worker: its requests report the error
         worker.log.exception("URLconf warm-up failed; the first request will load it")
+    from common.db import database_pool_check_cheaply
+
+    database_pool_check_cheaply()  # a connection's check before each request: a system call, not a round trip
     if _settings["gc_freeze"]:
         gc.collect()
         gc.freeze()

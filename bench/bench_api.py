@@ -40,6 +40,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
@@ -354,7 +355,24 @@ class Server:
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
+def _cpu_seconds_by_program() -> Counter[str]:
+    """CPU seconds (user + system) used so far by every process of this machine, summed by program name
+    (``/proc/<pid>/stat``'s comm: gunicorn workers, postgres backends, redis-server, wrk)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used: Counter[str] = Counter()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            raw = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        used[name] += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return used
+
+
 def wrk(url: str, *, duration: int, connections: int, threads: int, script: str | None = None) -> dict[str, float]:
+    cpu_before = _cpu_seconds_by_program()
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "30s", "--latency"]
         + (["-s", script] if script else [])
@@ -369,6 +387,9 @@ def wrk(url: str, *, duration: int, connections: int, threads: int, script: str 
         value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()
         return float(value) * _UNITS[unit]
 
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    cpu = _cpu_seconds_by_program()
+    cpu.subtract(cpu_before)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
     return {
@@ -377,6 +398,10 @@ def wrk(url: str, *, duration: int, connections: int, threads: int, script: str 
         "p99_ms": pct("99"),
         "non_2xx": int(errors.group(1)) if errors else 0,
         "socket_errors": socket_errors.group(1) if socket_errors else "",
+        # Where the machine's CPU went, in ms per request (processes that ended during the run are missed).
+        "cpu_ms": {
+            name: round(1000 * seconds / max(requests, 1), 3) for name, seconds in cpu.most_common(4) if seconds > 0
+        },
     }
 
 

@@ -64,6 +64,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile-out", help="with --profile, also dump the cProfile stats to this file (pstats)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--products",
@@ -156,6 +157,8 @@ def main() -> int:
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
+        if args.profile_out:
+            profiler.dump_stats(args.profile_out)
     return 0
 
 

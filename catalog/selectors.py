@@ -62,6 +62,7 @@ from catalog.models import (
     ProductSearchName,
     ProductVariation,
 )
+from common.db import repeated_statements_cursor
 
 T = TypeVar("T")
 
@@ -463,7 +464,7 @@ def _aggregate_count(
         sql, params = query().query.sql_with_params()
     except EmptyResultSet:  # a filter that can match nothing
         return []
-    with connection.cursor() as cursor:
+    with repeated_statements_cursor() as cursor:
         # The LEFT JOIN keeps the epoch when nothing matches; the aggregates' first column is never NULL.
         cursor.execute(
             f"SELECT ({_EPOCH_SQL}), counted.* FROM (SELECT 1) one LEFT JOIN ({sql}) counted ON TRUE", params
@@ -480,7 +481,7 @@ def _memo_epoch_tree() -> tuple[CategoryTree, int | None]:
     transactions on PostgreSQL; else None and the tree from ``category_tree_get``) (1 query)."""
     if not catalog_triggers_supported() or connection.in_atomic_block:
         return category_tree_get(), None
-    with connection.cursor() as cursor:
+    with repeated_statements_cursor() as cursor:
         return _category_tree_read(cursor)
 
 
@@ -545,7 +546,7 @@ def product_list_fragments(
     found: SearchFound | None = None
     search_epoch: int | None = None  # the epoch of memoised matches, to check against the page's
     stale: int | None = None  # the epoch of memoised matches this request found outdated
-    with connection.cursor() as cursor:
+    with repeated_statements_cursor() as cursor:
         while True:
             if filters.search and found is None:
                 search_epoch, found, read_here = _search_found(
@@ -778,7 +779,7 @@ def _filter_tree(filters: ProductFilters, *, memo_usable: bool) -> tuple[Categor
     memo = _TREES.get(connection.alias)
     if memo is not None:
         return memo[1], memo[0]
-    with connection.cursor() as cursor:
+    with repeated_statements_cursor() as cursor:
         return _category_tree_read(cursor)
 
 
@@ -908,7 +909,7 @@ def _values_compiled(
         names = [*qs.query.extra_select, *qs.query.values_select, *qs.query.annotation_select]
 
         def run(value: Any) -> list[dict[str, Any]]:
-            with connection.cursor() as cursor:
+            with repeated_statements_cursor() as cursor:
                 cursor.execute(sql, (*params[: where[0]], value, *params[where[0] + 1 :]))
                 rows = cursor.fetchall()
             out = []

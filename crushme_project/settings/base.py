@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -95,6 +96,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Fail fast (health answers 503) instead of hanging on an unreachable server.
     _db_options = DATABASES["default"].setdefault("OPTIONS", {})
     _db_options.setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
+    # The catalog's reads (common.db.repeated_statements_cursor) are prepared on a connection once it has run
+    # the same text this many times, and then no longer planned; Django's own statements never are. "off"
+    # behind a PgBouncer in transaction mode, whose server connections do not keep a client's statements.
+    _prepare_threshold = (env("DB_PREPARE_THRESHOLD", default="").strip() or "2").lower()
+    if _prepare_threshold != "off" and not (_prepare_threshold.isdigit() and int(_prepare_threshold) >= 1):
+        raise ImproperlyConfigured(
+            f"DB_PREPARE_THRESHOLD must be a positive integer or 'off', got {_prepare_threshold!r}"
+        )
+    _db_options.setdefault("prepare_threshold", None if _prepare_threshold == "off" else int(_prepare_threshold))
 # Under gevent each greenlet holds its own persistent connection, so 150 clients exceeded
 # PostgreSQL's 100. A bounded psycopg pool caps them; gunicorn_config.py turns it on for the web
 # workers, management commands (the sync) keep one plain connection. Sizing rule (docs/operations.md):
@@ -103,7 +113,8 @@ DB_POOL_ENABLED = env.bool("DB_POOL_ENABLED", default=False)
 if DB_POOL_ENABLED and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses a pool with persistent connections.
     # CONN_HEALTH_CHECKS (above) makes Django create the pool with check=ConnectionPool.check_connection:
-    # a connection is tested before a request gets it. A failed check costs psycopg a 1, 2, 4 s back-off
+    # a connection is tested before a request gets it; gunicorn's workers swap in a check without a round
+    # trip (common/db.py: database_pool_check_cheaply). A failed check costs psycopg a 1, 2, 4 s back-off
     # before the next idle connection is tried, so a request that meets a database error discards every
     # idle connection at once (common/db.py: database_pool_discard_idle), which are all dead after a restart.
     DATABASES["default"]["OPTIONS"]["pool"] = {

@@ -146,3 +146,39 @@ def test_documented_settings_come_from_the_environment():
         "ttl": [60, 30, 15],
         "live_timeout": 1.5,
     }
+
+
+def _prepare_threshold(value: str | None) -> subprocess.CompletedProcess:
+    env = {"DATABASE_URL": "postgres://crushme@127.0.0.1:5432/crushme"}
+    if value is not None:
+        env["DB_PREPARE_THRESHOLD"] = value
+    clean = {k: v for k, v in os.environ.items() if k != "DB_PREPARE_THRESHOLD"}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings; "
+            "print(settings.DATABASES['default']['OPTIONS']['prepare_threshold'])",
+        ],
+        cwd=PROJECT_ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "crushme_project.settings.base", "REDIS_URL": "", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "2"), ("", "2"), ("5", "5"), (" OFF ", "None"), ("1", "1")])
+def test_prepare_threshold_comes_from_the_environment(value, expected):
+    result = _prepare_threshold(value)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "2.5"])
+def test_an_invalid_prepare_threshold_is_refused_naming_the_variable(value):
+    result = _prepare_threshold(value)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: DB_PREPARE_THRESHOLD" in result.stderr
