@@ -75,7 +75,10 @@ class LiteralStatementCursor(psycopg.Cursor):
             if self._literal is None:
                 self._literal = psycopg.ClientCursor(self.connection)
             query = self._literal.mogrify(query, params)
-        return super().execute(query, prepare=prepare, binary=binary)
+        super().execute(query, prepare=prepare, binary=binary)
+        if self._query is None:  # psycopg leaves it unset on a prepared run; Django's query log reads its text
+            self._query = self._convert_query(query)
+        return self
 
 
 @contextmanager

@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
@@ -296,6 +298,47 @@ def test_a_memoised_page_follows_every_committed_change(orderby, name):
     after = _fast(params)
     assert after == _unmemoised(params)
     assert _ids(after) != _ids(before) or json.loads(after)["total"] != json.loads(before)["total"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_of_a_process_read_a_new_page_once_then_its_memo(monkeypatch):
+    category = CategoryFactory(slug="shirts")
+    for n in range(4):
+        ProductFactory(name=f"shirt {n}", price=Decimal(n + 2), categories=[category])
+    params = _params(category="shirts", orderby="price", per_page=2)
+    selectors._TREES.clear()  # a fresh process: no tree of an earlier test's "shirts" to correct first
+    read: list[object] = []
+    page_read = selectors._page_read
+
+    def slow_page_read(cursor, compiled, *, shape, memo_key):
+        if memo_key is not None:  # a read to memoise (the references below read inside a transaction)
+            read.append(memo_key)
+            time.sleep(0.2)  # long enough for every other thread to arrive and wait
+        return page_read(cursor, compiled, shape=shape, memo_key=memo_key)
+
+    monkeypatch.setattr(selectors, "_page_read", slow_page_read)
+
+    def request() -> bytes:
+        try:
+            return _fast(params)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda _: request(), range(6)))
+
+    assert len(read) == 1  # once, not once per request: the others read the memo it stored
+    assert all(answer == answers[0] for answer in answers)
+    assert answers[0] == _unmemoised(params) == _reference(params)
+
+    Product.objects.filter(name="shirt 3").update(price=Decimal("1"))  # moves the epoch: the memo is stale
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        after = list(pool.map(lambda _: request(), range(6)))
+
+    assert len(read) == 2
+    assert all(answer == after[0] for answer in after)
+    assert _ids(after[0])[0] == Product.objects.get(name="shirt 3").id
+    assert after[0] == _unmemoised(params)
 
 
 @pytest.mark.django_db

@@ -105,24 +105,23 @@ def test_a_pool_checking_cheaply_replaces_a_session_the_server_ended_and_keeps_a
     pool = ConnectionPool(
         kwargs={**kept, "autocommit": True}, min_size=1, max_size=1, check=ConnectionPool.check_connection, open=True
     )
-    trace = tempfile.TemporaryFile()
-    try:
-        pool_check_cheaply(pool)
-        with pool.connection() as first:
-            live_pid = first.info.backend_pid
-            first.pgconn.trace(trace.fileno())  # kept while the pool holds it: records the check's traffic
-        with pool.connection() as again:  # alive: handed out again, checked without a round trip
-            again.pgconn.untrace()
-            trace.seek(0)
-            assert trace.read() == b""  # psycopg's own check would have sent Query ""
-            assert again.info.backend_pid == live_pid
-            _until_closed_by_server(again)
-        with pool.connection(timeout=10) as replaced:
-            assert replaced.info.backend_pid != live_pid
-            assert replaced.execute("SELECT 1").fetchone() == (1,)
-    finally:
-        pool.close()
-        trace.close()
+    with tempfile.TemporaryFile() as trace:
+        try:
+            pool_check_cheaply(pool)
+            with pool.connection() as first:
+                live_pid = first.info.backend_pid
+                first.pgconn.trace(trace.fileno())  # kept while the pool holds it: records the check's traffic
+            with pool.connection() as again:  # alive: handed out again, checked without a round trip
+                again.pgconn.untrace()
+                trace.seek(0)
+                assert trace.read() == b""  # psycopg's own check would have sent Query ""
+                assert again.info.backend_pid == live_pid
+                _until_closed_by_server(again)
+            with pool.connection(timeout=10) as replaced:
+                assert replaced.info.backend_pid != live_pid
+                assert replaced.execute("SELECT 1").fetchone() == (1,)
+        finally:
+            pool.close()
 
 
 def test_without_the_pool_checking_cheaply_changes_nothing():
