@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from common.db import LiteralStatementCursor, repeated_statements_cursor
+from common.db import PREPARED_MAX, LiteralStatementCursor, repeated_statements_cursor
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -93,3 +93,17 @@ def test_elsewhere_it_is_djangos_own_cursor():
         is_literal = isinstance(cursor.cursor, LiteralStatementCursor)
 
     assert is_literal == (connection.vendor == "postgresql")
+
+
+@postgres_only
+def test_a_connection_keeps_at_most_prepared_max_statements_the_least_used_deallocated():
+    with repeated_statements_cursor() as cursor:
+        for value in range(PREPARED_MAX + 5):
+            for _ in range(3):
+                cursor.execute("SELECT %s::int + 0", (value,))
+        cursor.execute("SELECT 1")  # psycopg deallocates the evicted ones before its next statement
+
+    prepared = _prepared_texts()
+    assert len(prepared) == PREPARED_MAX
+    assert f"SELECT {PREPARED_MAX + 4}::int + 0" in prepared  # the latest kept
+    assert "SELECT 0::int + 0" not in prepared  # the least recently used gone from the server too
