@@ -21,10 +21,14 @@ pytestmark = [
 ]
 
 
-def _connect() -> psycopg.Connection:
+def _connect_params() -> dict[str, object]:
+    """The test database's address, without Django's own connection options (cursor class, adapters)."""
     params = connection.get_connection_params()
-    kept = {key: params[key] for key in ("dbname", "user", "host", "port", "password") if params.get(key)}
-    return psycopg.connect(**kept, autocommit=True)
+    return {key: params[key] for key in ("dbname", "user", "host", "port", "password") if params.get(key)}
+
+
+def _connect() -> psycopg.Connection:
+    return psycopg.connect(**_connect_params(), autocommit=True)
 
 
 @pytest.fixture
@@ -100,10 +104,12 @@ def test_a_notice_while_idle_gets_the_round_trip_and_passes(conn):
 
 
 def test_a_pool_checking_cheaply_replaces_a_session_the_server_ended_and_keeps_a_live_one():
-    params = connection.get_connection_params()
-    kept = {key: params[key] for key in ("dbname", "user", "host", "port", "password") if params.get(key)}
     pool = ConnectionPool(
-        kwargs={**kept, "autocommit": True}, min_size=1, max_size=1, check=ConnectionPool.check_connection, open=True
+        kwargs={**_connect_params(), "autocommit": True},
+        min_size=1,
+        max_size=1,
+        check=ConnectionPool.check_connection,
+        open=True,
     )
     with tempfile.TemporaryFile() as trace:
         try:
