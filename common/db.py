@@ -3,7 +3,7 @@ pool's dead connections once one request has seen it, and a cursor for statement
 
 psycopg's pool (``DATABASES["default"]["OPTIONS"]["pool"]``, web workers only) checks a connection
 before handing it out (``ConnectionPool.check_connection``, turned on by ``CONN_HEALTH_CHECKS``; in
-gunicorn's workers ``common.db_pool.pool_connection_check``, see ``database_pool_check_cheaply``). When
+gunicorn's workers ``pool_connection_check``, see ``database_pool_check_cheaply``). When
 that check fails it waits 1 s, then 2 s, 4 s... before trying the next idle connection, and after a
 PostgreSQL restart every idle connection is dead: requests would time out one dead connection at a time
 long after the server is back. ``database_pool_discard_idle`` checks them all at once instead.
@@ -12,6 +12,7 @@ long after the server is back. ``database_pool_discard_idle`` checks them all at
 from __future__ import annotations
 
 import logging
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,8 +21,8 @@ import psycopg
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.db.backends.utils import CursorWrapper
 from psycopg import Error as PsycopgError
-
-from common.db_pool import pool_check_cheaply
+from psycopg import pq
+from psycopg_pool import ConnectionPool
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +50,42 @@ def database_pool_discard_idle() -> None:
 
 def database_pool_check_cheaply() -> None:
     """Have this process's pool check a connection before handing it out without a round trip while the
-    session is alive (``common.db_pool.pool_connection_check``). A no-op without the pool. gunicorn's
+    session is alive (``pool_connection_check``). A no-op without the pool. gunicorn's
     workers call it before they accept requests (gunicorn_config.py: post_worker_init)."""
     pool = getattr(connection, "pool", None)
     if pool is not None:
         pool_check_cheaply(pool)
+
+
+def pool_connection_check(conn: Any) -> None:
+    """Raise when ``conn`` is no longer usable; the pool then discards it and hands out another.
+
+    An idle connection is checked by asking the kernel, without waiting, whether the server sent anything
+    since its last answer: one system call, no round trip. An idle session gets nothing unless it is being
+    ended (a restart, ``pg_terminate_backend``, ``idle_session_timeout``: a closing message, then the socket
+    closes) or, rarely, a notice. Then, and for a connection not idle, psycopg's own check runs
+    (``ConnectionPool.check_connection``: an empty query's round trip), which raises on a closed session.
+
+    psycopg's check alone cost every uncached request that round trip: 8% of a web worker's CPU on the
+    uncached list (docs/performance.md, "Prepared catalog statements"). Under gevent, ``select`` with a zero
+    timeout is the plain system call (gevent polls before it would wait).
+    """
+    pgconn = conn.pgconn
+    if pgconn.status == pq.ConnStatus.OK and pgconn.transaction_status == pq.TransactionStatus.IDLE:
+        readable, _, _ = select.select([pgconn.socket], [], [], 0)
+        if not readable:
+            return
+    ConnectionPool.check_connection(conn)
+
+
+def pool_check_cheaply(pool: ConnectionPool) -> None:
+    """Have ``pool`` check its connections with ``pool_connection_check``.
+
+    Django creates the pool with ``check=ConnectionPool.check_connection`` (``CONN_HEALTH_CHECKS``) and
+    refuses another ``check`` in the pool's options, so it is swapped once the pool exists: psycopg_pool
+    keeps it as ``_check`` (psycopg-pool is pinned; tests/common/test_db_pool.py runs a pool through it).
+    """
+    pool._check = pool_connection_check
 
 
 # Prepared statements a connection keeps (psycopg deallocates the least used beyond it; its default is 100).

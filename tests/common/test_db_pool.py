@@ -12,8 +12,7 @@ import pytest
 from django.db import connection
 from psycopg_pool import ConnectionPool
 
-from common.db import database_pool_check_cheaply
-from common.db_pool import pool_check_cheaply, pool_connection_check
+from common.db import database_pool_check_cheaply, pool_check_cheaply, pool_connection_check
 
 pytestmark = [
     pytest.mark.django_db,  # the test database's name
